@@ -1,0 +1,359 @@
+//! The engine: one pure state machine behind one interface, with two decision policies.
+//!
+//! - [`Engine::handle`] takes one [`Event`] (its time is "now"; time never goes back),
+//! - [`Engine::poll_action`] / [`Engine::drain_actions`] give the [`Action`]s it decided,
+//! - [`Engine::poll_timeout`] says when it next needs a [`EventKind::Tick`].
+//!
+//! Applying an event's facts is shared; deciding is per policy (`docker_machine.rs`,
+//! `scalecast.rs`).
+
+use crate::core::action::{Action, ActionKind, CreateReason, RemoveReason};
+use crate::core::event::{Event, EventKind, JobId, MachineId};
+use crate::core::fleet::{Fleet, MachineState};
+use crate::core::jobs::Jobs;
+use crate::core::settings::{Effective, Settings};
+use crate::core::time::Time;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::fmt;
+
+/// Which decision policy runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum EngineKind {
+    /// GitLab Runner's docker+machine executor, faithfully (spec section 3).
+    #[serde(rename = "docker-machine")]
+    DockerMachine,
+    /// The project's own, event-driven (spec section 4).
+    #[default]
+    #[serde(rename = "scalecast")]
+    Scalecast,
+}
+
+impl EngineKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::DockerMachine => "docker-machine",
+            EngineKind::Scalecast => "scalecast",
+        }
+    }
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "docker-machine" => Ok(EngineKind::DockerMachine),
+            "scalecast" => Ok(EngineKind::Scalecast),
+            _ => Err(format!(
+                "unknown engine {s:?} (expected docker-machine or scalecast)"
+            )),
+        }
+    }
+}
+
+/// An event that does not fit the state: the input is inconsistent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineError {
+    TimeWentBackwards { at: Time, now: Time },
+    DuplicateJob(JobId),
+    JobNotRunning(JobId),
+    UnknownMachine(MachineId),
+    MachineNotCreating(MachineId),
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::TimeWentBackwards { at, now } => {
+                write!(f, "event at {at} is earlier than the previous event at {now}")
+            }
+            EngineError::DuplicateJob(j) => write!(f, "job {j} arrived twice"),
+            EngineError::JobNotRunning(j) => write!(f, "job {j} finished but is not running"),
+            EngineError::UnknownMachine(m) => write!(f, "no machine {m} in the fleet"),
+            EngineError::MachineNotCreating(m) => {
+                write!(f, "machine {m} is not being created")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+/// The effective idle settings, cached until the next period change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PeriodCache {
+    pub entry: Option<usize>,
+    pub idle: crate::core::settings::IdleSettings,
+    pub valid_from: Time,
+    pub valid_until: Time,
+}
+
+/// How far ahead the period boundary is searched; past it the engine just re-checks.
+const PERIOD_LOOKAHEAD_MS: i64 = 7 * 86_400_000;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Engine {
+    pub(crate) kind: EngineKind,
+    pub(crate) settings: Settings,
+    pub(crate) fleet: Fleet,
+    pub(crate) jobs: Jobs,
+    pub(crate) now: Time,
+    pub(crate) period: PeriodCache,
+    /// docker-machine: when the runner polls next.
+    pub(crate) next_poll: Time,
+    /// docker-machine: a poll was due while every worker was busy.
+    pub(crate) poll_deferred: bool,
+    /// When the engine next needs a Tick, computed after each event.
+    deadline: Option<Time>,
+    #[serde(skip)]
+    actions: VecDeque<Action>,
+}
+
+impl Engine {
+    pub fn new(kind: EngineKind, settings: Settings, start: Time) -> Self {
+        let mut e = Engine {
+            kind,
+            settings,
+            fleet: Fleet::default(),
+            jobs: Jobs::default(),
+            now: start,
+            period: PeriodCache {
+                entry: None,
+                idle: Default::default(),
+                valid_from: start,
+                valid_until: start,
+            },
+            next_poll: start,
+            poll_deferred: false,
+            deadline: Some(start),
+            actions: VecDeque::new(),
+        };
+        e.refresh_period(true);
+        e
+    }
+
+    pub fn kind(&self) -> EngineKind {
+        self.kind
+    }
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+    pub fn now(&self) -> Time {
+        self.now
+    }
+    /// The idle settings in force now and the entry they come from.
+    pub fn effective(&self) -> Effective {
+        Effective {
+            entry: self.period.entry,
+            idle: self.period.idle,
+        }
+    }
+
+    /// Apply one event at its time and decide. On error the state is unchanged.
+    pub fn handle(&mut self, ev: &Event) -> Result<(), EngineError> {
+        if ev.at < self.now {
+            return Err(EngineError::TimeWentBackwards {
+                at: ev.at,
+                now: self.now,
+            });
+        }
+        self.check(&ev.kind)?;
+        self.now = ev.at;
+        self.refresh_period(false);
+        self.apply(&ev.kind);
+        match self.kind {
+            EngineKind::Scalecast => self.decide_scalecast(),
+            EngineKind::DockerMachine => self.decide_docker_machine(&ev.kind),
+        }
+        self.fleet.compact();
+        self.deadline = match self.kind {
+            EngineKind::Scalecast => self.scalecast_deadline_mut(),
+            EngineKind::DockerMachine => self.docker_machine_deadline(),
+        };
+        Ok(())
+    }
+
+    /// The next action decided, oldest first.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub fn drain_actions(&mut self) -> impl Iterator<Item = Action> + '_ {
+        self.actions.drain(..)
+    }
+
+    /// When the engine next needs to be woken with a `Tick`, if ever.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.deadline
+    }
+
+    fn check(&self, kind: &EventKind) -> Result<(), EngineError> {
+        match kind {
+            EventKind::JobArrived { job } => {
+                if self.jobs.state(*job).is_some() {
+                    return Err(EngineError::DuplicateJob(*job));
+                }
+            }
+            EventKind::JobFinished { job } => match self.jobs.state(*job) {
+                Some(crate::core::jobs::JobState::Running(_)) => {}
+                _ => return Err(EngineError::JobNotRunning(*job)),
+            },
+            EventKind::MachineReady { machine } | EventKind::MachineFailed { machine } => {
+                match self.fleet.get(*machine) {
+                    None => return Err(EngineError::UnknownMachine(*machine)),
+                    Some(m) if m.state != MachineState::Creating => {
+                        return Err(EngineError::MachineNotCreating(*machine));
+                    }
+                    _ => {}
+                }
+            }
+            EventKind::MachineGone { machine } | EventKind::SpotNotice { machine } => {
+                if self.fleet.get(*machine).is_none() {
+                    return Err(EngineError::UnknownMachine(*machine));
+                }
+            }
+            EventKind::Tick | EventKind::ConfigReloaded { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// The facts of an event, the same for both policies.
+    fn apply(&mut self, kind: &EventKind) {
+        let now = self.now;
+        match kind {
+            EventKind::JobArrived { job } => {
+                self.jobs.arrive(*job);
+            }
+            EventKind::JobFinished { job } => {
+                if let Some(m) = self.jobs.finish(*job) {
+                    self.fleet.end_job(m, now);
+                    self.release(m);
+                }
+            }
+            EventKind::MachineReady { machine } => {
+                self.fleet.make_idle(*machine, now);
+                self.on_machine_idle(*machine);
+            }
+            EventKind::MachineFailed { machine } => {
+                self.fleet.forget(*machine);
+            }
+            EventKind::MachineGone { machine } => {
+                if let Some(m) = self.fleet.forget(*machine) {
+                    if let Some(job) = m.job {
+                        self.jobs.requeue(job);
+                        self.emit(ActionKind::RequeueJob {
+                            job,
+                            machine: *machine,
+                        });
+                    }
+                }
+            }
+            EventKind::SpotNotice { machine } => {
+                // GitLab Runner does not hear of spot notices; only scalecast acts on them.
+                if self.kind == EngineKind::Scalecast {
+                    self.fleet.mark_notice(*machine);
+                    if self.fleet.get(*machine).map(|m| m.state) == Some(MachineState::Idle) {
+                        self.remove(*machine, RemoveReason::SpotNotice);
+                    }
+                }
+            }
+            EventKind::Tick => {}
+            EventKind::ConfigReloaded { settings } => {
+                self.settings = (**settings).clone();
+                self.refresh_period(true);
+            }
+        }
+    }
+
+    /// A machine finished a job: retire it (MaxBuilds, notice) or make it idle.
+    fn release(&mut self, id: MachineId) {
+        let Some(m) = self.fleet.get(id) else { return };
+        let (uses, notice) = (m.uses, m.notice);
+        let max = self.settings.max_builds;
+        if max > 0 && uses >= max {
+            self.remove(
+                id,
+                RemoveReason::TooManyBuilds {
+                    uses,
+                    max_builds: max,
+                },
+            );
+        } else if notice {
+            self.remove(id, RemoveReason::SpotNotice);
+        } else {
+            self.fleet.make_idle(id, self.now);
+            self.on_machine_idle(id);
+        }
+    }
+
+    /// A machine just became idle: in on-demand mode a received job takes it at once.
+    fn on_machine_idle(&mut self, id: MachineId) {
+        let notice = self.fleet.get(id).is_some_and(|m| m.notice);
+        if notice && self.kind == EngineKind::Scalecast {
+            self.remove(id, RemoveReason::SpotNotice);
+            return;
+        }
+        if let Some(job) = self.jobs.oldest_awaiting() {
+            self.start(job, id);
+        }
+    }
+
+    pub(crate) fn emit(&mut self, kind: ActionKind) {
+        self.actions.push_back(Action { at: self.now, kind });
+    }
+
+    pub(crate) fn start(&mut self, job: JobId, machine: MachineId) {
+        self.jobs.start(job, machine);
+        self.fleet.start_job(machine, job, self.now);
+        self.emit(ActionKind::StartJob { job, machine });
+    }
+
+    pub(crate) fn create(&mut self, reason: CreateReason) -> MachineId {
+        let machine = self.fleet.create(self.now);
+        self.emit(ActionKind::CreateMachine { machine, reason });
+        machine
+    }
+
+    pub(crate) fn remove(&mut self, machine: MachineId, reason: RemoveReason) {
+        self.fleet.mark_removing(machine);
+        self.emit(ActionKind::RemoveMachine { machine, reason });
+    }
+
+    /// May one more machine be created now (limit on Total, MaxGrowthRate on Creating)?
+    pub(crate) fn can_create(&self) -> bool {
+        let c = self.fleet.counts();
+        let s = &self.settings;
+        (s.limit == 0 || c.total() < s.limit)
+            && (s.max_growth_rate == 0 || c.creating < s.max_growth_rate)
+    }
+
+    fn refresh_period(&mut self, force: bool) {
+        let now = self.now;
+        if !force && now < self.period.valid_until && now >= self.period.valid_from {
+            return;
+        }
+        let eff = self.settings.effective_at(now);
+        let horizon = now.plus_millis(PERIOD_LOOKAHEAD_MS);
+        self.period = PeriodCache {
+            entry: eff.entry,
+            idle: eff.idle,
+            valid_from: now,
+            valid_until: if self.settings.autoscaling.is_empty() {
+                Time(i64::MAX)
+            } else {
+                self.settings.next_change(now, horizon).unwrap_or(horizon)
+            },
+        };
+    }
+
+    /// When the active period next changes (or the look-ahead ends), if it can.
+    pub(crate) fn period_deadline(&self) -> Option<Time> {
+        (self.period.valid_until.0 != i64::MAX).then_some(self.period.valid_until)
+    }
+}
