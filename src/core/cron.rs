@@ -44,7 +44,8 @@ pub struct CronExpr {
     minutes: u64,
     hours: u32,
     months: u16,
-    years: u128,
+    /// Bit (y - 1970) for each matching year 1970..=2099.
+    years: [u64; 3],
     dom: u32,
     dom_restricted: bool,
     last_dom: bool,
@@ -60,6 +61,8 @@ pub struct CronExpr {
     tod_any: bool,
     /// No instant can ever match.
     never: bool,
+    /// Ranges written backwards (`sat-sun`), which match nothing.
+    reversed: Vec<String>,
 }
 
 impl fmt::Debug for CronExpr {
@@ -250,9 +253,34 @@ fn span_bits(first: i32, last: i32, step: i32, offset: i32) -> u128 {
     bits
 }
 
+/// The year field: 130 possible values, so three words.
+fn parse_years(text: &str) -> Result<[u64; 3], String> {
+    let entries: Vec<&str> = text.split(',').filter(|e| !e.is_empty()).collect();
+    if entries.is_empty() {
+        return Err("year field: missing directive".into());
+    }
+    let mut bits = [0u64; 3];
+    let mut set = |first: i32, last: i32, step: i32| {
+        let mut v = first;
+        while v <= last {
+            let i = (v - YEAR_MIN) as usize;
+            bits[i / 64] |= 1 << (i % 64);
+            v += step;
+        }
+    };
+    for e in entries {
+        match parse_directive(e, Field::Year)? {
+            Directive::All => set(YEAR_MIN, YEAR_MAX, 1),
+            Directive::Span { first, last, step } => set(first, last, step),
+            Directive::Special(s) => return Err(format!("syntax error in year field: {s:?}")),
+        }
+    }
+    Ok(bits)
+}
+
 fn parse_generic(text: &str, field: Field) -> Result<u128, String> {
     let (lo, hi) = field.range();
-    let offset = if field == Field::Year { YEAR_MIN } else { 0 };
+    let offset = 0;
     let entries: Vec<&str> = text.split(',').filter(|e| !e.is_empty()).collect();
     if entries.is_empty() {
         return Err(format!("{} field: missing directive", field.name()));
@@ -309,9 +337,9 @@ impl CronExpr {
         let months = parse_generic(fields[i + 3], Field::Month)? as u16;
         let dow_text = fields[i + 4];
         let years = if count >= 6 {
-            parse_generic(fields[i + 5], Field::Year)?
+            parse_years(fields[i + 5])?
         } else {
-            span_bits(YEAR_MIN, YEAR_MAX, 1, YEAR_MIN)
+            parse_years("*")?
         };
 
         let mut e = CronExpr {
@@ -334,7 +362,24 @@ impl CronExpr {
             tod: Box::new([0; TOD_WORDS]),
             tod_any: false,
             never: false,
+            reversed: Vec::new(),
         };
+        let named = [
+            (fields[i], Field::Minute),
+            (fields[i + 1], Field::Hour),
+            (dom_text, Field::Dom),
+            (fields[i + 3], Field::Month),
+            (dow_text, Field::Dow),
+        ];
+        for (text, field) in named {
+            for entry in text.split(',') {
+                if let Ok(Directive::Span { first, last, .. }) = parse_directive(entry, field) {
+                    if first > last {
+                        e.reversed.push(entry.to_string());
+                    }
+                }
+            }
+        }
         e.parse_dom(dom_text)?;
         e.parse_dow(dow_text)?;
         e.build_tod();
@@ -446,13 +491,18 @@ impl CronExpr {
         self.seconds != (1u64 << 60) - 1
     }
 
+    /// Ranges written backwards (`sat-sun`, `mon-sun`, `5-7`), which cronexpr reads as empty.
+    pub fn reversed_ranges(&self) -> &[String] {
+        &self.reversed
+    }
+
     /// True when no instant can ever match (a reversed range, an impossible date, ...).
     pub fn is_never(&self) -> bool {
         self.never
     }
 
     fn compute_never(&self) -> bool {
-        if !self.tod_any || self.months == 0 || self.years == 0 {
+        if !self.tod_any || self.months == 0 || self.years == [0; 3] {
             return true;
         }
         let day_possible = if !self.dom_restricted && !self.dow_restricted {
@@ -547,7 +597,11 @@ impl CronExpr {
 
     fn day_matches(&self, date: NaiveDate) -> bool {
         let y = date.year();
-        if !(YEAR_MIN..=YEAR_MAX).contains(&y) || self.years & (1u128 << (y - YEAR_MIN)) == 0 {
+        if !(YEAR_MIN..=YEAR_MAX).contains(&y) {
+            return false;
+        }
+        let i = (y - YEAR_MIN) as usize;
+        if self.years[i / 64] & (1 << (i % 64)) == 0 {
             return false;
         }
         self.day_matches_ignoring_year(y, date.month(), date.day())
