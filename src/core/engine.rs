@@ -155,6 +155,39 @@ impl Engine {
         }
     }
 
+    /// Put a machine in a given situation without deciding anything: a fleet as it stands,
+    /// for what-if questions and tests. `idle_for_s` sets the idle clock of an Idle machine
+    /// (`last_used = now - idle_for_s`); a Used machine runs `job`.
+    pub fn seed_machine(
+        &mut self,
+        state: MachineState,
+        idle_for_s: i64,
+        uses: u32,
+        job: Option<JobId>,
+    ) -> Result<MachineId, EngineError> {
+        let id = self.fleet.create(self.now);
+        match state {
+            MachineState::Creating => {}
+            MachineState::Idle => {
+                self.fleet.make_idle(id, self.now.plus_secs(-idle_for_s));
+            }
+            MachineState::Used => {
+                let job = job.unwrap_or(u64::MAX - id);
+                if !self.jobs.seed_running(job, id) {
+                    self.fleet.forget(id);
+                    return Err(EngineError::DuplicateJob(job));
+                }
+                self.fleet.make_idle(id, self.now);
+                self.fleet.start_job(id, job, self.now);
+            }
+            MachineState::Removing => self.fleet.mark_removing(id),
+        }
+        self.fleet.set_uses(id, uses);
+        self.fleet.resort_idle();
+        self.deadline = Some(self.now);
+        Ok(id)
+    }
+
     /// Apply one event at its time and decide. On error the state is unchanged.
     pub fn handle(&mut self, ev: &Event) -> Result<(), EngineError> {
         if ev.at < self.now {

@@ -169,6 +169,12 @@ impl Fleet {
         }
     }
 
+    pub(crate) fn set_uses(&mut self, id: MachineId, uses: u32) {
+        if let Some(m) = self.machines.get_mut(&id) {
+            m.uses = uses;
+        }
+    }
+
     pub fn mark_removing(&mut self, id: MachineId) {
         self.set_state(id, MachineState::Removing);
     }
@@ -210,6 +216,13 @@ impl Fleet {
             }
         }
         None
+    }
+
+    /// Re-sort the idle queue by idle-since (after seeding machines out of order).
+    pub(crate) fn resort_idle(&mut self) {
+        self.idle_fifo
+            .make_contiguous()
+            .sort_by_key(|&(t, id, _)| (t, id));
     }
 
     /// Drop stale idle-queue entries so the queue stays proportional to the fleet.

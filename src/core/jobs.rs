@@ -102,6 +102,16 @@ impl Jobs {
         self.running += 1;
     }
 
+    /// Record `job` as already running on `machine` (to set up a given situation).
+    pub(crate) fn seed_running(&mut self, job: JobId, machine: MachineId) -> bool {
+        if self.states.contains_key(&job) {
+            return false;
+        }
+        self.states.insert(job, JobState::Running(machine));
+        self.running += 1;
+        true
+    }
+
     /// A running job ended; returns the machine it ran on.
     pub fn finish(&mut self, job: JobId) -> Option<MachineId> {
         match self.states.get(&job) {

@@ -1,0 +1,89 @@
+//! Helpers shared by the integration tests: settings from config text, engines at a known
+//! instant, and short ways to feed events and look at the actions.
+#![allow(dead_code)]
+
+use scalecast::config::ConfigFile;
+use scalecast::core::fleet::MachineState;
+use scalecast::core::{
+    Action, ActionKind, Engine, EngineKind, Event, EventKind, RemoveReason, Settings, Time,
+};
+use std::path::Path;
+
+/// Wednesday 2026-11-25 12:00:00 UTC.
+pub fn t0() -> Time {
+    Time::parse_rfc3339("2026-11-25T12:00:00Z").unwrap()
+}
+
+pub fn at(s: &str) -> Time {
+    Time::parse_rfc3339(s).unwrap()
+}
+
+/// A config.toml with one docker+machine runner; `runner` lines go under `[[runners]]`,
+/// `machine` lines under `[runners.machine]` (autoscaling entries may follow).
+pub fn config(top: &str, runner: &str, machine: &str) -> ConfigFile {
+    let text = format!(
+        "{top}\n[[runners]]\nname = \"r\"\nexecutor = \"docker+machine\"\n{runner}\n[runners.machine]\n{machine}\n"
+    );
+    ConfigFile::parse(Path::new("test.toml"), &text).unwrap()
+}
+
+pub fn settings(top: &str, runner: &str, machine: &str) -> Settings {
+    let cfg = config(top, runner, machine);
+    let r = cfg.runner(None).unwrap();
+    cfg.settings(r, chrono_tz::Tz::UTC)
+}
+
+pub fn engine(kind: EngineKind, s: Settings) -> Engine {
+    Engine::new(kind, s, t0())
+}
+
+pub fn dm(s: Settings) -> Engine {
+    engine(EngineKind::DockerMachine, s)
+}
+
+pub fn sc(s: Settings) -> Engine {
+    engine(EngineKind::Scalecast, s)
+}
+
+pub fn feed(e: &mut Engine, at: Time, kind: EventKind) -> Vec<Action> {
+    e.handle(&Event::new(at, kind)).unwrap();
+    e.drain_actions().collect()
+}
+
+pub fn tick(e: &mut Engine, at: Time) -> Vec<Action> {
+    feed(e, at, EventKind::Tick)
+}
+
+pub fn seed(e: &mut Engine, state: MachineState, idle_s: i64, uses: u32) -> u64 {
+    e.seed_machine(state, idle_s, uses, None).unwrap()
+}
+
+pub fn created(actions: &[Action]) -> Vec<u64> {
+    actions
+        .iter()
+        .filter_map(|a| match a.kind {
+            ActionKind::CreateMachine { machine, .. } => Some(machine),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn removed(actions: &[Action]) -> Vec<(u64, RemoveReason)> {
+    actions
+        .iter()
+        .filter_map(|a| match a.kind {
+            ActionKind::RemoveMachine { machine, reason } => Some((machine, reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn started(actions: &[Action]) -> Vec<(u64, u64)> {
+    actions
+        .iter()
+        .filter_map(|a| match a.kind {
+            ActionKind::StartJob { job, machine } => Some((job, machine)),
+            _ => None,
+        })
+        .collect()
+}
