@@ -197,9 +197,12 @@ impl Engine {
             });
         }
         self.check(&ev.kind)?;
+        let previous = self.now;
         self.now = ev.at;
-        self.refresh_period(false);
-        self.apply(&ev.kind);
+        if let Err(e) = self.apply(&ev.kind) {
+            self.now = previous;
+            return Err(e);
+        }
         match self.kind {
             EngineKind::Scalecast => self.decide_scalecast(),
             EngineKind::DockerMachine => self.decide_docker_machine(&ev.kind),
@@ -228,15 +231,8 @@ impl Engine {
 
     fn check(&self, kind: &EventKind) -> Result<(), EngineError> {
         match kind {
-            EventKind::JobArrived { job } => {
-                if self.jobs.state(*job).is_some() {
-                    return Err(EngineError::DuplicateJob(*job));
-                }
-            }
-            EventKind::JobFinished { job } => match self.jobs.state(*job) {
-                Some(crate::core::jobs::JobState::Running(_)) => {}
-                _ => return Err(EngineError::JobNotRunning(*job)),
-            },
+            // Job events are validated by their first change (`apply`), which fails cleanly.
+            EventKind::JobArrived { .. } | EventKind::JobFinished { .. } => {}
             EventKind::MachineReady { machine } | EventKind::MachineFailed { machine } => {
                 match self.fleet.get(*machine) {
                     None => return Err(EngineError::UnknownMachine(*machine)),
@@ -256,19 +252,29 @@ impl Engine {
         Ok(())
     }
 
-    /// The facts of an event, the same for both policies.
-    fn apply(&mut self, kind: &EventKind) {
+    /// The facts of an event, the same for both policies. Fails only before changing anything.
+    fn apply(&mut self, kind: &EventKind) -> Result<(), EngineError> {
         let now = self.now;
         match kind {
             EventKind::JobArrived { job } => {
-                self.jobs.arrive(*job);
+                if !self.jobs.arrive(*job) {
+                    return Err(EngineError::DuplicateJob(*job));
+                }
+                self.refresh_period(false);
             }
             EventKind::JobFinished { job } => {
-                if let Some(m) = self.jobs.finish(*job) {
-                    self.fleet.end_job(m, now);
-                    self.release(m);
+                let Some(m) = self.jobs.finish(*job) else {
+                    return Err(EngineError::JobNotRunning(*job));
+                };
+                self.refresh_period(false);
+                if let Some((uses, notice)) = self.fleet.end_job(m, now) {
+                    self.release(m, uses, notice);
                 }
             }
+            _ => self.refresh_period(false),
+        }
+        match kind {
+            EventKind::JobArrived { .. } | EventKind::JobFinished { .. } => {}
             EventKind::MachineReady { machine } => {
                 self.fleet.make_idle(*machine, now);
                 self.on_machine_idle(*machine);
@@ -302,12 +308,11 @@ impl Engine {
                 self.refresh_period(true);
             }
         }
+        Ok(())
     }
 
     /// A machine finished a job: retire it (MaxBuilds, notice) or make it idle.
-    fn release(&mut self, id: MachineId) {
-        let Some(m) = self.fleet.get(id) else { return };
-        let (uses, notice) = (m.uses, m.notice);
+    fn release(&mut self, id: MachineId, uses: u32, notice: bool) {
         let max = self.settings.max_builds;
         if max > 0 && uses >= max {
             self.remove(
@@ -321,7 +326,7 @@ impl Engine {
             self.remove(id, RemoveReason::SpotNotice);
         } else {
             self.fleet.make_idle(id, self.now);
-            self.on_machine_idle(id);
+            self.serve_awaiting(id);
         }
     }
 
@@ -332,6 +337,11 @@ impl Engine {
             self.remove(id, RemoveReason::SpotNotice);
             return;
         }
+        self.serve_awaiting(id);
+    }
+
+    /// In on-demand mode a received job takes a machine that just became idle.
+    fn serve_awaiting(&mut self, id: MachineId) {
         if let Some(job) = self.jobs.oldest_awaiting() {
             self.start(job, id);
         }

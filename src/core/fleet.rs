@@ -162,11 +162,12 @@ impl Fleet {
     }
 
     /// Job ended: the machine keeps `last_used = now`; the caller then idles or removes it.
-    pub fn end_job(&mut self, id: MachineId, now: Time) {
-        if let Some(m) = self.machines.get_mut(&id) {
-            m.job = None;
-            m.last_used = now;
-        }
+    /// Returns its uses and whether it is under notice.
+    pub fn end_job(&mut self, id: MachineId, now: Time) -> Option<(u32, bool)> {
+        let m = self.machines.get_mut(&id)?;
+        m.job = None;
+        m.last_used = now;
+        Some((m.uses, m.notice))
     }
 
     pub(crate) fn set_uses(&mut self, id: MachineId, uses: u32) {

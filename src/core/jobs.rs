@@ -60,12 +60,14 @@ impl Jobs {
 
     /// A new job joins the back of the queue. False when the id is already known.
     pub fn arrive(&mut self, job: JobId) -> bool {
-        if self.states.contains_key(&job) {
-            return false;
+        match self.states.entry(job) {
+            std::collections::btree_map::Entry::Occupied(_) => false,
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(JobState::Waiting);
+                self.queue.push_back(job);
+                true
+            }
         }
-        self.states.insert(job, JobState::Waiting);
-        self.queue.push_back(job);
-        true
     }
 
     pub fn front(&self) -> Option<JobId> {
@@ -87,18 +89,21 @@ impl Jobs {
 
     /// Mark `job` (waiting at the queue front, or the oldest awaiting) as running on `machine`.
     pub fn start(&mut self, job: JobId, machine: MachineId) {
-        match self.states.get(&job) {
-            Some(JobState::Waiting) => {
+        let Some(state) = self.states.get_mut(&job) else {
+            return;
+        };
+        match *state {
+            JobState::Waiting => {
                 debug_assert_eq!(self.queue.front(), Some(&job));
                 self.queue.pop_front();
             }
-            Some(JobState::Awaiting) => {
+            JobState::Awaiting => {
                 debug_assert_eq!(self.awaiting.front(), Some(&job));
                 self.awaiting.pop_front();
             }
-            _ => return,
+            JobState::Running(_) => return,
         }
-        self.states.insert(job, JobState::Running(machine));
+        *state = JobState::Running(machine);
         self.running += 1;
     }
 
@@ -114,15 +119,18 @@ impl Jobs {
 
     /// A running job ended; returns the machine it ran on.
     pub fn finish(&mut self, job: JobId) -> Option<MachineId> {
-        match self.states.get(&job) {
-            Some(JobState::Running(m)) => {
-                let m = *m;
-                self.states.remove(&job);
-                self.running -= 1;
-                self.finished += 1;
-                Some(m)
-            }
-            _ => None,
+        use std::collections::btree_map::Entry;
+        match self.states.entry(job) {
+            Entry::Occupied(o) => match *o.get() {
+                JobState::Running(m) => {
+                    o.remove();
+                    self.running -= 1;
+                    self.finished += 1;
+                    Some(m)
+                }
+                _ => None,
+            },
+            Entry::Vacant(_) => None,
         }
     }
 
