@@ -135,7 +135,8 @@ fn replay_prints_one_json_action_per_line() {
     // waits for the first machine to be ready.
     let creates: Vec<&serde_json::Value> =
         actions.iter().filter(|a| a["action"] == "create_machine").collect();
-    assert_eq!(creates.len(), 5);
+    assert_eq!(creates.len(), 6, "five at first, one more when the job took a machine");
+    assert_eq!(creates[5]["at"], "2026-11-28T10:01:00.000Z");
     assert_eq!(creates[0]["reason"]["why"], "idle_pool");
     assert_eq!(creates[0]["reason"]["target"], 5);
     assert_eq!(creates[0]["reason"]["entry"], 1);
