@@ -24,8 +24,13 @@ fn fleet(kind: EngineKind) -> Engine {
     let start = Time::parse_rfc3339("2026-11-23T00:00:00Z").unwrap();
     let mut e = Engine::new(kind, settings, start);
     for i in 0..MACHINES {
-        let state = if i % 2 == 0 { MachineState::Idle } else { MachineState::Used };
-        e.seed_machine(state, 0, 0, Some(1_000_000_000 + i as u64)).unwrap();
+        let state = if i % 2 == 0 {
+            MachineState::Idle
+        } else {
+            MachineState::Used
+        };
+        e.seed_machine(state, 0, 0, Some(1_000_000_000 + i as u64))
+            .unwrap();
     }
     e.handle(&Event::new(start, EventKind::Tick)).unwrap();
     e.drain_actions().for_each(drop);

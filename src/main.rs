@@ -106,10 +106,10 @@ fn main() -> ExitCode {
 /// The host's time zone, for autoscaling entries with an empty or `Local` Timezone:
 /// `TZ` when set to an IANA name, else the system's, else UTC.
 fn host_tz() -> Tz {
-    if let Ok(name) = std::env::var("TZ") {
-        if let Ok(tz) = name.trim_start_matches(':').parse::<Tz>() {
-            return tz;
-        }
+    if let Ok(name) = std::env::var("TZ")
+        && let Ok(tz) = name.trim_start_matches(':').parse::<Tz>()
+    {
+        return tz;
     }
     iana_time_zone::get_timezone()
         .ok()
@@ -185,7 +185,13 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             engine,
             until,
             events,
-        } => cmd_replay(&config, runner.as_deref(), &engine, until.as_deref(), &events),
+        } => cmd_replay(
+            &config,
+            runner.as_deref(),
+            &engine,
+            until.as_deref(),
+            &events,
+        ),
     }
 }
 
@@ -195,7 +201,11 @@ fn describe(t: Time, eff: &scalecast::core::Effective) -> String {
         .map_or("none ([runners.machine])".to_string(), |i| format!("{i}"));
     format!(
         "{}  entry {entry}  IdleCount={} IdleCountMin={} IdleScaleFactor={} IdleTime={}",
-        t, eff.idle.idle_count, eff.idle.idle_count_min, eff.idle.idle_scale_factor, eff.idle.idle_time
+        t,
+        eff.idle.idle_count,
+        eff.idle.idle_count_min,
+        eff.idle.idle_scale_factor,
+        eff.idle.idle_time
     )
 }
 
@@ -220,8 +230,20 @@ fn cmd_check(config: &Path, runner: Option<&str>, json: bool) -> Result<ExitCode
                 Severity::Warning => "warning",
             };
             match f.line {
-                Some(l) => writeln!(out, "{}:{l}: {sev}[{}]: {}", config.display(), f.code, f.message)?,
-                None => writeln!(out, "{}: {sev}[{}]: {}", config.display(), f.code, f.message)?,
+                Some(l) => writeln!(
+                    out,
+                    "{}:{l}: {sev}[{}]: {}",
+                    config.display(),
+                    f.code,
+                    f.message
+                )?,
+                None => writeln!(
+                    out,
+                    "{}: {sev}[{}]: {}",
+                    config.display(),
+                    f.code,
+                    f.message
+                )?,
             }
         }
         let warnings = findings.len() - usize::from(failed);
@@ -284,9 +306,8 @@ fn cmd_replay(
         }
         let ev: Event = serde_json::from_str(&line)
             .map_err(|e| Failure::Input(format!("{}: not an event: {e}", place(n))))?;
-        let rp = replayer.get_or_insert_with(|| {
-            Replayer::new(Engine::new(kind, settings.clone(), ev.at))
-        });
+        let rp = replayer
+            .get_or_insert_with(|| Replayer::new(Engine::new(kind, settings.clone(), ev.at)));
         rp.feed(&ev, &mut emit)
             .map_err(|e| Failure::Input(format!("{}: {e}", place(n))))?;
     }
@@ -294,7 +315,6 @@ fn cmd_replay(
         rp.run_until(until, &mut emit)
             .map_err(|e| Failure::Input(format!("--until: {e}")))?;
     }
-    drop(emit);
     if let Some(e) = write_err {
         return Err(Failure::Runtime(e.into()));
     }

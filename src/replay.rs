@@ -22,7 +22,11 @@ impl Replayer {
     }
 
     /// Deliver every deadline due up to `until` (inclusive) as a Tick.
-    pub fn run_until(&mut self, until: Time, out: &mut dyn FnMut(Action)) -> Result<(), EngineError> {
+    pub fn run_until(
+        &mut self,
+        until: Time,
+        out: &mut dyn FnMut(Action),
+    ) -> Result<(), EngineError> {
         while let Some(d) = self.engine.poll_timeout() {
             let at = d.max(self.engine.now());
             if at > until || self.last_tick == Some(at) {

@@ -22,16 +22,26 @@ fn codes(cfg: &ConfigFile) -> Vec<(&'static str, Option<usize>)> {
 fn tutorial_config_reads_every_section() {
     let cfg = tutorial();
     assert_eq!(cfg.concurrent, 10);
-    assert_eq!(cfg.effective_check_interval(), 3, "check_interval = 0 means 3 s");
+    assert_eq!(
+        cfg.effective_check_interval(),
+        3,
+        "check_interval = 0 means 3 s"
+    );
     let r = cfg.runner(Some("gitlab-aws-autoscaler")).unwrap();
     assert_eq!((r.executor.as_str(), r.limit), ("docker+machine", 20));
     let d = r.docker.as_ref().unwrap();
-    assert_eq!((d.image.as_str(), d.privileged, d.disable_cache), ("alpine", true, true));
+    assert_eq!(
+        (d.image.as_str(), d.privileged, d.disable_cache),
+        ("alpine", true, true)
+    );
     let c = r.cache.as_ref().unwrap();
     assert_eq!((c.kind.as_str(), c.shared), ("s3", true));
     assert_eq!(c.s3.as_ref().unwrap().bucket_location, "us-east-1");
     let m = r.machine.as_ref().unwrap();
-    assert_eq!((m.idle_count.value, m.idle_time.value, m.max_builds), (1, 1800, 10));
+    assert_eq!(
+        (m.idle_count.value, m.idle_time.value, m.max_builds),
+        (1, 1800, 10)
+    );
     assert_eq!(m.machine_name, "gitlab-docker-machine-%s");
     assert_eq!(m.autoscaling.len(), 2);
     assert_eq!(m.autoscaling[0].idle_count.value, 50);
@@ -46,9 +56,15 @@ fn machine_options_become_typed_fields() {
     assert_eq!(ec2.zone, "a");
     assert!(ec2.request_spot_instance);
     assert!(ec2.use_private_address);
-    assert_eq!(ec2.security_group, vec!["docker-machine-scaler".to_string()]);
+    assert_eq!(
+        ec2.security_group,
+        vec!["docker-machine-scaler".to_string()]
+    );
     assert_eq!(ec2.tags.len(), 3);
-    assert_eq!(ec2.tags[0], ("runner-manager-name".into(), "gitlab-aws-autoscaler".into()));
+    assert_eq!(
+        ec2.tags[0],
+        ("runner-manager-name".into(), "gitlab-aws-autoscaler".into())
+    );
     assert_eq!(ec2.root_size, 16, "docker-machine's default");
 }
 
@@ -70,7 +86,14 @@ fn unknown_keys_are_kept_and_ignored() {
     assert!(cfg.other.iter().any(|(k, _)| k == "log_level"));
     let r = &cfg.runners[0];
     assert!(r.other.iter().any(|(k, _)| k == "shell"));
-    assert!(r.machine.as_ref().unwrap().other.iter().any(|(k, _)| k == "MachineFutureKey"));
+    assert!(
+        r.machine
+            .as_ref()
+            .unwrap()
+            .other
+            .iter()
+            .any(|(k, _)| k == "MachineFutureKey")
+    );
 }
 
 #[test]
@@ -78,7 +101,13 @@ fn secrets_never_appear_in_debug_or_json() {
     let cfg = tutorial();
     let dbg = format!("{cfg:?}");
     let json = serde_json::to_string(&cfg).unwrap();
-    for secret in ["YOUR_RUNNER_TOKEN", "YOUR_S3_ACCESS_KEY", "YOUR_S3_SECRET_KEY", "YOUR_EC2_ACCESS_KEY", "YOUR_EC2_SECRET_KEY"] {
+    for secret in [
+        "YOUR_RUNNER_TOKEN",
+        "YOUR_S3_ACCESS_KEY",
+        "YOUR_S3_SECRET_KEY",
+        "YOUR_EC2_ACCESS_KEY",
+        "YOUR_EC2_SECRET_KEY",
+    ] {
         assert!(!dbg.contains(secret), "{secret} in Debug");
         assert!(!json.contains(secret), "{secret} in JSON");
     }
@@ -89,17 +118,35 @@ fn secrets_never_appear_in_debug_or_json() {
 
 #[test]
 fn broken_toml_is_an_error_with_its_line() {
-    let err = ConfigFile::parse(Path::new("c.toml"), "concurrent = 1\n\n[[runners]\nname = 1\n").unwrap_err();
+    let err = ConfigFile::parse(
+        Path::new("c.toml"),
+        "concurrent = 1\n\n[[runners]\nname = 1\n",
+    )
+    .unwrap_err();
     assert_eq!(err.line, 3);
-    assert!(err.to_string().starts_with("c.toml:3: not valid TOML"), "{err}");
+    assert!(
+        err.to_string().starts_with("c.toml:3: not valid TOML"),
+        "{err}"
+    );
 }
 
 #[test]
 fn wrong_types_are_errors_naming_key_and_line() {
-    let err = ConfigFile::parse(Path::new("c.toml"), "[[runners]]\nname = \"r\"\n[runners.machine]\nIdleCount = \"five\"\n").unwrap_err();
+    let err = ConfigFile::parse(
+        Path::new("c.toml"),
+        "[[runners]]\nname = \"r\"\n[runners.machine]\nIdleCount = \"five\"\n",
+    )
+    .unwrap_err();
     assert_eq!(err.line, 4);
-    assert!(err.message.contains("IdleCount") && err.message.contains("integer"), "{err}");
-    let err = ConfigFile::parse(Path::new("c.toml"), "[[runners]]\nname = \"r\"\nlimit = -1\n").unwrap_err();
+    assert!(
+        err.message.contains("IdleCount") && err.message.contains("integer"),
+        "{err}"
+    );
+    let err = ConfigFile::parse(
+        Path::new("c.toml"),
+        "[[runners]]\nname = \"r\"\nlimit = -1\n",
+    )
+    .unwrap_err();
     assert_eq!(err.line, 3);
 }
 
@@ -144,37 +191,81 @@ fn reversed_range_is_warned_on_its_line() {
 #[test]
 fn seconds_field_not_star_is_warned() {
     let m = "[[runners.machine.autoscaling]]\nPeriods = [\"* 9-17 * * mon-fri\"]\nIdleCount = 5\nTimezone = \"UTC\"\n";
-    assert!(codes(&config("", "", m)).iter().any(|(c, _)| *c == "seconds_field"));
+    assert!(
+        codes(&config("", "", m))
+            .iter()
+            .any(|(c, _)| *c == "seconds_field")
+    );
 }
 
 #[test]
 fn deprecated_offpeak_keys_are_warned_and_never_applied() {
-    let cfg = config("", "", "IdleCount = 2\nOffPeakPeriods = [\"* * * * * * *\"]\nOffPeakIdleCount = 9\n");
-    assert_eq!(codes(&cfg).iter().filter(|(c, _)| *c == "deprecated_offpeak").count(), 2);
+    let cfg = config(
+        "",
+        "",
+        "IdleCount = 2\nOffPeakPeriods = [\"* * * * * * *\"]\nOffPeakIdleCount = 9\n",
+    );
+    assert_eq!(
+        codes(&cfg)
+            .iter()
+            .filter(|(c, _)| *c == "deprecated_offpeak")
+            .count(),
+        2
+    );
     let r = cfg.runner(None).unwrap();
-    assert_eq!(cfg.settings(r, chrono_tz::Tz::UTC).effective_at(t0()).idle.idle_count, 2);
+    assert_eq!(
+        cfg.settings(r, chrono_tz::Tz::UTC)
+            .effective_at(t0())
+            .idle
+            .idle_count,
+        2
+    );
 }
 
 #[test]
 fn integer_idle_scale_factor_is_accepted_and_warned() {
     let cfg = config("", "", "IdleCount = 10\nIdleScaleFactor = 1\n");
-    assert!(codes(&cfg).iter().any(|(c, _)| *c == "integer_idle_scale_factor"));
+    assert!(
+        codes(&cfg)
+            .iter()
+            .any(|(c, _)| *c == "integer_idle_scale_factor")
+    );
     let r = cfg.runner(None).unwrap();
-    assert_eq!(cfg.settings(r, chrono_tz::Tz::UTC).idle.idle_scale_factor, 1.0);
+    assert_eq!(
+        cfg.settings(r, chrono_tz::Tz::UTC).idle.idle_scale_factor,
+        1.0
+    );
 }
 
 #[test]
 fn idle_count_min_above_idle_count_is_warned() {
-    let cfg = config("", "", "IdleCount = 2\nIdleCountMin = 5\nIdleScaleFactor = 0.5\n");
-    assert!(codes(&cfg).iter().any(|(c, _)| *c == "idle_count_min_above_idle_count"));
+    let cfg = config(
+        "",
+        "",
+        "IdleCount = 2\nIdleCountMin = 5\nIdleScaleFactor = 0.5\n",
+    );
+    assert!(
+        codes(&cfg)
+            .iter()
+            .any(|(c, _)| *c == "idle_count_min_above_idle_count")
+    );
 }
 
 #[test]
 fn idle_count_above_limit_is_warned() {
     let cfg = config("", "limit = 3", "IdleCount = 4\n");
-    assert!(codes(&cfg).iter().any(|(c, _)| *c == "idle_count_above_limit"));
+    assert!(
+        codes(&cfg)
+            .iter()
+            .any(|(c, _)| *c == "idle_count_above_limit")
+    );
     let cfg = config("", "limit = 0", "IdleCount = 4\n");
-    assert!(!codes(&cfg).iter().any(|(c, _)| *c == "idle_count_above_limit"), "0 = no limit");
+    assert!(
+        !codes(&cfg)
+            .iter()
+            .any(|(c, _)| *c == "idle_count_above_limit"),
+        "0 = no limit"
+    );
 }
 
 #[test]
@@ -190,5 +281,9 @@ fn entry_always_shadowed_by_a_later_entry_is_warned() {
 #[test]
 fn entry_without_periods_is_warned() {
     let cfg = config("", "", "[[runners.machine.autoscaling]]\nIdleCount = 5\n");
-    assert!(codes(&cfg).iter().any(|(c, _)| *c == "entry_without_periods"));
+    assert!(
+        codes(&cfg)
+            .iter()
+            .any(|(c, _)| *c == "entry_without_periods")
+    );
 }

@@ -19,7 +19,11 @@ fn idle_target_truncates_toward_zero() {
     };
     assert_eq!(s.target(100), 56);
     assert_eq!(s.target(0), 1, "IdleCountMin forced to at least 1");
-    let none = IdleSettings { idle_scale_factor: 0.0, idle_count: 7, ..s };
+    let none = IdleSettings {
+        idle_scale_factor: 0.0,
+        idle_count: 7,
+        ..s
+    };
     assert_eq!(none.target(100), 7);
 }
 
@@ -28,7 +32,9 @@ fn time_going_backwards_is_refused_and_state_unchanged() {
     let mut e = sc(settings("", "", "IdleCount = 1"));
     tick(&mut e, t0().plus_secs(10));
     let before = e.clone();
-    let err = e.handle(&Event::new(t0(), EventKind::JobArrived { job: 1 })).unwrap_err();
+    let err = e
+        .handle(&Event::new(t0(), EventKind::JobArrived { job: 1 }))
+        .unwrap_err();
     assert!(matches!(err, EngineError::TimeWentBackwards { .. }));
     assert_eq!(e, before);
 }
@@ -39,10 +45,22 @@ fn inconsistent_events_are_refused_without_change() {
     feed(&mut e, t0(), EventKind::JobArrived { job: 1 });
     let before = e.clone();
     for (kind, want) in [
-        (EventKind::JobArrived { job: 1 }, EngineError::DuplicateJob(1)),
-        (EventKind::JobFinished { job: 1 }, EngineError::JobNotRunning(1)),
-        (EventKind::MachineReady { machine: 99 }, EngineError::UnknownMachine(99)),
-        (EventKind::MachineGone { machine: 99 }, EngineError::UnknownMachine(99)),
+        (
+            EventKind::JobArrived { job: 1 },
+            EngineError::DuplicateJob(1),
+        ),
+        (
+            EventKind::JobFinished { job: 1 },
+            EngineError::JobNotRunning(1),
+        ),
+        (
+            EventKind::MachineReady { machine: 99 },
+            EngineError::UnknownMachine(99),
+        ),
+        (
+            EventKind::MachineGone { machine: 99 },
+            EngineError::UnknownMachine(99),
+        ),
     ] {
         assert_eq!(e.handle(&Event::new(t0(), kind)).unwrap_err(), want);
         assert_eq!(e, before);
@@ -51,20 +69,35 @@ fn inconsistent_events_are_refused_without_change() {
 
 #[test]
 fn finished_machine_under_max_builds_returns_idle_with_fresh_clock() {
-    let mut e = sc(settings("", "", "IdleCount = 1\nMaxBuilds = 3\nIdleTime = 60"));
+    let mut e = sc(settings(
+        "",
+        "",
+        "IdleCount = 1\nMaxBuilds = 3\nIdleTime = 60",
+    ));
     let m = seed(&mut e, Idle, 500, 0);
     feed(&mut e, t0(), EventKind::JobArrived { job: 1 });
-    let a = feed(&mut e, t0().plus_secs(40), EventKind::JobFinished { job: 1 });
+    let a = feed(
+        &mut e,
+        t0().plus_secs(40),
+        EventKind::JobFinished { job: 1 },
+    );
     assert!(removed(&a).is_empty());
     let mm = e.fleet().get(m).unwrap();
-    assert_eq!((mm.state, mm.uses, mm.last_used), (Idle, 1, t0().plus_secs(40)));
+    assert_eq!(
+        (mm.state, mm.uses, mm.last_used),
+        (Idle, 1, t0().plus_secs(40))
+    );
 }
 
 // ---- scalecast ----
 
 #[test]
 fn scalecast_starts_a_job_at_once_on_the_newest_idle_machine() {
-    let mut e = sc(settings("concurrent = 5", "", "IdleCount = 3\nIdleTime = 600"));
+    let mut e = sc(settings(
+        "concurrent = 5",
+        "",
+        "IdleCount = 3\nIdleTime = 600",
+    ));
     let ids: Vec<u64> = (0..3).map(|_| seed(&mut e, Idle, 0, 0)).collect();
     let a = feed(&mut e, t0(), EventKind::JobArrived { job: 7 });
     assert_eq!(started(&a), vec![(7, ids[2])]);
@@ -77,8 +110,16 @@ fn scalecast_creates_one_machine_per_waiting_job_on_demand() {
         feed(&mut e, t0(), EventKind::JobArrived { job });
     }
     assert_eq!(e.fleet().counts().creating, 3);
-    let a = feed(&mut e, t0().plus_secs(60), EventKind::MachineReady { machine: 2 });
-    assert_eq!(started(&a), vec![(1, 2)], "the ready machine serves the oldest waiting job");
+    let a = feed(
+        &mut e,
+        t0().plus_secs(60),
+        EventKind::MachineReady { machine: 2 },
+    );
+    assert_eq!(
+        started(&a),
+        vec![(1, 2)],
+        "the ready machine serves the oldest waiting job"
+    );
 }
 
 #[test]
@@ -87,22 +128,38 @@ fn scalecast_on_demand_is_capped_by_concurrent() {
     for job in 1..=5 {
         feed(&mut e, t0(), EventKind::JobArrived { job });
     }
-    assert_eq!(e.fleet().counts().creating, 2, "only 2 jobs could run at once");
+    assert_eq!(
+        e.fleet().counts().creating,
+        2,
+        "only 2 jobs could run at once"
+    );
 }
 
 #[test]
 fn scalecast_never_exceeds_max_growth_rate() {
-    let mut e = sc(settings("concurrent = 10", "", "IdleCount = 10\nMaxGrowthRate = 3"));
+    let mut e = sc(settings(
+        "concurrent = 10",
+        "",
+        "IdleCount = 10\nMaxGrowthRate = 3",
+    ));
     let a = tick(&mut e, t0());
     assert_eq!(created(&a).len(), 3);
-    let a = feed(&mut e, t0().plus_secs(50), EventKind::MachineReady { machine: 1 });
+    let a = feed(
+        &mut e,
+        t0().plus_secs(50),
+        EventKind::MachineReady { machine: 1 },
+    );
     assert_eq!(created(&a).len(), 1, "a slot freed, one more");
     assert_eq!(e.fleet().counts().creating, 3);
 }
 
 #[test]
 fn scalecast_limit_caps_machines_in_every_state() {
-    let mut e = sc(settings("concurrent = 10", "limit = 4", "IdleCount = 10\nIdleTime = 0"));
+    let mut e = sc(settings(
+        "concurrent = 10",
+        "limit = 4",
+        "IdleCount = 10\nIdleTime = 0",
+    ));
     seed(&mut e, scalecast::core::fleet::MachineState::Removing, 0, 0);
     let a = tick(&mut e, t0());
     assert_eq!(created(&a).len(), 3, "the removing machine still counts");
@@ -116,7 +173,11 @@ fn scalecast_removes_surplus_longest_idle_first_after_idle_time() {
     let young = seed(&mut e, Idle, 50, 0);
     let a = tick(&mut e, t0());
     let r: Vec<u64> = removed(&a).into_iter().map(|x| x.0).collect();
-    assert_eq!(r, vec![old, mid], "young is not past IdleTime and is the one kept");
+    assert_eq!(
+        r,
+        vec![old, mid],
+        "young is not past IdleTime and is the one kept"
+    );
     assert_eq!(e.fleet().get(young).unwrap().state, Idle);
 }
 
@@ -124,7 +185,10 @@ fn scalecast_removes_surplus_longest_idle_first_after_idle_time() {
 fn scalecast_idle_time_is_strict() {
     let mut e = sc(settings("", "", "IdleCount = 0\nIdleTime = 100"));
     let m = seed(&mut e, Idle, 100, 0);
-    assert!(removed(&tick(&mut e, t0())).is_empty(), "exactly IdleTime: kept");
+    assert!(
+        removed(&tick(&mut e, t0())).is_empty(),
+        "exactly IdleTime: kept"
+    );
     let a = tick(&mut e, t0().plus_millis(1));
     assert_eq!(removed(&a).iter().map(|x| x.0).collect::<Vec<_>>(), vec![m]);
 }
@@ -170,14 +234,29 @@ fn scalecast_spot_notice_on_idle_machine_removes_it() {
 
 #[test]
 fn scalecast_noticed_busy_machine_takes_no_new_job_and_its_job_is_requeued() {
-    let mut e = sc(settings("concurrent = 4", "", "IdleCount = 0\nIdleTime = 600"));
+    let mut e = sc(settings(
+        "concurrent = 4",
+        "",
+        "IdleCount = 0\nIdleTime = 600",
+    ));
     let m = seed(&mut e, Idle, 0, 0);
     feed(&mut e, t0(), EventKind::JobArrived { job: 1 });
-    feed(&mut e, t0().plus_secs(1), EventKind::SpotNotice { machine: m });
+    feed(
+        &mut e,
+        t0().plus_secs(1),
+        EventKind::SpotNotice { machine: m },
+    );
     let a = feed(&mut e, t0().plus_secs(2), EventKind::JobArrived { job: 2 });
     assert!(started(&a).is_empty());
-    let a = feed(&mut e, t0().plus_secs(120), EventKind::MachineGone { machine: m });
-    assert!(a.iter().any(|x| x.kind == ActionKind::RequeueJob { job: 1, machine: m }));
+    let a = feed(
+        &mut e,
+        t0().plus_secs(120),
+        EventKind::MachineGone { machine: m },
+    );
+    assert!(
+        a.iter()
+            .any(|x| x.kind == ActionKind::RequeueJob { job: 1, machine: m })
+    );
     assert_eq!(e.jobs().waiting(), 2);
     assert_eq!(e.jobs().requeued(), 1);
 }
@@ -186,7 +265,11 @@ fn scalecast_noticed_busy_machine_takes_no_new_job_and_its_job_is_requeued() {
 fn scalecast_failed_creation_is_retried() {
     let mut e = sc(settings("", "", "IdleCount = 1"));
     tick(&mut e, t0());
-    let a = feed(&mut e, t0().plus_secs(20), EventKind::MachineFailed { machine: 1 });
+    let a = feed(
+        &mut e,
+        t0().plus_secs(20),
+        EventKind::MachineFailed { machine: 1 },
+    );
     assert_eq!(created(&a), vec![2]);
 }
 
@@ -199,10 +282,19 @@ fn scalecast_lowered_limit_removes_idle_machines() {
     tick(&mut e, t0());
     let mut lower = e.settings().clone();
     lower.limit = 2;
-    let a = feed(&mut e, t0().plus_secs(1), EventKind::ConfigReloaded { settings: Box::new(lower) });
+    let a = feed(
+        &mut e,
+        t0().plus_secs(1),
+        EventKind::ConfigReloaded {
+            settings: Box::new(lower),
+        },
+    );
     let r = removed(&a);
     assert_eq!(r.len(), 3);
-    assert!(r.iter().all(|(_, w)| matches!(w, RemoveReason::TooManyMachines { .. })));
+    assert!(
+        r.iter()
+            .all(|(_, w)| matches!(w, RemoveReason::TooManyMachines { .. }))
+    );
 }
 
 #[test]
@@ -218,12 +310,33 @@ fn scalecast_create_reasons_say_why() {
     };
     let a = feed(&mut e, t0(), EventKind::JobArrived { job: 1 });
     let r = reasons(&a);
-    assert_eq!(r.len(), 1, "the machine made for the job also counts as available");
-    assert!(matches!(r[0], CreateReason::OnDemand { waiting: 1, creating: 0 }));
-    let a = feed(&mut e, t0().plus_secs(60), EventKind::MachineReady { machine: 1 });
+    assert_eq!(
+        r.len(),
+        1,
+        "the machine made for the job also counts as available"
+    );
+    assert!(matches!(
+        r[0],
+        CreateReason::OnDemand {
+            waiting: 1,
+            creating: 0
+        }
+    ));
+    let a = feed(
+        &mut e,
+        t0().plus_secs(60),
+        EventKind::MachineReady { machine: 1 },
+    );
     assert_eq!(started(&a), vec![(1, 1)]);
     let r = reasons(&a);
-    assert!(matches!(r[..], [CreateReason::IdlePool { available: 0, target: 1, entry: None }]));
+    assert!(matches!(
+        r[..],
+        [CreateReason::IdlePool {
+            available: 0,
+            target: 1,
+            entry: None
+        }]
+    ));
 }
 
 // ---- docker-machine ----
@@ -242,7 +355,11 @@ fn docker_machine_polls_every_check_interval() {
 fn docker_machine_decides_only_when_it_polls() {
     let mut e = dm(settings("check_interval = 10", "", "IdleCount = 1"));
     tick(&mut e, t0());
-    let a = feed(&mut e, t0().plus_secs(2), EventKind::MachineReady { machine: 1 });
+    let a = feed(
+        &mut e,
+        t0().plus_secs(2),
+        EventKind::MachineReady { machine: 1 },
+    );
     assert!(a.is_empty());
     let a = feed(&mut e, t0().plus_secs(3), EventKind::JobArrived { job: 5 });
     assert!(a.is_empty(), "the idle machine waits for the next poll");
@@ -261,7 +378,11 @@ fn docker_machine_requests_no_job_without_an_idle_machine() {
 
 #[test]
 fn docker_machine_polls_again_right_away_after_receiving_a_job() {
-    let mut e = dm(settings("concurrent = 5", "", "IdleCount = 3\nIdleTime = 600"));
+    let mut e = dm(settings(
+        "concurrent = 5",
+        "",
+        "IdleCount = 3\nIdleTime = 600",
+    ));
     for _ in 0..3 {
         seed(&mut e, Idle, 0, 0);
     }
@@ -270,8 +391,16 @@ fn docker_machine_polls_again_right_away_after_receiving_a_job() {
         assert!(feed(&mut e, t0().plus_secs(1), EventKind::JobArrived { job }).is_empty());
     }
     let a = tick(&mut e, t0().plus_secs(3));
-    assert_eq!(started(&a).len(), 2, "one poll per job, in the same instant");
-    let mut once = dm(settings("concurrent = 1", "", "IdleCount = 3\nIdleTime = 600"));
+    assert_eq!(
+        started(&a).len(),
+        2,
+        "one poll per job, in the same instant"
+    );
+    let mut once = dm(settings(
+        "concurrent = 1",
+        "",
+        "IdleCount = 3\nIdleTime = 600",
+    ));
     for _ in 0..3 {
         seed(&mut once, Idle, 0, 0);
     }
@@ -279,12 +408,20 @@ fn docker_machine_polls_again_right_away_after_receiving_a_job() {
     for job in 1..=2 {
         feed(&mut once, t0().plus_secs(1), EventKind::JobArrived { job });
     }
-    assert_eq!(started(&tick(&mut once, t0().plus_secs(3))).len(), 1, "no free worker for a second");
+    assert_eq!(
+        started(&tick(&mut once, t0().plus_secs(3))).len(),
+        1,
+        "no free worker for a second"
+    );
 }
 
 #[test]
 fn docker_machine_on_demand_job_takes_the_first_machine_to_free() {
-    let mut e = dm(settings("concurrent = 5", "", "IdleCount = 0\nIdleTime = 600"));
+    let mut e = dm(settings(
+        "concurrent = 5",
+        "",
+        "IdleCount = 0\nIdleTime = 600",
+    ));
     let busy = seed(&mut e, Used, 0, 1);
     tick(&mut e, t0());
     feed(&mut e, t0().plus_secs(1), EventKind::JobArrived { job: 1 });
@@ -292,24 +429,62 @@ fn docker_machine_on_demand_job_takes_the_first_machine_to_free() {
     let made = created(&a);
     assert_eq!(made.len(), 1);
     assert_eq!(e.jobs().awaiting(), 1);
-    let running = e.jobs().iter().find(|(_, s)| matches!(s, scalecast::core::jobs::JobState::Running(m) if *m == busy)).unwrap().0;
-    let a = feed(&mut e, t0().plus_secs(5), EventKind::JobFinished { job: running });
-    assert_eq!(started(&a), vec![(1, busy)], "the freed machine, before its own");
-    let a = feed(&mut e, t0().plus_secs(40), EventKind::MachineReady { machine: made[0] });
+    let running = e
+        .jobs()
+        .iter()
+        .find(|(_, s)| matches!(s, scalecast::core::jobs::JobState::Running(m) if *m == busy))
+        .unwrap()
+        .0;
+    let a = feed(
+        &mut e,
+        t0().plus_secs(5),
+        EventKind::JobFinished { job: running },
+    );
+    assert_eq!(
+        started(&a),
+        vec![(1, busy)],
+        "the freed machine, before its own"
+    );
+    let a = feed(
+        &mut e,
+        t0().plus_secs(40),
+        EventKind::MachineReady { machine: made[0] },
+    );
     assert!(started(&a).is_empty());
     assert_eq!(e.fleet().get(made[0]).unwrap().state, Idle);
 }
 
 #[test]
 fn docker_machine_with_every_worker_busy_defers_its_poll() {
-    let mut e = dm(settings("concurrent = 1", "", "IdleCount = 0\nIdleTime = 600"));
+    let mut e = dm(settings(
+        "concurrent = 1",
+        "",
+        "IdleCount = 0\nIdleTime = 600",
+    ));
     seed(&mut e, Used, 0, 1);
     tick(&mut e, t0());
-    assert_eq!(e.poll_timeout(), None, "no free worker, nothing to wake for");
+    assert_eq!(
+        e.poll_timeout(),
+        None,
+        "no free worker, nothing to wake for"
+    );
     feed(&mut e, t0().plus_secs(1), EventKind::JobArrived { job: 1 });
-    let running = e.jobs().iter().find(|(_, s)| matches!(s, scalecast::core::jobs::JobState::Running(_))).unwrap().0;
-    let a = feed(&mut e, t0().plus_secs(8), EventKind::JobFinished { job: running });
-    assert_eq!(started(&a).len(), 1, "the deferred poll runs as the worker frees");
+    let running = e
+        .jobs()
+        .iter()
+        .find(|(_, s)| matches!(s, scalecast::core::jobs::JobState::Running(_)))
+        .unwrap()
+        .0;
+    let a = feed(
+        &mut e,
+        t0().plus_secs(8),
+        EventKind::JobFinished { job: running },
+    );
+    assert_eq!(
+        started(&a).len(),
+        1,
+        "the deferred poll runs as the worker frees"
+    );
 }
 
 #[test]
@@ -319,4 +494,29 @@ fn docker_machine_ignores_spot_notices() {
     let a = feed(&mut e, t0(), EventKind::SpotNotice { machine: m });
     assert!(removed(&a).is_empty());
     assert!(!e.fleet().get(m).unwrap().notice);
+}
+
+// ---- the JSON form (docs/events.md) ----
+
+#[test]
+fn events_and_actions_have_the_documented_json_form() {
+    let ev: Event = serde_json::from_str(r#"{"at":"2026-11-25T10:00:41.250Z","event":"machine_ready","machine":3}"#).unwrap();
+    assert_eq!(ev.kind, EventKind::MachineReady { machine: 3 });
+    assert_eq!(ev.at, at("2026-11-25T10:00:41.250Z"));
+    let ev: Event = serde_json::from_str(r#"{"at":1795600800000,"event":"tick"}"#).unwrap();
+    assert_eq!(ev.at, at("2026-11-25T10:00:00Z"));
+    assert!(serde_json::from_str::<Event>(r#"{"at":"2026-11-25T10:00:00Z","event":"job_arrived","job":1,"extra":2}"#).is_err());
+    let json = r#"{"at":"2026-11-25T10:00:00Z","event":"config_reloaded","settings":{"concurrent":10,"check_interval":3,"limit":20,"max_builds":10,"max_growth_rate":0,"idle":{"IdleCount":1,"IdleCountMin":0,"IdleScaleFactor":0.0,"IdleTime":1800},"autoscaling":[{"Periods":["* * 9-17 * * mon-fri *"],"Timezone":"UTC","IdleCount":50,"IdleCountMin":0,"IdleScaleFactor":0.0,"IdleTime":3600}]}}"#;
+    let ev: Event = serde_json::from_str(json).unwrap();
+    let EventKind::ConfigReloaded { settings: reloaded } = &ev.kind else { panic!() };
+    assert_eq!(reloaded.effective_at(at("2026-11-25T10:00:00Z")).idle.idle_count, 50);
+    let back: Event = serde_json::from_str(&serde_json::to_string(&ev).unwrap()).unwrap();
+    assert_eq!(back, ev);
+
+    let mut e = sc(settings("", "", "IdleCount = 1"));
+    let a = tick(&mut e, t0());
+    assert_eq!(
+        serde_json::to_string(&a[0]).unwrap(),
+        r#"{"at":"2026-11-25T12:00:00.000Z","action":"create_machine","machine":1,"reason":{"why":"idle_pool","available":0,"target":1,"entry":null}}"#
+    );
 }

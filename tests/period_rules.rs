@@ -17,7 +17,10 @@ fn active(expr: &str, t: &str) -> bool {
 
 /// Does the expression match the whole local day `y-m-d` at noon (seconds all `*`)?
 fn day(expr: &str, y: i32, m: u32, d: u32) -> bool {
-    let n = NaiveDate::from_ymd_opt(y, m, d).unwrap().and_hms_opt(12, 0, 0).unwrap();
+    let n = NaiveDate::from_ymd_opt(y, m, d)
+        .unwrap()
+        .and_hms_opt(12, 0, 0)
+        .unwrap();
     e(expr).matches_local(n)
 }
 
@@ -39,7 +42,10 @@ fn window_last_second_is_outside() {
 #[test]
 fn five_field_expression_is_active_one_second_a_minute() {
     let p = "* 9-17 * * mon-fri";
-    assert!(active(p, "2026-11-25T10:00:59Z"), "floor + 1 s = 10:01:00, second 0");
+    assert!(
+        active(p, "2026-11-25T10:00:59Z"),
+        "floor + 1 s = 10:01:00, second 0"
+    );
     assert!(!active(p, "2026-11-25T10:00:30Z"));
     assert!(e(p).seconds_restricted());
     assert!(!e("* * 9-17 * * mon-fri *").seconds_restricted());
@@ -64,7 +70,11 @@ fn day_of_week_zero_and_seven_are_sunday() {
 
 #[test]
 fn reversed_ranges_are_empty() {
-    for p in ["* * * * * sat-sun *", "* * * * * mon-sun *", "* * * * * 5-7 *"] {
+    for p in [
+        "* * * * * sat-sun *",
+        "* * * * * mon-sun *",
+        "* * * * * 5-7 *",
+    ] {
         let x = e(p);
         assert!(x.is_never(), "{p}");
         assert!(!x.reversed_ranges().is_empty());
@@ -172,7 +182,10 @@ fn active_entry_replaces_all_four_idle_settings() {
     let eff = s.effective_at(t0());
     assert_eq!(eff.entry, Some(0));
     assert_eq!(eff.idle.idle_count, 5);
-    assert_eq!(eff.idle.idle_time, 0, "no fallback to [runners.machine] IdleTime");
+    assert_eq!(
+        eff.idle.idle_time, 0,
+        "no fallback to [runners.machine] IdleTime"
+    );
     assert_eq!(eff.idle.idle_count_min, 0);
     assert_eq!(eff.idle.idle_scale_factor, 0.0);
 }
@@ -222,20 +235,34 @@ fn next_change_is_the_first_instant_the_entry_differs() {
     assert_eq!(c, at("2026-11-25T17:59:59Z"));
     assert_eq!(s.effective_at(c).entry, None);
     assert_eq!(s.effective_at(c.plus_millis(-1)).entry, Some(0));
-    assert_eq!(s.next_change(from, at("2026-11-25T17:00:00Z")), None, "beyond the horizon");
+    assert_eq!(
+        s.next_change(from, at("2026-11-25T17:00:00Z")),
+        None,
+        "beyond the horizon"
+    );
 }
 
 #[test]
 fn empty_or_local_time_zone_is_the_host_zone() {
     for tz in ["", "Local"] {
-        let m = format!("[[runners.machine.autoscaling]]\nPeriods = [\"* * 9-17 * * * *\"]\nIdleCount = 4\nTimezone = \"{tz}\"\n");
+        let m = format!(
+            "[[runners.machine.autoscaling]]\nPeriods = [\"* * 9-17 * * * *\"]\nIdleCount = 4\nTimezone = \"{tz}\"\n"
+        );
         let cfg = config("", "", &m);
         let r = cfg.runner(None).unwrap();
         let tokyo: Tz = "Asia/Tokyo".parse().unwrap();
         let s = cfg.settings(r, tokyo);
         // 01:00Z is 10:00 in Tokyo.
-        assert_eq!(s.effective_at(at("2026-11-25T01:00:00Z")).entry, Some(0), "{tz:?}");
-        assert_eq!(s.effective_at(at("2026-11-25T12:00:00Z")).entry, None, "{tz:?}");
+        assert_eq!(
+            s.effective_at(at("2026-11-25T01:00:00Z")).entry,
+            Some(0),
+            "{tz:?}"
+        );
+        assert_eq!(
+            s.effective_at(at("2026-11-25T12:00:00Z")).entry,
+            None,
+            "{tz:?}"
+        );
     }
 }
 

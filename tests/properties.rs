@@ -50,20 +50,22 @@ fn random_settings() -> impl Strategy<Value = Settings> {
         0u64..120,
         1u32..10,
     )
-        .prop_map(|(concurrent, limit, mgr, max_builds, ic, icm, f, it, ci)| Settings {
-            concurrent,
-            check_interval: ci,
-            limit,
-            max_builds,
-            max_growth_rate: mgr,
-            idle: IdleSettings {
-                idle_count: ic,
-                idle_count_min: icm,
-                idle_scale_factor: f,
-                idle_time: it,
+        .prop_map(
+            |(concurrent, limit, mgr, max_builds, ic, icm, f, it, ci)| Settings {
+                concurrent,
+                check_interval: ci,
+                limit,
+                max_builds,
+                max_growth_rate: mgr,
+                idle: IdleSettings {
+                    idle_count: ic,
+                    idle_count_min: icm,
+                    idle_scale_factor: f,
+                    idle_time: it,
+                },
+                autoscaling: Vec::new(),
             },
-            autoscaling: Vec::new(),
-        })
+        )
 }
 
 /// Turns random ops into valid events against the engine's state, checks the invariants after
@@ -76,12 +78,15 @@ fn run(kind: EngineKind, s: &Settings, ops: &[Op]) -> Result<Vec<Action>, TestCa
     let mut finished: BTreeSet<u64> = BTreeSet::new();
     let mut running: BTreeMap<u64, u64> = BTreeMap::new(); // job -> machine
     let mut all = Vec::new();
-    let pick = |ids: Vec<u64>, i: usize| -> Option<u64> {
-        (!ids.is_empty()).then(|| ids[i % ids.len()])
-    };
+    let pick =
+        |ids: Vec<u64>, i: usize| -> Option<u64> { (!ids.is_empty()).then(|| ids[i % ids.len()]) };
     for o in ops {
         let of_state = |e: &Engine, st: Option<MachineState>| -> Vec<u64> {
-            e.fleet().iter().filter(|m| st.is_none_or(|s| m.state == s)).map(|m| m.id).collect()
+            e.fleet()
+                .iter()
+                .filter(|m| st.is_none_or(|s| m.state == s))
+                .map(|m| m.id)
+                .collect()
         };
         let kind = match *o {
             Op::Arrive => {
@@ -122,12 +127,16 @@ fn run(kind: EngineKind, s: &Settings, ops: &[Op]) -> Result<Vec<Action>, TestCa
             running.remove(&job);
             finished.insert(job);
         }
-        e.handle(&Event::new(now, kind)).map_err(|err| TestCaseError::fail(err.to_string()))?;
+        e.handle(&Event::new(now, kind))
+            .map_err(|err| TestCaseError::fail(err.to_string()))?;
         for a in e.drain_actions() {
             match a.kind {
                 ActionKind::StartJob { job, machine } => {
                     prop_assert!(!finished.contains(&job), "job {job} ran after it finished");
-                    prop_assert!(running.insert(job, machine).is_none(), "job {job} run twice");
+                    prop_assert!(
+                        running.insert(job, machine).is_none(),
+                        "job {job} run twice"
+                    );
                 }
                 ActionKind::RequeueJob { job, .. } => {
                     prop_assert!(running.remove(&job).is_some());
@@ -138,7 +147,12 @@ fn run(kind: EngineKind, s: &Settings, ops: &[Op]) -> Result<Vec<Action>, TestCa
         }
         let c = e.fleet().counts();
         if s.limit > 0 {
-            prop_assert!(c.total() <= s.limit, "{} machines, limit {}", c.total(), s.limit);
+            prop_assert!(
+                c.total() <= s.limit,
+                "{} machines, limit {}",
+                c.total(),
+                s.limit
+            );
         }
         if s.max_growth_rate > 0 {
             prop_assert!(c.creating <= s.max_growth_rate);
@@ -147,14 +161,31 @@ fn run(kind: EngineKind, s: &Settings, ops: &[Op]) -> Result<Vec<Action>, TestCa
         let machines: BTreeSet<u64> = running.values().copied().collect();
         prop_assert_eq!(machines.len(), running.len(), "two jobs on one machine");
         prop_assert_eq!(e.jobs().running() as usize, running.len());
-        let waiting: BTreeSet<u64> = e.jobs().iter().filter(|(_, st)| *st == JobState::Waiting).map(|(j, _)| j).collect();
+        let waiting: BTreeSet<u64> = e
+            .jobs()
+            .iter()
+            .filter(|(_, st)| *st == JobState::Waiting)
+            .map(|(j, _)| j)
+            .collect();
         let queued: Vec<u64> = e.jobs().queue().collect();
-        prop_assert_eq!(queued.len(), waiting.len(), "a waiting job is not in the queue");
+        prop_assert_eq!(
+            queued.len(),
+            waiting.len(),
+            "a waiting job is not in the queue"
+        );
         prop_assert_eq!(queued.iter().copied().collect::<BTreeSet<u64>>(), waiting);
-        let awaiting = e.jobs().iter().filter(|(_, st)| *st == JobState::Awaiting).count();
+        let awaiting = e
+            .jobs()
+            .iter()
+            .filter(|(_, st)| *st == JobState::Awaiting)
+            .count();
         prop_assert_eq!(awaiting as u32, e.jobs().awaiting());
         let unfinished = e.jobs().iter().count() as u64;
-        prop_assert_eq!(arrived, finished.len() as u64 + unfinished, "a job was lost");
+        prop_assert_eq!(
+            arrived,
+            finished.len() as u64 + unfinished,
+            "a job was lost"
+        );
     }
     Ok(all)
 }

@@ -7,8 +7,16 @@ use scalecast::core::{EventKind, RemoveReason};
 
 #[test]
 fn case1_growth_rate_one_creates_exactly_one_machine_and_requests_no_job() {
-    let mut e = dm(settings("", "limit = 10", "IdleCount = 2\nIdleTime = 1800\nMaxGrowthRate = 1"));
-    e.handle(&scalecast::core::Event::new(t0(), EventKind::JobArrived { job: 1 })).unwrap();
+    let mut e = dm(settings(
+        "",
+        "limit = 10",
+        "IdleCount = 2\nIdleTime = 1800\nMaxGrowthRate = 1",
+    ));
+    e.handle(&scalecast::core::Event::new(
+        t0(),
+        EventKind::JobArrived { job: 1 },
+    ))
+    .unwrap();
     let actions: Vec<_> = e.drain_actions().collect();
     assert_eq!(created(&actions).len(), 1);
     assert!(started(&actions).is_empty());
@@ -28,7 +36,10 @@ fn case2_limit_caps_creation_then_lowered_limit_keeps_first_two() {
     let r = removed(&a);
     assert_eq!(r.len(), 6);
     assert_eq!(r.iter().map(|x| x.0).collect::<Vec<_>>(), ids[2..].to_vec());
-    assert!(r.iter().all(|(_, why)| matches!(why, RemoveReason::TooManyMachines { .. })));
+    assert!(
+        r.iter()
+            .all(|(_, why)| matches!(why, RemoveReason::TooManyMachines { .. }))
+    );
     assert!(created(&a).is_empty());
 }
 
@@ -45,7 +56,11 @@ fn case3_third_idle_machine_past_idle_time_is_removed() {
 
 #[test]
 fn case4_on_demand_two_polls_request_and_create_third_requests_nothing() {
-    let mut e = dm(settings("concurrent = 10", "limit = 2", "IdleCount = 0\nIdleTime = 1"));
+    let mut e = dm(settings(
+        "concurrent = 10",
+        "limit = 2",
+        "IdleCount = 0\nIdleTime = 1",
+    ));
     assert!(tick(&mut e, t0()).is_empty());
     for job in 1..=3 {
         assert!(feed(&mut e, t0().plus_secs(1), EventKind::JobArrived { job }).is_empty());
@@ -54,9 +69,17 @@ fn case4_on_demand_two_polls_request_and_create_third_requests_nothing() {
     assert_eq!(created(&a).len(), 2, "two polls, one machine each");
     assert_eq!(e.jobs().awaiting(), 2, "two jobs requested");
     assert_eq!(e.jobs().waiting(), 1);
-    let a = feed(&mut e, t0().plus_secs(30), EventKind::MachineReady { machine: 1 });
+    let a = feed(
+        &mut e,
+        t0().plus_secs(30),
+        EventKind::MachineReady { machine: 1 },
+    );
     assert_eq!(started(&a), vec![(1, 1)]);
-    let a = feed(&mut e, t0().plus_secs(31), EventKind::MachineReady { machine: 2 });
+    let a = feed(
+        &mut e,
+        t0().plus_secs(31),
+        EventKind::MachineReady { machine: 2 },
+    );
     assert_eq!(started(&a), vec![(2, 2)]);
     assert_eq!(e.fleet().counts().used, 2);
     let a = tick(&mut e, t0().plus_secs(60));
@@ -104,15 +127,29 @@ fn case6_used_first_then_idle_keeps_22_available_removes_78() {
 
 #[test]
 fn case7_max_builds_machine_removed_on_release() {
-    let mut e = dm(settings("", "", "IdleCount = 1\nMaxBuilds = 2\nIdleTime = 600"));
+    let mut e = dm(settings(
+        "",
+        "",
+        "IdleCount = 1\nMaxBuilds = 2\nIdleTime = 600",
+    ));
     let m = seed(&mut e, Idle, 0, 1);
     feed(&mut e, t0(), EventKind::JobArrived { job: 9 });
     assert_eq!(e.fleet().get(m).unwrap().uses, 2);
-    let a = feed(&mut e, t0().plus_secs(100), EventKind::JobFinished { job: 9 });
+    let a = feed(
+        &mut e,
+        t0().plus_secs(100),
+        EventKind::JobFinished { job: 9 },
+    );
     let r = removed(&a);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].0, m);
-    assert!(matches!(r[0].1, RemoveReason::TooManyBuilds { uses: 2, max_builds: 2 }));
+    assert!(matches!(
+        r[0].1,
+        RemoveReason::TooManyBuilds {
+            uses: 2,
+            max_builds: 2
+        }
+    ));
 }
 
 const CASE8: &str = r#"IdleCount = 10
@@ -150,8 +187,15 @@ fn case9_last_matching_entry_wins() {
     assert_eq!(s.effective_at(monday10).idle.idle_count, 5);
     let s = settings("", "", &format!("{b}{a}"));
     assert_eq!(s.effective_at(monday10).idle.idle_count, 1);
-    assert_eq!(s.effective_at(at("2026-11-28T10:00:00Z")).idle.idle_count, 1);
-    assert_eq!(s.next_change(monday10, at("2027-11-23T10:00:00Z")), None, "always 1");
+    assert_eq!(
+        s.effective_at(at("2026-11-28T10:00:00Z")).idle.idle_count,
+        1
+    );
+    assert_eq!(
+        s.next_change(monday10, at("2027-11-23T10:00:00Z")),
+        None,
+        "always 1"
+    );
 }
 
 #[test]

@@ -64,7 +64,11 @@ pub fn error_code(e: &InputError) -> &'static str {
 }
 
 /// Warnings for the chosen runner (or every machine runner when `runner` is None).
-pub fn check(cfg: &ConfigFile, runner: Option<&str>, host_tz: Tz) -> Result<Vec<Finding>, InputError> {
+pub fn check(
+    cfg: &ConfigFile,
+    runner: Option<&str>,
+    host_tz: Tz,
+) -> Result<Vec<Finding>, InputError> {
     let runners: Vec<&Runner> = match runner {
         Some(_) => vec![cfg.runner(runner)?],
         None => cfg.runners.iter().collect(),
@@ -269,5 +273,7 @@ fn shadow_warnings(settings: &Settings, entries: &[EntryConfig], out: &mut Vec<F
 
 fn ever_in_force(s: &Settings, entry: usize, from: Time, to: Time) -> bool {
     s.effective_at(from).entry == Some(entry)
-        || s.changes(from, to).iter().any(|(_, e)| e.entry == Some(entry))
+        || s.changes(from, to)
+            .iter()
+            .any(|(_, e)| e.entry == Some(entry))
 }

@@ -100,13 +100,11 @@ impl Ec2Options {
                 "iam-instance-profile" => o.iam_instance_profile = text(),
                 "ami" => o.ami = text(),
                 "volume-type" => o.volume_type = text(),
-                "request-spot-instance" => {
-                    o.request_spot_instance = flag(key, value).map_err(e)?
-                }
+                "request-spot-instance" => o.request_spot_instance = flag(key, value).map_err(e)?,
                 "root-size" => {
-                    o.root_size = text().parse().map_err(|_| {
-                        e(format!("{key}={}: expected a size in GB", text()))
-                    })?
+                    o.root_size = text()
+                        .parse()
+                        .map_err(|_| e(format!("{key}={}: expected a size in GB", text())))?
                 }
                 "spot-price" => {
                     let p: f64 = text()
@@ -116,7 +114,7 @@ impl Ec2Options {
                 }
                 "tags" => {
                     let parts: Vec<&str> = value.unwrap_or("").split(',').collect();
-                    if parts.len() % 2 != 0 {
+                    if !parts.len().is_multiple_of(2) {
                         return Err(e(format!(
                             "{key}: expected key,value pairs, found {} items",
                             parts.len()

@@ -31,7 +31,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"[redacted]\"" })
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"[redacted]\""
+        })
     }
 }
 
@@ -44,9 +48,16 @@ impl Serialize for Secret {
 /// Keys whose values are secrets wherever they appear.
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["token", "secret", "password", "accesskey", "access_key", "access-key"]
-        .iter()
-        .any(|s| k.contains(s))
+    [
+        "token",
+        "secret",
+        "password",
+        "accesskey",
+        "access_key",
+        "access-key",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -216,15 +227,20 @@ impl ConfigFile {
                 .join(", ")
         };
         match name {
-            Some(n) => self.runners.iter().find(|r| r.name == n).ok_or_else(|| {
-                err(format!("no runner named {n:?} (runners here: {})", names()))
-            }),
+            Some(n) => {
+                self.runners.iter().find(|r| r.name == n).ok_or_else(|| {
+                    err(format!("no runner named {n:?} (runners here: {})", names()))
+                })
+            }
             None => {
                 if self.runners.len() == 1 {
                     return Ok(&self.runners[0]);
                 }
-                let machine: Vec<&Runner> =
-                    self.runners.iter().filter(|r| r.machine.is_some()).collect();
+                let machine: Vec<&Runner> = self
+                    .runners
+                    .iter()
+                    .filter(|r| r.machine.is_some())
+                    .collect();
                 if machine.len() == 1 {
                     return Ok(machine[0]);
                 }
@@ -343,7 +359,9 @@ fn parse_runner(t: &Table) -> Result<Runner, InputError> {
         line: t.line,
         url: t.str("url")?.map_or(String::new(), |s| s.0.to_string()),
         token: Secret::new(t.str("token")?.map_or(String::new(), |s| s.0.to_string())),
-        executor: t.str("executor")?.map_or(String::new(), |s| s.0.to_string()),
+        executor: t
+            .str("executor")?
+            .map_or(String::new(), |s| s.0.to_string()),
         limit,
         limit_line,
         request_concurrency: t.count("request_concurrency")?.map_or(1, |c| c.0),

@@ -227,14 +227,14 @@ fn parse_directive(entry: &str, field: Field) -> Result<Directive, String> {
             });
         }
     }
-    if let Some((a, b)) = body.split_once('-') {
-        if let (Some(a), Some(b)) = (field.value(a), field.value(b)) {
-            return Ok(Directive::Span {
-                first: a,
-                last: b,
-                step: step.unwrap_or(1),
-            });
-        }
+    if let Some((a, b)) = body.split_once('-')
+        && let (Some(a), Some(b)) = (field.value(a), field.value(b))
+    {
+        return Ok(Directive::Span {
+            first: a,
+            last: b,
+            step: step.unwrap_or(1),
+        });
     }
     if step.is_none() && matches!(field, Field::Dom | Field::Dow) {
         return Ok(Directive::Special(entry.to_string()));
@@ -373,10 +373,10 @@ impl CronExpr {
         ];
         for (text, field) in named {
             for entry in text.split(',') {
-                if let Ok(Directive::Span { first, last, .. }) = parse_directive(entry, field) {
-                    if first > last {
-                        e.reversed.push(entry.to_string());
-                    }
+                if let Ok(Directive::Span { first, last, .. }) = parse_directive(entry, field)
+                    && first > last
+                {
+                    e.reversed.push(entry.to_string());
                 }
             }
         }
@@ -705,7 +705,11 @@ fn naive_of(local_secs: i64) -> Option<NaiveDateTime> {
 
 fn offset_secs(tz: Tz, utc_secs: i64) -> Option<i64> {
     let dt = chrono::DateTime::from_timestamp(utc_secs, 0)?;
-    Some(tz.offset_from_utc_datetime(&dt.naive_utc()).fix().local_minus_utc() as i64)
+    Some(
+        tz.offset_from_utc_datetime(&dt.naive_utc())
+            .fix()
+            .local_minus_utc() as i64,
+    )
 }
 
 /// The local wall-clock time of UTC second `utc_secs` in `tz`.

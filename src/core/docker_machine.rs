@@ -16,7 +16,9 @@ impl Engine {
             return;
         }
         if due {
-            self.next_poll = self.now.plus_secs(self.settings.check_interval.max(1) as i64);
+            self.next_poll = self
+                .now
+                .plus_secs(self.settings.check_interval.max(1) as i64);
         }
         if self.jobs.in_flight() >= cap {
             // No free worker: nothing polls until a job ends.
@@ -39,7 +41,9 @@ impl Engine {
         // counted (itself not yet counted).
         let mut counted = Counts::default();
         for id in self.fleet.ids() {
-            let Some(m) = self.fleet.get(id) else { continue };
+            let Some(m) = self.fleet.get(id) else {
+                continue;
+            };
             let state = m.state;
             if state == MachineState::Idle {
                 let idle_ms = now.since(m.last_used);

@@ -65,7 +65,10 @@ impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EngineError::TimeWentBackwards { at, now } => {
-                write!(f, "event at {at} is earlier than the previous event at {now}")
+                write!(
+                    f,
+                    "event at {at} is earlier than the previous event at {now}"
+                )
             }
             EngineError::DuplicateJob(j) => write!(f, "job {j} arrived twice"),
             EngineError::JobNotRunning(j) => write!(f, "job {j} finished but is not running"),
@@ -283,14 +286,14 @@ impl Engine {
                 self.fleet.forget(*machine);
             }
             EventKind::MachineGone { machine } => {
-                if let Some(m) = self.fleet.forget(*machine) {
-                    if let Some(job) = m.job {
-                        self.jobs.requeue(job);
-                        self.emit(ActionKind::RequeueJob {
-                            job,
-                            machine: *machine,
-                        });
-                    }
+                if let Some(m) = self.fleet.forget(*machine)
+                    && let Some(job) = m.job
+                {
+                    self.jobs.requeue(job);
+                    self.emit(ActionKind::RequeueJob {
+                        job,
+                        machine: *machine,
+                    });
                 }
             }
             EventKind::SpotNotice { machine } => {

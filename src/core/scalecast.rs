@@ -32,13 +32,7 @@ impl Engine {
                 let Some((id, _)) = self.fleet.longest_idle() else {
                     break;
                 };
-                self.remove(
-                    id,
-                    RemoveReason::TooManyMachines {
-                        total: live,
-                        limit,
-                    },
-                );
+                self.remove(id, RemoveReason::TooManyMachines { total: live, limit });
             }
         }
 
@@ -100,11 +94,11 @@ impl Engine {
         let mut d = self.period_deadline();
         let c = self.fleet.counts();
         let idle = self.period.idle;
-        if c.available() > idle.target(c.used) {
-            if let Some((_, since)) = self.fleet.longest_idle() {
-                let t = since.plus_millis(idle.idle_time_ms() + 1);
-                d = Some(d.map_or(t, |d| d.min(t)));
-            }
+        if c.available() > idle.target(c.used)
+            && let Some((_, since)) = self.fleet.longest_idle()
+        {
+            let t = since.plus_millis(idle.idle_time_ms() + 1);
+            d = Some(d.map_or(t, |d| d.min(t)));
         }
         d
     }
