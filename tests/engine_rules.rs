@@ -500,16 +500,32 @@ fn docker_machine_ignores_spot_notices() {
 
 #[test]
 fn events_and_actions_have_the_documented_json_form() {
-    let ev: Event = serde_json::from_str(r#"{"at":"2026-11-25T10:00:41.250Z","event":"machine_ready","machine":3}"#).unwrap();
+    let ev: Event = serde_json::from_str(
+        r#"{"at":"2026-11-25T10:00:41.250Z","event":"machine_ready","machine":3}"#,
+    )
+    .unwrap();
     assert_eq!(ev.kind, EventKind::MachineReady { machine: 3 });
     assert_eq!(ev.at, at("2026-11-25T10:00:41.250Z"));
     let ev: Event = serde_json::from_str(r#"{"at":1795600800000,"event":"tick"}"#).unwrap();
     assert_eq!(ev.at, at("2026-11-25T10:00:00Z"));
-    assert!(serde_json::from_str::<Event>(r#"{"at":"2026-11-25T10:00:00Z","event":"job_arrived","job":1,"extra":2}"#).is_err());
+    assert!(
+        serde_json::from_str::<Event>(
+            r#"{"at":"2026-11-25T10:00:00Z","event":"job_arrived","job":1,"extra":2}"#
+        )
+        .is_err()
+    );
     let json = r#"{"at":"2026-11-25T10:00:00Z","event":"config_reloaded","settings":{"concurrent":10,"check_interval":3,"limit":20,"max_builds":10,"max_growth_rate":0,"idle":{"IdleCount":1,"IdleCountMin":0,"IdleScaleFactor":0.0,"IdleTime":1800},"autoscaling":[{"Periods":["* * 9-17 * * mon-fri *"],"Timezone":"UTC","IdleCount":50,"IdleCountMin":0,"IdleScaleFactor":0.0,"IdleTime":3600}]}}"#;
     let ev: Event = serde_json::from_str(json).unwrap();
-    let EventKind::ConfigReloaded { settings: reloaded } = &ev.kind else { panic!() };
-    assert_eq!(reloaded.effective_at(at("2026-11-25T10:00:00Z")).idle.idle_count, 50);
+    let EventKind::ConfigReloaded { settings: reloaded } = &ev.kind else {
+        panic!()
+    };
+    assert_eq!(
+        reloaded
+            .effective_at(at("2026-11-25T10:00:00Z"))
+            .idle
+            .idle_count,
+        50
+    );
     let back: Event = serde_json::from_str(&serde_json::to_string(&ev).unwrap()).unwrap();
     assert_eq!(back, ev);
 
