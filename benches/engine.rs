@@ -79,6 +79,26 @@ fn bench(c: &mut Criterion) {
         )
     });
     g.finish();
+
+    // Every period change over a year, tutorial-style weekday and weekend entries.
+    let mut settings = Settings::default();
+    let entry = |p: &str, n: u32| scalecast::core::AutoscalingEntry {
+        periods: vec![scalecast::core::cron::CronExpr::parse(p).unwrap()],
+        timezone: chrono_tz::Tz::Europe__Berlin,
+        idle: IdleSettings {
+            idle_count: n,
+            ..Default::default()
+        },
+    };
+    settings.autoscaling = vec![
+        entry("* * 9-17 * * mon-fri *", 50),
+        entry("* * * * * sat,sun *", 5),
+    ];
+    let from = Time::parse_rfc3339("2027-01-01T00:00:00Z").unwrap();
+    let to = Time::parse_rfc3339("2028-01-01T00:00:00Z").unwrap();
+    c.bench_function("periods/changes_over_a_year", |b| {
+        b.iter(|| black_box(settings.changes(from, to)).len())
+    });
 }
 
 criterion_group!(benches, bench);
