@@ -28,3 +28,6 @@
 pub mod config;
 pub mod core;
 pub mod replay;
+pub mod rng;
+pub mod stats;
+pub mod trace;

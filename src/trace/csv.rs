@@ -1,0 +1,103 @@
+//! CSV (or TSV) with the Jobs API's column names, as python-gitlab + pandas export it. Columns
+//! may come in any order; extra columns are ignored.
+
+use crate::trace::{TraceError, TraceJob, TraceResult, io_error, job_from_fields};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub struct CsvJobs {
+    file: String,
+    reader: csv::Reader<std::io::BufReader<std::fs::File>>,
+    columns: BTreeMap<String, usize>,
+    record: csv::StringRecord,
+    failed: bool,
+}
+
+impl CsvJobs {
+    pub fn open(path: &Path, delimiter: u8) -> TraceResult<Self> {
+        let file = path.display().to_string();
+        let f = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(false)
+            .from_reader(std::io::BufReader::with_capacity(1 << 16, f));
+        let headers = reader.headers().map_err(|e| TraceError {
+            file: file.clone(),
+            place: "line 1".into(),
+            message: format!("cannot read the header: {e}"),
+        })?;
+        let columns: BTreeMap<String, usize> = headers
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.trim().to_ascii_lowercase(), i))
+            .collect();
+        let has = |names: &[&str]| names.iter().any(|n| columns.contains_key(*n));
+        for (need, names) in [
+            ("started_at", &["started_at", "build_started_at"][..]),
+            ("duration", &["duration", "build_duration"][..]),
+            ("id", &["id", "job_id", "build_id"][..]),
+        ] {
+            if !has(names) {
+                return Err(TraceError {
+                    file,
+                    place: "line 1".into(),
+                    message: format!(
+                        "no {need} column (the header must use the Jobs API's names: id or job_id, started_at, queued_duration, duration)"
+                    ),
+                });
+            }
+        }
+        Ok(CsvJobs {
+            file,
+            reader,
+            columns,
+            record: csv::StringRecord::new(),
+            failed: false,
+        })
+    }
+}
+
+impl Iterator for CsvJobs {
+    type Item = TraceResult<TraceJob>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            match self.reader.read_record(&mut self.record) {
+                Ok(false) => return None,
+                Ok(true) => {}
+                Err(e) => {
+                    self.failed = true;
+                    let line = e.position().map_or(0, |p| p.line());
+                    return Some(Err(TraceError {
+                        file: self.file.clone(),
+                        place: format!("line {line}"),
+                        message: format!("malformed CSV: {e}"),
+                    }));
+                }
+            }
+            let rec = &self.record;
+            let cols = &self.columns;
+            let get = |names: &[&str]| {
+                names
+                    .iter()
+                    .find_map(|n| cols.get(*n).and_then(|&i| rec.get(i)))
+            };
+            match job_from_fields(get) {
+                Ok(Some(job)) => return Some(Ok(job)),
+                Ok(None) => continue,
+                Err(message) => {
+                    self.failed = true;
+                    let line = rec.position().map_or(0, |p| p.line());
+                    return Some(Err(TraceError {
+                        file: self.file.clone(),
+                        place: format!("line {line}"),
+                        message,
+                    }));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! GitLab job traces: the Jobs API's JSON (an array, several pages concatenated, or NDJSON),
+//! its CSV export, and Job Hook webhook payloads, read as a stream of arrivals.
+//!
+//! A job's arrival at the runner queue is `started_at - queued_duration` (`created_at` includes
+//! waiting for earlier stages); its runtime is `duration`. Jobs that never started (no
+//! `started_at` or `duration`: skipped, manual, created) are not arrivals.
+
+pub mod csv;
+pub mod json;
+pub mod stats;
+pub mod synth;
+
+use crate::core::Time;
+use chrono::NaiveDateTime;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One job as the simulator replays it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceJob {
+    pub id: u64,
+    pub arrival: Time,
+    pub duration_ms: i64,
+}
+
+impl TraceJob {
+    pub fn end(&self) -> Time {
+        self.arrival.plus_millis(self.duration_ms)
+    }
+}
+
+/// A malformed trace: the file, the place (line or record) and what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceError {
+    pub file: String,
+    /// "line 12" or "record 7"; empty when it concerns the whole file.
+    pub place: String,
+    pub message: String,
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.place.is_empty() {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.place, self.message)
+        }
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+pub type TraceResult<T> = Result<T, TraceError>;
+
+/// A GitLab timestamp: ISO 8601 / RFC 3339, or the webhook form `2024-06-11 03:02:25 UTC`.
+pub fn parse_gitlab_time(s: &str) -> Option<Time> {
+    let s = s.trim();
+    if let Ok(t) = Time::parse_rfc3339(s) {
+        return Some(t);
+    }
+    if let Some(rest) = s.strip_suffix(" UTC") {
+        for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+            if let Ok(n) = NaiveDateTime::parse_from_str(rest, fmt) {
+                return Some(Time(n.and_utc().timestamp_millis()));
+            }
+        }
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f %z", "%Y-%m-%d %H:%M:%S%.f%:z"] {
+        if let Ok(d) = chrono::DateTime::parse_from_str(s, fmt) {
+            return Some(Time(d.timestamp_millis()));
+        }
+    }
+    None
+}
+
+/// Seconds (possibly fractional) as milliseconds; None when not a finite non-negative number.
+fn seconds_to_ms(s: &str) -> Option<i64> {
+    let v: f64 = s.trim().parse().ok()?;
+    (v.is_finite() && v >= 0.0 && v < 1e12).then(|| (v * 1000.0).round() as i64)
+}
+
+/// Turn the fields of one record into an arrival. `get` returns a field's text, None or empty
+/// when absent. Ok(None) for a job that never ran.
+pub(crate) fn job_from_fields<'a>(
+    get: impl Fn(&[&str]) -> Option<&'a str>,
+) -> Result<Option<TraceJob>, String> {
+    let present = |keys: &[&str]| get(keys).filter(|v| !v.trim().is_empty());
+    let Some(started) = present(&["started_at", "build_started_at"]) else {
+        return Ok(None);
+    };
+    let Some(duration) = present(&["duration", "build_duration"]) else {
+        return Ok(None);
+    };
+    let id_text = present(&["id", "job_id", "build_id"]).ok_or("no job id (id, job_id)")?;
+    let id = id_text
+        .trim()
+        .parse::<u64>()
+        .or_else(|_| {
+            id_text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                .map(|f| f as u64)
+                .ok_or(())
+        })
+        .map_err(|_| format!("job id {id_text:?} is not a whole number"))?;
+    let started = parse_gitlab_time(started)
+        .ok_or_else(|| format!("started_at {started:?} is not a timestamp"))?;
+    let duration_ms = seconds_to_ms(duration)
+        .ok_or_else(|| format!("duration {duration:?} is not a number of seconds >= 0"))?;
+    let queued_ms = match present(&["queued_duration", "build_queued_duration"]) {
+        None => 0,
+        Some(q) => seconds_to_ms(q)
+            .ok_or_else(|| format!("queued_duration {q:?} is not a number of seconds >= 0"))?,
+    };
+    Ok(Some(TraceJob {
+        id,
+        arrival: started.plus_millis(-queued_ms),
+        duration_ms,
+    }))
+}
+
+/// The on-disk formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv { delimiter: u8 },
+    Json,
+}
+
+/// Guess the format from the extension, else from the first non-blank byte.
+pub fn sniff(path: &Path) -> TraceResult<Format> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "csv" => return Ok(Format::Csv { delimiter: b',' }),
+        "tsv" => return Ok(Format::Csv { delimiter: b'\t' }),
+        "json" | "ndjson" | "jsonl" => return Ok(Format::Json),
+        _ => {}
+    }
+    use std::io::Read;
+    let mut head = [0u8; 4096];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| io_error(path, e))?;
+    let text = &head[..n];
+    match text.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') | Some(b'{') => Ok(Format::Json),
+        _ => {
+            let first_line = text.split(|&b| b == b'\n').next().unwrap_or(&[]);
+            let tabs = first_line.iter().filter(|&&b| b == b'\t').count();
+            let commas = first_line.iter().filter(|&&b| b == b',').count();
+            Ok(Format::Csv {
+                delimiter: if tabs > commas { b'\t' } else { b',' },
+            })
+        }
+    }
+}
+
+pub(crate) fn io_error(path: &Path, e: std::io::Error) -> TraceError {
+    TraceError {
+        file: path.display().to_string(),
+        place: String::new(),
+        message: format!("cannot read: {e}"),
+    }
+}
+
+/// A stream of the arrivals in a trace file, in file order.
+pub fn read_file(path: &Path) -> TraceResult<Box<dyn Iterator<Item = TraceResult<TraceJob>>>> {
+    match sniff(path)? {
+        Format::Csv { delimiter } => Ok(Box::new(csv::CsvJobs::open(path, delimiter)?)),
+        Format::Json => Ok(Box::new(json::JsonJobs::open(path)?)),
+    }
+}
+
+/// What a first pass over a trace learned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    pub jobs: u64,
+    pub sorted: bool,
+    pub first_arrival: Option<Time>,
+    pub last_end: Option<Time>,
+}
+
+/// Arrivals in time order, for the simulator: a sorted file is streamed (memory flat in the
+/// trace length); an unsorted one (the Jobs API lists newest first) is sorted in memory.
+pub enum Arrivals {
+    Stream(Box<dyn Iterator<Item = TraceResult<TraceJob>>>),
+    Sorted(std::vec::IntoIter<TraceJob>),
+    Synthetic(Box<synth::Generator>),
+}
+
+impl Iterator for Arrivals {
+    type Item = TraceResult<TraceJob>;
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Arrivals::Stream(s) => s.next(),
+            Arrivals::Sorted(v) => v.next().map(Ok),
+            Arrivals::Synthetic(g) => g.next_job().map(Ok),
+        }
+    }
+}
+
+/// A trace file, checked whole once (so a malformed record stops the run before it starts).
+pub struct TraceFile {
+    pub path: PathBuf,
+    pub summary: Summary,
+}
+
+impl TraceFile {
+    /// Read the file through once: validate every record, count, see whether it is sorted.
+    pub fn scan(path: &Path) -> TraceResult<Self> {
+        let mut s = Summary {
+            jobs: 0,
+            sorted: true,
+            first_arrival: None,
+            last_end: None,
+        };
+        let mut last: Option<Time> = None;
+        for job in read_file(path)? {
+            let job = job?;
+            s.jobs += 1;
+            if last.is_some_and(|l| job.arrival < l) {
+                s.sorted = false;
+            }
+            last = Some(job.arrival);
+            s.first_arrival = Some(s.first_arrival.map_or(job.arrival, |f| f.min(job.arrival)));
+            s.last_end = Some(s.last_end.map_or(job.end(), |e| e.max(job.end())));
+        }
+        Ok(TraceFile {
+            path: path.to_path_buf(),
+            summary: s,
+        })
+    }
+
+    /// The arrivals in time order (ties by id when the file had to be sorted).
+    pub fn arrivals(&self) -> TraceResult<Arrivals> {
+        if self.summary.sorted {
+            return Ok(Arrivals::Stream(read_file(&self.path)?));
+        }
+        let mut all = Vec::with_capacity(self.summary.jobs as usize);
+        for j in read_file(&self.path)? {
+            all.push(j?);
+        }
+        all.sort_by_key(|j| (j.arrival, j.id));
+        Ok(Arrivals::Sorted(all.into_iter()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_and_iso_timestamps() {
+        let iso = parse_gitlab_time("2024-06-11T03:02:25.000Z").unwrap();
+        assert_eq!(parse_gitlab_time("2024-06-11 03:02:25 UTC"), Some(iso));
+        assert_eq!(parse_gitlab_time("2024-06-11 05:02:25 +0200"), Some(iso));
+        assert_eq!(parse_gitlab_time("yesterday"), None);
+    }
+
+    #[test]
+    fn arrival_is_started_at_minus_queued_duration() {
+        let rec = [
+            ("id", "7"),
+            ("started_at", "2026-01-13T04:33:30.488Z"),
+            ("queued_duration", "0.121901"),
+            ("duration", "30.509353"),
+        ];
+        let get = |keys: &[&str]| {
+            rec.iter()
+                .find(|(k, _)| keys.contains(k))
+                .map(|(_, v)| *v)
+        };
+        let j = job_from_fields(get).unwrap().unwrap();
+        assert_eq!(j.arrival, Time::parse_rfc3339("2026-01-13T04:33:30.366Z").unwrap());
+        assert_eq!(j.duration_ms, 30_509);
+    }
+}
