@@ -31,3 +31,4 @@ pub mod replay;
 pub mod rng;
 pub mod stats;
 pub mod trace;
+pub mod sim;

@@ -1,0 +1,266 @@
+//! What a simulated run measures: dollars (split by day in the scenario's time zone), queue
+//! waits, machine-hours by state, interruptions and retries. Memory stays flat in the trace
+//! length (quantiles are bounded, days are few).
+
+use crate::core::Time;
+use crate::sim::world::{MIN_BILLED_MS, WorldModel};
+use crate::stats::Quantiles;
+use chrono::{NaiveDate, TimeZone};
+use chrono_tz::Tz;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct VariantResult {
+    pub name: String,
+    pub engine: String,
+    pub start: String,
+    pub end: String,
+    /// Jobs that arrived in the window.
+    pub jobs: u64,
+    /// Jobs still waiting or running at the end.
+    pub jobs_unfinished: u64,
+    pub jobs_waiting_at_end: u64,
+    pub jobs_running_at_end: u64,
+    pub cost_usd: f64,
+    pub cost: CostBreakdown,
+    pub wait_s: WaitStats,
+    pub machines_created: u64,
+    pub machine_hours: MachineHours,
+    pub interruptions: u64,
+    pub jobs_retried: u64,
+    pub per_day: Vec<DayResult>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct CostBreakdown {
+    pub compute_usd: f64,
+    pub storage_usd: f64,
+    pub spot_usd: f64,
+    pub on_demand_usd: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct WaitStats {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct MachineHours {
+    pub booting: f64,
+    pub idle: f64,
+    pub busy: f64,
+    pub removing: f64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DayResult {
+    pub date: String,
+    pub cost_usd: f64,
+    /// p95 wait of the jobs that arrived that day and started.
+    pub wait_p95_s: f64,
+    pub jobs: u64,
+}
+
+/// A machine's state as far as its hours go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HourState {
+    Booting = 0,
+    Idle = 1,
+    Busy = 2,
+    Removing = 3,
+}
+
+#[derive(Default)]
+struct Day {
+    cost: f64,
+    waits: Option<Quantiles>,
+    jobs: u64,
+}
+
+/// Local days of the scenario's time zone, with the current day cached.
+struct DayClock {
+    tz: Tz,
+    cached: Option<(NaiveDate, Time, Time)>,
+}
+
+impl DayClock {
+    fn day(&mut self, t: Time) -> (NaiveDate, Time, Time) {
+        if let Some(c) = self.cached {
+            if t >= c.1 && t < c.2 {
+                return c;
+            }
+        }
+        let utc = t.to_utc().unwrap_or_default();
+        let date = utc.with_timezone(&self.tz).date_naive();
+        let start = self.midnight(date);
+        let end = self.midnight(date.succ_opt().unwrap_or(date));
+        let c = (date, start, end.max(start.plus_millis(1)));
+        self.cached = Some(c);
+        c
+    }
+
+    fn midnight(&self, d: NaiveDate) -> Time {
+        let naive = d.and_hms_opt(0, 0, 0).unwrap_or_default();
+        // A zone whose midnight is skipped by DST starts its day at the first valid instant.
+        let local = self
+            .tz
+            .from_local_datetime(&naive)
+            .earliest()
+            .or_else(|| {
+                self.tz
+                    .from_local_datetime(&(naive + chrono::Duration::hours(1)))
+                    .earliest()
+            });
+        local.map_or(Time(0), |l| Time(l.timestamp_millis()))
+    }
+}
+
+pub struct Metrics {
+    clock: DayClock,
+    waits: Quantiles,
+    days: BTreeMap<NaiveDate, Day>,
+    compute: f64,
+    storage: f64,
+    pub created: u64,
+    hours_ms: [i64; 4],
+    pub interruptions: u64,
+    pub retried: u64,
+    pub arrived: u64,
+}
+
+impl Metrics {
+    pub fn new(tz: Tz) -> Self {
+        Metrics {
+            clock: DayClock { tz, cached: None },
+            waits: Quantiles::new(),
+            days: BTreeMap::new(),
+            compute: 0.0,
+            storage: 0.0,
+            created: 0,
+            hours_ms: [0; 4],
+            interruptions: 0,
+            retried: 0,
+            arrived: 0,
+        }
+    }
+
+    pub fn arrival(&mut self, at: Time) {
+        self.arrived += 1;
+        let (d, _, _) = self.clock.day(at);
+        self.days.entry(d).or_default().jobs += 1;
+    }
+
+    /// A job's total wait (all its waits if it was requeued), counted on its arrival day.
+    pub fn wait(&mut self, arrival: Time, wait_ms: i64) {
+        let w = wait_ms.max(0) as u64;
+        self.waits.add(w);
+        let (d, _, _) = self.clock.day(arrival);
+        self.days
+            .entry(d)
+            .or_default()
+            .waits
+            .get_or_insert_with(|| Quantiles::with_limit(4096))
+            .add(w);
+    }
+
+    pub fn hours(&mut self, state: HourState, ms: i64) {
+        self.hours_ms[state as usize] += ms.max(0);
+    }
+
+    /// Bill a machine that ran from `launched` to `ended`; `minimum` applies EC2's 60 s minimum
+    /// (not for machines still running at the end of the window).
+    pub fn bill(&mut self, world: &WorldModel, launched: Time, ended: Time, minimum: bool) {
+        let mut t = launched;
+        while t < ended {
+            let (d, _, day_end) = self.clock.day(t);
+            let seg_end = ended.min(day_end);
+            let c = world.price.cost(t, seg_end);
+            let s = world.storage_cost(t, seg_end);
+            self.compute += c;
+            self.storage += s;
+            self.days.entry(d).or_default().cost += c + s;
+            t = seg_end;
+        }
+        let billed = ended.since(launched).max(0);
+        if minimum && billed < MIN_BILLED_MS {
+            let from = ended;
+            let to = launched.plus_millis(MIN_BILLED_MS);
+            let c = world.price.cost(from, to);
+            let s = world.storage_cost(from, to);
+            self.compute += c;
+            self.storage += s;
+            let (d, _, _) = self.clock.day(ended);
+            self.days.entry(d).or_default().cost += c + s;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn result(
+        mut self,
+        name: &str,
+        engine: &str,
+        world: &WorldModel,
+        start: Time,
+        end: Time,
+        waiting: u64,
+        running: u64,
+        notes: Vec<String>,
+    ) -> VariantResult {
+        let s = |ms: u64| ms as f64 / 1000.0;
+        let h = |ms: i64| ms as f64 / 3.6e6;
+        let wait_s = WaitStats {
+            mean: self.waits.mean() / 1000.0,
+            p50: s(self.waits.quantile(0.5)),
+            p90: s(self.waits.quantile(0.9)),
+            p95: s(self.waits.quantile(0.95)),
+            p99: s(self.waits.quantile(0.99)),
+            max: s(self.waits.max()),
+        };
+        let per_day = self
+            .days
+            .iter_mut()
+            .map(|(d, day)| DayResult {
+                date: d.to_string(),
+                cost_usd: day.cost,
+                wait_p95_s: day.waits.as_mut().map_or(0.0, |q| s(q.quantile(0.95))),
+                jobs: day.jobs,
+            })
+            .collect();
+        VariantResult {
+            name: name.to_string(),
+            engine: engine.to_string(),
+            start: start.to_rfc3339(),
+            end: end.to_rfc3339(),
+            jobs: self.arrived,
+            jobs_unfinished: waiting + running,
+            jobs_waiting_at_end: waiting,
+            jobs_running_at_end: running,
+            cost_usd: self.compute + self.storage,
+            cost: CostBreakdown {
+                compute_usd: self.compute,
+                storage_usd: self.storage,
+                spot_usd: if world.spot { self.compute } else { 0.0 },
+                on_demand_usd: if world.spot { 0.0 } else { self.compute },
+            },
+            wait_s,
+            machines_created: self.created,
+            machine_hours: MachineHours {
+                booting: h(self.hours_ms[0]),
+                idle: h(self.hours_ms[1]),
+                busy: h(self.hours_ms[2]),
+                removing: h(self.hours_ms[3]),
+            },
+            interruptions: self.interruptions,
+            jobs_retried: self.retried,
+            per_day,
+            notes,
+        }
+    }
+}

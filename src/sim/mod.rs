@@ -1,0 +1,12 @@
+//! The simulator: replays a job trace through the engine in a seeded world and measures what
+//! it costs and how long jobs wait.
+
+pub mod metrics;
+pub mod price_history;
+pub mod prices;
+pub mod run;
+pub mod world;
+
+pub use metrics::VariantResult;
+pub use run::{NoObserver, Observer, SimConfig, SimError, simulate};
+pub use world::{Boot, WorldModel, WorldOverrides};

@@ -1,0 +1,389 @@
+//! The discrete-event simulator: one queue ordered by (time, insertion sequence). Trace
+//! arrivals, the world's answers to the engine's actions, and the engine's own deadlines all
+//! pass through it. The simulator decides nothing the engine decides.
+
+use crate::core::{
+    Action, ActionKind, Engine, EngineError, EngineKind, Event, EventKind, JobId, MachineId,
+    Settings, Time,
+};
+use crate::rng::Rng;
+use crate::sim::metrics::{HourState, Metrics, VariantResult};
+use crate::sim::world::{NOTICE_MS, WorldModel};
+use crate::trace::{TraceError, TraceJob, TraceResult};
+use chrono_tz::Tz;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fmt;
+
+/// One simulated run's inputs (the trace comes separately, as a stream).
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub name: String,
+    pub settings: Settings,
+    pub engine: EngineKind,
+    pub world: WorldModel,
+    pub seed: u64,
+    /// Default: the first arrival.
+    pub start: Option<Time>,
+    /// Default: when the last job finishes.
+    pub end: Option<Time>,
+    /// Days of `per_day` are in this zone.
+    pub tz: Tz,
+}
+
+#[derive(Debug)]
+pub enum SimError {
+    Trace(TraceError),
+    EmptyTrace,
+    Engine { at: Time, error: EngineError },
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::Trace(e) => write!(f, "{e}"),
+            SimError::EmptyTrace => write!(f, "the trace has no job that ran, and no start was given"),
+            SimError::Engine { at, error } => write!(f, "engine refused an event at {at}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+impl From<TraceError> for SimError {
+    fn from(e: TraceError) -> Self {
+        SimError::Trace(e)
+    }
+}
+
+/// Hooks for callers that want more than the totals (tests, reports).
+pub trait Observer {
+    /// A job ran to its end: its trace id, arrival, last start, end and total wait.
+    fn job_done(&mut self, _trace_id: u64, _arrival: Time, _start: Time, _end: Time, _wait_ms: i64) {}
+    /// Every action the engine took.
+    fn action(&mut self, _a: &Action) {}
+    /// After each instant's events: the fleet and queue as they stand.
+    fn state(&mut self, _at: Time, _engine: &Engine) {}
+}
+
+/// An observer that wants nothing.
+pub struct NoObserver;
+impl Observer for NoObserver {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum SimEvent {
+    Arrival,
+    Wake,
+    Ready(MachineId),
+    Failed(MachineId),
+    Notice(MachineId),
+    Gone(MachineId),
+    Done(JobId, u32),
+}
+
+struct JobRec {
+    trace_id: u64,
+    arrival: Time,
+    duration_ms: i64,
+    waited_ms: i64,
+    waiting_since: Time,
+    started: Time,
+    attempt: u32,
+}
+
+struct MachineRec {
+    launched: Time,
+    state: HourState,
+    since: Time,
+}
+
+/// If no end was given and the trace is exhausted, stop this long after the last arrival even
+/// if jobs still wait (they are reported unfinished).
+const OPEN_END_GRACE_MS: i64 = 30 * 86_400_000;
+/// How often (in events) progress is reported.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+struct Sim<'a> {
+    cfg: &'a SimConfig,
+    engine: Engine,
+    queue: BinaryHeap<Reverse<(Time, u64, SimEvent)>>,
+    seq: u64,
+    wake_at: Option<Time>,
+    jobs: BTreeMap<JobId, JobRec>,
+    machines: BTreeMap<MachineId, MachineRec>,
+    next_job: JobId,
+    pending_arrival: Option<TraceJob>,
+    boot_rng: Rng,
+    fail_rng: Rng,
+    spot_rng: Rng,
+    m: Metrics,
+}
+
+impl Sim<'_> {
+    fn push(&mut self, at: Time, e: SimEvent) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, e)));
+    }
+
+    fn set_state(&mut self, id: MachineId, state: HourState, now: Time) {
+        if let Some(r) = self.machines.get_mut(&id) {
+            self.m.hours(r.state, now.since(r.since));
+            r.state = state;
+            r.since = now;
+        }
+    }
+
+    fn end_machine(&mut self, id: MachineId, now: Time) -> bool {
+        match self.machines.remove(&id) {
+            Some(r) => {
+                self.m.hours(r.state, now.since(r.since));
+                self.m.bill(&self.cfg.world, r.launched, now, true);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn feed(&mut self, now: Time, kind: EventKind, obs: &mut dyn Observer) -> Result<(), SimError> {
+        self.engine
+            .handle(&Event::new(now, kind))
+            .map_err(|error| SimError::Engine { at: now, error })?;
+        while let Some(a) = self.engine.poll_action() {
+            obs.action(&a);
+            self.act(now, &a);
+        }
+        if let Some(d) = self.engine.poll_timeout() {
+            let d = d.max(now);
+            if self.wake_at.is_none_or(|w| d < w) {
+                self.wake_at = Some(d);
+                self.push(d, SimEvent::Wake);
+            }
+        }
+        Ok(())
+    }
+
+    /// The world's answer to an action: future events.
+    fn act(&mut self, now: Time, a: &Action) {
+        match a.kind {
+            ActionKind::CreateMachine { machine, .. } => {
+                self.m.created += 1;
+                self.machines.insert(
+                    machine,
+                    MachineRec {
+                        launched: now,
+                        state: HourState::Booting,
+                        since: now,
+                    },
+                );
+                let w = &self.cfg.world;
+                if w.create_failure_probability > 0.0
+                    && self.fail_rng.unit() < w.create_failure_probability
+                {
+                    let at = now.plus_millis((w.create_retry_seconds * 1000.0) as i64);
+                    self.push(at, SimEvent::Failed(machine));
+                    return;
+                }
+                let boot = w.boot.draw_ms(&mut self.boot_rng);
+                self.push(now.plus_millis(boot), SimEvent::Ready(machine));
+                if w.interruptions_per_hour > 0.0 {
+                    let hours = self.spot_rng.exp(1.0 / w.interruptions_per_hour);
+                    let at = now.plus_millis((hours * 3.6e6).min(1e15) as i64);
+                    self.push(at, SimEvent::Notice(machine));
+                    self.push(at.plus_millis(NOTICE_MS), SimEvent::Gone(machine));
+                }
+            }
+            ActionKind::RemoveMachine { machine, .. } => {
+                self.set_state(machine, HourState::Removing, now);
+                let at = now.plus_millis((self.cfg.world.remove_seconds * 1000.0) as i64);
+                self.push(at, SimEvent::Gone(machine));
+            }
+            ActionKind::StartJob { job, machine } => {
+                self.set_state(machine, HourState::Busy, now);
+                if let Some(j) = self.jobs.get_mut(&job) {
+                    j.waited_ms += now.since(j.waiting_since);
+                    j.attempt += 1;
+                    j.started = now;
+                    let (attempt, done) = (j.attempt, now.plus_millis(j.duration_ms));
+                    self.push(done, SimEvent::Done(job, attempt));
+                }
+            }
+            ActionKind::RequeueJob { job, .. } => {
+                self.m.retried += 1;
+                if let Some(j) = self.jobs.get_mut(&job) {
+                    j.waiting_since = now;
+                }
+            }
+        }
+    }
+
+    fn next_arrival(&mut self, arrivals: &mut dyn Iterator<Item = TraceResult<TraceJob>>, start: Time) -> Result<(), SimError> {
+        while let Some(j) = arrivals.next() {
+            let j = j?;
+            if j.arrival < start {
+                continue;
+            }
+            self.pending_arrival = Some(j);
+            self.push(j.arrival, SimEvent::Arrival);
+            return Ok(());
+        }
+        self.pending_arrival = None;
+        Ok(())
+    }
+}
+
+/// Run one variant over a stream of arrivals (in time order).
+pub fn simulate(
+    cfg: &SimConfig,
+    arrivals: &mut dyn Iterator<Item = TraceResult<TraceJob>>,
+    obs: &mut dyn Observer,
+    progress: &mut dyn FnMut(Time),
+) -> Result<VariantResult, SimError> {
+    // The first arrival fixes the default start.
+    let first = match arrivals.next().transpose()? {
+        Some(j) => Some(j),
+        None => None,
+    };
+    let start = match (cfg.start, first) {
+        (Some(s), _) => s,
+        (None, Some(j)) => j.arrival,
+        (None, None) => return Err(SimError::EmptyTrace),
+    };
+    let mut sim = Sim {
+        cfg,
+        engine: Engine::new(cfg.engine, cfg.settings.clone(), start),
+        queue: BinaryHeap::new(),
+        seq: 0,
+        wake_at: None,
+        jobs: BTreeMap::new(),
+        machines: BTreeMap::new(),
+        next_job: 1,
+        pending_arrival: None,
+        boot_rng: Rng::derive(cfg.seed, "boot"),
+        fail_rng: Rng::derive(cfg.seed, "create failure"),
+        spot_rng: Rng::derive(cfg.seed, "spot interruption"),
+        m: Metrics::new(cfg.tz),
+    };
+    match first {
+        Some(j) if j.arrival >= start => {
+            sim.pending_arrival = Some(j);
+            sim.push(j.arrival, SimEvent::Arrival);
+        }
+        _ => sim.next_arrival(arrivals, start)?,
+    }
+    sim.feed(start, EventKind::Tick, obs)?;
+
+    let mut now = start;
+    let mut last_arrival = start;
+    let mut events = 0u64;
+    while let Some(&Reverse((at, _, _))) = sim.queue.peek() {
+        if cfg.end.is_some_and(|end| at > end) {
+            break;
+        }
+        if cfg.end.is_none() {
+            let drained = sim.pending_arrival.is_none() && sim.jobs.is_empty();
+            if drained || at.since(last_arrival) > OPEN_END_GRACE_MS {
+                break;
+            }
+        }
+        let Some(Reverse((at, _, ev))) = sim.queue.pop() else { break };
+        if at != now {
+            obs.state(now, &sim.engine);
+            now = at;
+        }
+        events += 1;
+        if events % PROGRESS_EVERY == 0 {
+            progress(now);
+        }
+        match ev {
+            SimEvent::Arrival => {
+                let Some(j) = sim.pending_arrival.take() else { continue };
+                last_arrival = at;
+                let id = sim.next_job;
+                sim.next_job += 1;
+                sim.m.arrival(at);
+                sim.jobs.insert(
+                    id,
+                    JobRec {
+                        trace_id: j.id,
+                        arrival: at,
+                        duration_ms: j.duration_ms,
+                        waited_ms: 0,
+                        waiting_since: at,
+                        started: at,
+                        attempt: 0,
+                    },
+                );
+                sim.next_arrival(arrivals, start)?;
+                sim.feed(at, EventKind::JobArrived { job: id }, obs)?;
+            }
+            SimEvent::Wake => {
+                if sim.wake_at == Some(at) {
+                    sim.wake_at = None;
+                    sim.feed(at, EventKind::Tick, obs)?;
+                }
+            }
+            SimEvent::Ready(m) => {
+                if sim.machines.get(&m).is_some_and(|r| r.state == HourState::Booting) {
+                    sim.set_state(m, HourState::Idle, at);
+                    sim.feed(at, EventKind::MachineReady { machine: m }, obs)?;
+                }
+            }
+            SimEvent::Failed(m) => {
+                if sim.end_machine(m, at) {
+                    sim.feed(at, EventKind::MachineFailed { machine: m }, obs)?;
+                }
+            }
+            SimEvent::Notice(m) => {
+                if sim.machines.contains_key(&m) {
+                    sim.m.interruptions += 1;
+                    sim.feed(at, EventKind::SpotNotice { machine: m }, obs)?;
+                }
+            }
+            SimEvent::Gone(m) => {
+                if sim.end_machine(m, at) {
+                    sim.feed(at, EventKind::MachineGone { machine: m }, obs)?;
+                }
+            }
+            SimEvent::Done(job, attempt) => {
+                let current = sim.jobs.get(&job).is_some_and(|j| j.attempt == attempt);
+                if !current {
+                    continue; // the job was requeued; this run of it died with its machine
+                }
+                let Some(j) = sim.jobs.remove(&job) else { continue };
+                sim.m.wait(j.arrival, j.waited_ms);
+                obs.job_done(j.trace_id, j.arrival, j.started, at, j.waited_ms);
+                let machine = match sim.engine.jobs().state(job) {
+                    Some(crate::core::jobs::JobState::Running(m)) => Some(m),
+                    _ => None,
+                };
+                if let Some(m) = machine {
+                    sim.set_state(m, HourState::Idle, at);
+                }
+                sim.feed(at, EventKind::JobFinished { job }, obs)?;
+            }
+        }
+    }
+    obs.state(now, &sim.engine);
+    let end = cfg.end.unwrap_or(now).max(start);
+    // Machines still alive are billed up to the end.
+    let alive: Vec<MachineId> = sim.machines.keys().copied().collect();
+    for id in alive {
+        if let Some(r) = sim.machines.remove(&id) {
+            sim.m.hours(r.state, end.since(r.since));
+            sim.m.bill(&cfg.world, r.launched, end, false);
+        }
+    }
+    let waiting = sim.engine.jobs().waiting() as u64 + sim.engine.jobs().awaiting() as u64;
+    let running = sim.engine.jobs().running() as u64;
+    progress(end);
+    Ok(sim.m.result(
+        &cfg.name,
+        cfg.engine.name(),
+        &cfg.world,
+        start,
+        end,
+        waiting,
+        running,
+        cfg.world.notes.clone(),
+    ))
+}
