@@ -28,7 +28,8 @@
 pub mod config;
 pub mod core;
 pub mod replay;
+pub mod report;
 pub mod rng;
+pub mod sim;
 pub mod stats;
 pub mod trace;
-pub mod sim;

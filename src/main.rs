@@ -8,7 +8,7 @@ use scalecast::config::check::{self, Severity};
 use scalecast::config::{ConfigFile, InputError};
 use scalecast::core::{Engine, EngineKind, Event, Time};
 use scalecast::replay::Replayer;
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufRead, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -49,6 +49,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Replay a job trace through the engine and forecast spot cost and queue latency.
+    Simulate {
+        scenario: PathBuf,
+        /// Override a runner or machine setting for every variant, e.g. --set IdleCount=5.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Write the results as JSON to FILE (`-` for standard output).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// No progress bar and no table.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Make and inspect job traces.
+    Trace {
+        #[command(subcommand)]
+        command: TraceCommand,
+    },
     /// Feed NDJSON events through the engine and print each action as a JSON line.
     Replay {
         #[arg(long)]
@@ -61,6 +79,31 @@ enum Command {
         #[arg(long)]
         until: Option<String>,
         events: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TraceCommand {
+    /// Write a synthetic trace (CSV with the Jobs API's column names).
+    Synth {
+        #[arg(long)]
+        days: u32,
+        #[arg(long)]
+        jobs_per_day: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Midnight UTC of the first day (default 2026-11-02, a Monday).
+        #[arg(long)]
+        start: Option<String>,
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Summarise a trace: jobs, span, arrivals by weekday and hour, runtime percentiles.
+    Stats {
+        trace: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -179,6 +222,13 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Simulate {
+            scenario,
+            sets,
+            json,
+            quiet,
+        } => cmd_simulate(&scenario, &sets, json.as_deref(), quiet),
+        Command::Trace { command } => cmd_trace(command),
         Command::Replay {
             config,
             runner,
@@ -320,4 +370,160 @@ fn cmd_replay(
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_simulate(
+    path: &Path,
+    sets: &[String],
+    json: Option<&Path>,
+    quiet: bool,
+) -> Result<ExitCode, Failure> {
+    use scalecast::config::overrides::parse_assignment;
+    use scalecast::config::scenario::Scenario;
+    use scalecast::sim::scenario_run::{prepare, run_variant};
+    let sets = sets
+        .iter()
+        .map(|s| parse_assignment(s).map_err(|e| Failure::Input(format!("--set {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sc = Scenario::load(path, &sets, host_tz())?;
+    let prepared = prepare(&sc).map_err(|e| Failure::Input(e.to_string()))?;
+    let show = !quiet && std::io::stderr().is_terminal();
+    let mut results = Vec::new();
+    for v in &sc.variants {
+        let bar = if show {
+            let span = match (
+                sc.start.or(prepared.trace_start()),
+                sc.end.or(prepared.trace_end()),
+            ) {
+                (Some(a), Some(b)) if b > a => Some((a, b)),
+                _ => None,
+            };
+            span.map(|(a, b)| {
+                let bar = indicatif::ProgressBar::new(1000);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{prefix:>20} [{bar:40}] {percent:>3}% {elapsed} (eta {eta})",
+                    )
+                    .expect("template")
+                    .progress_chars("=> "),
+                );
+                bar.set_prefix(v.name.clone());
+                (bar, a, b)
+            })
+        } else {
+            None
+        };
+        let mut progress = |t: Time| {
+            if let Some((bar, a, b)) = &bar {
+                let f = t.since(*a) as f64 / b.since(*a) as f64;
+                bar.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
+            }
+        };
+        let r = run_variant(
+            &sc,
+            &prepared,
+            v,
+            &mut scalecast::sim::NoObserver,
+            &mut progress,
+        )
+        .map_err(|e| match e {
+            scalecast::sim::SimError::Trace(t) => Failure::Input(t.to_string()),
+            scalecast::sim::SimError::EmptyTrace => {
+                Failure::Input(format!("{}: {e}", path.display()))
+            }
+            other => Failure::Runtime(anyhow::anyhow!("variant {:?}: {other}", v.name)),
+        })?;
+        if let Some((bar, _, _)) = bar {
+            bar.finish_and_clear();
+        }
+        results.push(r);
+    }
+    if let Some(json) = json {
+        let doc = serde_json::json!({
+            "scenario": path.display().to_string(),
+            "seed": sc.seed,
+            "world": {
+                "instance_type": prepared.world.instance_type,
+                "region": prepared.world.region,
+                "spot": prepared.world.spot,
+                "interruptions_per_hour": prepared.world.interruptions_per_hour,
+            },
+            "variants": results,
+        });
+        let mut bytes = serde_json::to_vec_pretty(&doc).context("encoding the results")?;
+        bytes.push(b'\n');
+        scalecast::report::output::write_atomic(json, &bytes)
+            .with_context(|| format!("writing {}", json.display()))?;
+    }
+    if !quiet && json != Some(Path::new("-")) {
+        let out = std::io::stdout();
+        let mut out = out.lock();
+        writeln!(out, "{}", scalecast::report::table::render(&results))?;
+        for n in &prepared.world.notes {
+            writeln!(out, "note: {n}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_trace(command: TraceCommand) -> Result<ExitCode, Failure> {
+    use scalecast::trace::synth::{SynthParams, write_csv};
+    match command {
+        TraceCommand::Synth {
+            days,
+            jobs_per_day,
+            seed,
+            start,
+            out,
+        } => {
+            if days == 0 || jobs_per_day.is_nan() || jobs_per_day <= 0.0 {
+                return Err(Failure::Input(
+                    "--days and --jobs-per-day must be above 0".into(),
+                ));
+            }
+            let start = match start {
+                Some(s) => parse_time("start", &s)?,
+                None => SynthParams::default_start(),
+            };
+            let p = SynthParams {
+                days,
+                jobs_per_day,
+                seed,
+                start,
+            };
+            match out {
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut w = BufWriter::new(stdout.lock());
+                    write_csv(p, &mut w)?;
+                    w.flush()?;
+                }
+                Some(path) => {
+                    let mut buf = Vec::new();
+                    write_csv(p, &mut buf)?;
+                    scalecast::report::output::write_atomic(&path, &buf)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TraceCommand::Stats { trace, json } => {
+            let jobs =
+                scalecast::trace::read_file(&trace).map_err(|e| Failure::Input(e.to_string()))?;
+            let st = scalecast::trace::stats::compute(jobs)
+                .map_err(|e| Failure::Input(e.to_string()))?;
+            let out = std::io::stdout();
+            let mut out = out.lock();
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&st).context("encoding")?
+                )?;
+            } else {
+                write!(out, "{}", st.render())?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

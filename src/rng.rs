@@ -108,16 +108,23 @@ mod tests {
 
     #[test]
     fn same_seed_same_numbers_and_labels_split_streams() {
-        let a: Vec<u64> = (0..5).map({
-            let mut r = Rng::new(42);
-            move |_| r.next_u64()
-        }).collect();
-        let b: Vec<u64> = (0..5).map({
-            let mut r = Rng::new(42);
-            move |_| r.next_u64()
-        }).collect();
+        let a: Vec<u64> = (0..5)
+            .map({
+                let mut r = Rng::new(42);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..5)
+            .map({
+                let mut r = Rng::new(42);
+                move |_| r.next_u64()
+            })
+            .collect();
         assert_eq!(a, b);
-        assert_ne!(Rng::derive(42, "boot").next_u64(), Rng::derive(42, "fail").next_u64());
+        assert_ne!(
+            Rng::derive(42, "boot").next_u64(),
+            Rng::derive(42, "fail").next_u64()
+        );
     }
 
     #[test]

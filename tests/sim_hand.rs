@@ -26,14 +26,28 @@ fn world() -> WorldModel {
 }
 
 fn t(s: f64) -> Time {
-    Time::parse_rfc3339("2026-11-25T10:00:00Z").unwrap().plus_millis((s * 1000.0) as i64)
+    Time::parse_rfc3339("2026-11-25T10:00:00Z")
+        .unwrap()
+        .plus_millis((s * 1000.0) as i64)
 }
 
 fn trace() -> Vec<TraceJob> {
     vec![
-        TraceJob { id: 1, arrival: t(0.0), duration_ms: 300_000 },
-        TraceJob { id: 2, arrival: t(100.0), duration_ms: 250_000 },
-        TraceJob { id: 3, arrival: t(1000.0), duration_ms: 100_000 },
+        TraceJob {
+            id: 1,
+            arrival: t(0.0),
+            duration_ms: 300_000,
+        },
+        TraceJob {
+            id: 2,
+            arrival: t(100.0),
+            duration_ms: 250_000,
+        },
+        TraceJob {
+            id: 3,
+            arrival: t(1000.0),
+            duration_ms: 100_000,
+        },
     ]
 }
 
@@ -50,7 +64,11 @@ fn run(idle_count: u32, idle_time: u64) -> (scalecast::sim::VariantResult, Vec<(
         name: "hand".into(),
         settings: Settings {
             concurrent: 10,
-            idle: IdleSettings { idle_count, idle_time, ..Default::default() },
+            idle: IdleSettings {
+                idle_count,
+                idle_time,
+                ..Default::default()
+            },
             ..Settings::default()
         },
         engine: EngineKind::Scalecast,
@@ -79,7 +97,11 @@ fn idle_count_zero_every_job_waits_for_its_own_machine() {
     // M3 1000..1160 (C 1060..1160; the run ends when C finishes, M3 billed to then).
     assert_eq!(
         waits,
-        vec![(1, 60_000, t(60.0)), (2, 60_000, t(160.0)), (3, 60_000, t(1060.0))]
+        vec![
+            (1, 60_000, t(60.0)),
+            (2, 60_000, t(160.0)),
+            (3, 60_000, t(1060.0))
+        ]
     );
     assert!(close(r.cost_usd, 830.002 * 0.0001), "{}", r.cost_usd);
     assert!(close(r.cost.on_demand_usd, r.cost_usd));
@@ -97,7 +119,11 @@ fn idle_count_one_keeps_a_warm_machine() {
     // M1 0..960.001, M2 60..1100 (alive at the end), M3 120..780.001, M4 1000..1100.
     assert_eq!(
         waits,
-        vec![(1, 60_000, t(60.0)), (2, 20_000, t(120.0)), (3, 0, t(1000.0))]
+        vec![
+            (1, 60_000, t(60.0)),
+            (2, 20_000, t(120.0)),
+            (3, 0, t(1000.0))
+        ]
     );
     assert!(close(r.cost_usd, 2760.002 * 0.0001), "{}", r.cost_usd);
     assert_eq!(r.machines_created, 4);
@@ -111,15 +137,33 @@ fn sixty_second_minimum_is_billed() {
     // One job of 1 s on a machine that boots in 0 s and is removed at once: billed 60 s.
     let cfg = SimConfig {
         name: "min".into(),
-        settings: Settings { concurrent: 1, ..Settings::default() },
+        settings: Settings {
+            concurrent: 1,
+            ..Settings::default()
+        },
         engine: EngineKind::Scalecast,
-        world: WorldModel { boot: Boot::Fixed(0.0), ..world() },
+        world: WorldModel {
+            boot: Boot::Fixed(0.0),
+            ..world()
+        },
         seed: 1,
         start: None,
         end: Some(t(3600.0)),
         tz: chrono_tz::Tz::UTC,
     };
-    let mut arrivals = vec![TraceJob { id: 1, arrival: t(0.0), duration_ms: 1000 }].into_iter().map(Ok);
-    let r = simulate(&cfg, &mut arrivals, &mut scalecast::sim::NoObserver, &mut |_| {}).unwrap();
+    let mut arrivals = vec![TraceJob {
+        id: 1,
+        arrival: t(0.0),
+        duration_ms: 1000,
+    }]
+    .into_iter()
+    .map(Ok);
+    let r = simulate(
+        &cfg,
+        &mut arrivals,
+        &mut scalecast::sim::NoObserver,
+        &mut |_| {},
+    )
+    .unwrap();
     assert!(close(r.cost_usd, 60.0 * 0.0001), "{}", r.cost_usd);
 }

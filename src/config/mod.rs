@@ -2,7 +2,9 @@
 
 pub mod check;
 pub mod machine_options;
+pub mod overrides;
 pub mod runner;
+pub mod scenario;
 pub mod toml_util;
 
 pub use runner::{ConfigFile, Runner, Secret};

@@ -16,6 +16,8 @@ pub struct VariantResult {
     pub engine: String,
     pub start: String,
     pub end: String,
+    /// Length of the window, in days.
+    pub days: f64,
     /// Jobs that arrived in the window.
     pub jobs: u64,
     /// Jobs still waiting or running at the end.
@@ -92,10 +94,11 @@ struct DayClock {
 
 impl DayClock {
     fn day(&mut self, t: Time) -> (NaiveDate, Time, Time) {
-        if let Some(c) = self.cached {
-            if t >= c.1 && t < c.2 {
-                return c;
-            }
+        if let Some(c) = self.cached
+            && t >= c.1
+            && t < c.2
+        {
+            return c;
         }
         let utc = t.to_utc().unwrap_or_default();
         let date = utc.with_timezone(&self.tz).date_naive();
@@ -109,15 +112,11 @@ impl DayClock {
     fn midnight(&self, d: NaiveDate) -> Time {
         let naive = d.and_hms_opt(0, 0, 0).unwrap_or_default();
         // A zone whose midnight is skipped by DST starts its day at the first valid instant.
-        let local = self
-            .tz
-            .from_local_datetime(&naive)
-            .earliest()
-            .or_else(|| {
-                self.tz
-                    .from_local_datetime(&(naive + chrono::Duration::hours(1)))
-                    .earliest()
-            });
+        let local = self.tz.from_local_datetime(&naive).earliest().or_else(|| {
+            self.tz
+                .from_local_datetime(&(naive + chrono::Duration::hours(1)))
+                .earliest()
+        });
         local.map_or(Time(0), |l| Time(l.timestamp_millis()))
     }
 }
@@ -238,6 +237,7 @@ impl Metrics {
             engine: engine.to_string(),
             start: start.to_rfc3339(),
             end: end.to_rfc3339(),
+            days: end.since(start) as f64 / 86_400_000.0,
             jobs: self.arrived,
             jobs_unfinished: waiting + running,
             jobs_waiting_at_end: waiting,

@@ -5,6 +5,7 @@ pub mod metrics;
 pub mod price_history;
 pub mod prices;
 pub mod run;
+pub mod scenario_run;
 pub mod world;
 
 pub use metrics::VariantResult;

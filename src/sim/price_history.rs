@@ -41,26 +41,45 @@ pub fn read(path: &Path) -> Result<Vec<PricePoint>, TraceError> {
 }
 
 fn read_json(path: &Path, text: &str) -> Result<Vec<PricePoint>, TraceError> {
-    let v: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| err(path, format!("line {}", e.line()), format!("malformed JSON: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        err(
+            path,
+            format!("line {}", e.line()),
+            format!("malformed JSON: {e}"),
+        )
+    })?;
     let items = match &v {
         serde_json::Value::Array(a) => a,
         serde_json::Value::Object(o) => o
             .get("SpotPriceHistory")
             .and_then(|h| h.as_array())
-            .ok_or_else(|| err(path, String::new(), "expected a SpotPriceHistory array".into()))?,
-        _ => return Err(err(path, String::new(), "expected an array of prices".into())),
+            .ok_or_else(|| {
+                err(
+                    path,
+                    String::new(),
+                    "expected a SpotPriceHistory array".into(),
+                )
+            })?,
+        _ => {
+            return Err(err(
+                path,
+                String::new(),
+                "expected an array of prices".into(),
+            ));
+        }
     };
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let place = format!("record {}", i + 1);
         let field = |names: &[&str]| -> Option<String> {
             let o = item.as_object()?;
-            o.iter().find(|(k, _)| names.contains(&key(k).as_str())).and_then(|(_, v)| match v {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
+            o.iter()
+                .find(|(k, _)| names.contains(&key(k).as_str()))
+                .and_then(|(_, v)| match v {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
         };
         out.push(point(path, place, &field)?);
     }
@@ -74,8 +93,13 @@ fn point(
 ) -> Result<PricePoint, TraceError> {
     let ts = field(&["timestamp", "time"])
         .ok_or_else(|| err(path, place.clone(), "no Timestamp".into()))?;
-    let at = parse_gitlab_time(&ts)
-        .ok_or_else(|| err(path, place.clone(), format!("Timestamp {ts:?} is not a time")))?;
+    let at = parse_gitlab_time(&ts).ok_or_else(|| {
+        err(
+            path,
+            place.clone(),
+            format!("Timestamp {ts:?} is not a time"),
+        )
+    })?;
     let price = field(&["spotprice", "price"])
         .ok_or_else(|| err(path, place.clone(), "no SpotPrice".into()))?;
     let usd_per_hour: f64 = price
@@ -83,7 +107,13 @@ fn point(
         .parse()
         .ok()
         .filter(|p: &f64| p.is_finite() && *p >= 0.0)
-        .ok_or_else(|| err(path, place.clone(), format!("SpotPrice {price:?} is not a price")))?;
+        .ok_or_else(|| {
+            err(
+                path,
+                place.clone(),
+                format!("SpotPrice {price:?} is not a price"),
+            )
+        })?;
     Ok(PricePoint {
         at,
         instance_type: field(&["instancetype", "type"]).unwrap_or_default(),
@@ -104,7 +134,13 @@ fn read_csv(path: &Path, text: &str) -> Result<Vec<PricePoint>, TraceError> {
         .from_reader(text.as_bytes());
     let headers: Vec<String> = r
         .headers()
-        .map_err(|e| err(path, "line 1".into(), format!("cannot read the header: {e}")))?
+        .map_err(|e| {
+            err(
+                path,
+                "line 1".into(),
+                format!("cannot read the header: {e}"),
+            )
+        })?
         .iter()
         .map(key)
         .collect();

@@ -42,7 +42,9 @@ impl fmt::Display for SimError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SimError::Trace(e) => write!(f, "{e}"),
-            SimError::EmptyTrace => write!(f, "the trace has no job that ran, and no start was given"),
+            SimError::EmptyTrace => {
+                write!(f, "the trace has no job that ran, and no start was given")
+            }
             SimError::Engine { at, error } => write!(f, "engine refused an event at {at}: {error}"),
         }
     }
@@ -59,7 +61,15 @@ impl From<TraceError> for SimError {
 /// Hooks for callers that want more than the totals (tests, reports).
 pub trait Observer {
     /// A job ran to its end: its trace id, arrival, last start, end and total wait.
-    fn job_done(&mut self, _trace_id: u64, _arrival: Time, _start: Time, _end: Time, _wait_ms: i64) {}
+    fn job_done(
+        &mut self,
+        _trace_id: u64,
+        _arrival: Time,
+        _start: Time,
+        _end: Time,
+        _wait_ms: i64,
+    ) {
+    }
     /// Every action the engine took.
     fn action(&mut self, _a: &Action) {}
     /// After each instant's events: the fleet and queue as they stand.
@@ -216,8 +226,12 @@ impl Sim<'_> {
         }
     }
 
-    fn next_arrival(&mut self, arrivals: &mut dyn Iterator<Item = TraceResult<TraceJob>>, start: Time) -> Result<(), SimError> {
-        while let Some(j) = arrivals.next() {
+    fn next_arrival(
+        &mut self,
+        arrivals: &mut dyn Iterator<Item = TraceResult<TraceJob>>,
+        start: Time,
+    ) -> Result<(), SimError> {
+        for j in &mut *arrivals {
             let j = j?;
             if j.arrival < start {
                 continue;
@@ -239,10 +253,7 @@ pub fn simulate(
     progress: &mut dyn FnMut(Time),
 ) -> Result<VariantResult, SimError> {
     // The first arrival fixes the default start.
-    let first = match arrivals.next().transpose()? {
-        Some(j) => Some(j),
-        None => None,
-    };
+    let first = arrivals.next().transpose()?;
     let start = match (cfg.start, first) {
         (Some(s), _) => s,
         (None, Some(j)) => j.arrival,
@@ -285,18 +296,22 @@ pub fn simulate(
                 break;
             }
         }
-        let Some(Reverse((at, _, ev))) = sim.queue.pop() else { break };
+        let Some(Reverse((at, _, ev))) = sim.queue.pop() else {
+            break;
+        };
         if at != now {
             obs.state(now, &sim.engine);
             now = at;
         }
         events += 1;
-        if events % PROGRESS_EVERY == 0 {
+        if events.is_multiple_of(PROGRESS_EVERY) {
             progress(now);
         }
         match ev {
             SimEvent::Arrival => {
-                let Some(j) = sim.pending_arrival.take() else { continue };
+                let Some(j) = sim.pending_arrival.take() else {
+                    continue;
+                };
                 last_arrival = at;
                 let id = sim.next_job;
                 sim.next_job += 1;
@@ -323,7 +338,11 @@ pub fn simulate(
                 }
             }
             SimEvent::Ready(m) => {
-                if sim.machines.get(&m).is_some_and(|r| r.state == HourState::Booting) {
+                if sim
+                    .machines
+                    .get(&m)
+                    .is_some_and(|r| r.state == HourState::Booting)
+                {
                     sim.set_state(m, HourState::Idle, at);
                     sim.feed(at, EventKind::MachineReady { machine: m }, obs)?;
                 }
@@ -349,7 +368,9 @@ pub fn simulate(
                 if !current {
                     continue; // the job was requeued; this run of it died with its machine
                 }
-                let Some(j) = sim.jobs.remove(&job) else { continue };
+                let Some(j) = sim.jobs.remove(&job) else {
+                    continue;
+                };
                 sim.m.wait(j.arrival, j.waited_ms);
                 obs.job_done(j.trace_id, j.arrival, j.started, at, j.waited_ms);
                 let machine = match sim.engine.jobs().state(job) {

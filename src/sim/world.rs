@@ -1,31 +1,9 @@
 //! The world model: how long machines take to boot, how often creation fails, what they cost,
 //! how often spot reclaims them. All draws come from the simulator's seeded streams.
 
+pub use crate::config::scenario::{Boot, WorldOverrides};
 use crate::core::Time;
-use crate::rng::Rng;
 use crate::sim::prices;
-use serde::Serialize;
-
-/// Seconds from `create_machine` to `machine_ready`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Boot {
-    Fixed(f64),
-    LogNormal { median: f64, p95: f64 },
-    Samples(Vec<f64>),
-}
-
-impl Boot {
-    pub fn draw_ms(&self, rng: &mut Rng) -> i64 {
-        let s = match self {
-            Boot::Fixed(s) => *s,
-            Boot::LogNormal { median, p95 } => rng.lognormal(*median, *p95),
-            Boot::Samples(v) if v.is_empty() => 0.0,
-            Boot::Samples(v) => v[rng.below(v.len() as u64) as usize],
-        };
-        (s.max(0.0) * 1000.0).round() as i64
-    }
-}
 
 /// $/h over time: a constant, or a spot price history (a step function).
 #[derive(Clone, Debug, PartialEq)]
@@ -125,24 +103,6 @@ pub const MIN_BILLED_MS: i64 = 60_000;
 pub const NOTICE_MS: i64 = 120_000;
 /// gp3 in us-east-1, $/GB-month.
 pub const GP3_USD_PER_GB_MONTH: f64 = 0.08;
-
-/// What the scenario may override; `None` means "from the config, or the tables".
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct WorldOverrides {
-    pub instance_type: Option<String>,
-    pub region: Option<String>,
-    pub spot: Option<bool>,
-    pub boot: Option<Boot>,
-    pub price_per_hour: Option<f64>,
-    pub spot_price_fraction: Option<f64>,
-    pub spot_price_history: Option<Vec<(Time, f64)>>,
-    pub interruptions_per_hour: Option<f64>,
-    pub create_failure_probability: Option<f64>,
-    pub create_retry_seconds: Option<f64>,
-    pub remove_seconds: Option<f64>,
-    pub root_size_gb: Option<f64>,
-    pub ebs_usd_per_gb_month: Option<f64>,
-}
 
 impl WorldModel {
     /// Resolve the model from the config's MachineOptions (`instance_type`, `region`, `spot`,
@@ -258,16 +218,33 @@ mod tests {
         let c = PriceCurve::History(h);
         assert!((c.cost(t(0), t(7200)) - 3.0).abs() < 1e-9);
         assert!((c.cost(t(1800), t(5400)) - 1.5).abs() < 1e-9);
-        assert!((c.cost(t(-3600), t(0)) - 1.0).abs() < 1e-9, "before the first point");
+        assert!(
+            (c.cost(t(-3600), t(0)) - 1.0).abs() < 1e-9,
+            "before the first point"
+        );
     }
 
     #[test]
     fn spot_price_from_the_advisor() {
-        let w = WorldModel::resolve("m4.2xlarge", "eu-central-1", true, 16.0, &WorldOverrides::default()).unwrap();
-        assert_eq!(w.price, PriceCurve::Fixed(0.4 * 0.45));
+        let w = WorldModel::resolve(
+            "m4.2xlarge",
+            "eu-central-1",
+            true,
+            16.0,
+            &WorldOverrides::default(),
+        )
+        .unwrap();
+        assert!((w.price.price_at(Time(0)) - 0.18).abs() < 1e-12);
         assert!((w.interruptions_per_hour - 0.225 / 730.0).abs() < 1e-12);
         assert!(w.notes.iter().any(|n| n.contains("us-east-1")));
-        let od = WorldModel::resolve("m4.2xlarge", "us-east-1", false, 16.0, &WorldOverrides::default()).unwrap();
+        let od = WorldModel::resolve(
+            "m4.2xlarge",
+            "us-east-1",
+            false,
+            16.0,
+            &WorldOverrides::default(),
+        )
+        .unwrap();
         assert_eq!(od.price, PriceCurve::Fixed(0.4));
         assert_eq!(od.interruptions_per_hour, 0.0);
     }

@@ -7,6 +7,9 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
+/// An object's first line and bytes; or where and why the stream is not JSON objects.
+type NextObject = Result<Option<(u64, Vec<u8>)>, (u64, String)>;
+
 /// Splits a stream into its job objects: top-level objects, or objects inside top-level arrays.
 pub struct JsonObjects<R: Read> {
     input: BufReader<R>,
@@ -32,12 +35,15 @@ impl<R: Read> JsonObjects<R> {
     }
 
     /// The next object's bytes and the line it starts on.
-    fn next_object(&mut self) -> Result<Option<(u64, Vec<u8>)>, (u64, String)> {
+    fn next_object(&mut self) -> NextObject {
         let io = |line: u64| move |e: std::io::Error| (line, format!("cannot read: {e}"));
         loop {
             let Some(b) = self.peek().map_err(io(self.line))? else {
                 return if self.in_array {
-                    Err((self.line, "the file ends inside an array (missing `]`)".into()))
+                    Err((
+                        self.line,
+                        "the file ends inside an array (missing `]`)".into(),
+                    ))
                 } else {
                     Ok(None)
                 };
@@ -61,10 +67,7 @@ impl<R: Read> JsonObjects<R> {
                 other => {
                     return Err((
                         self.line,
-                        format!(
-                            "expected a job object, found {:?}",
-                            char::from(other)
-                        ),
+                        format!("expected a job object, found {:?}", char::from(other)),
                     ));
                 }
             }
@@ -172,7 +175,9 @@ impl Iterator for JsonJobs {
             };
             let obj: serde_json::Map<String, Value> = match serde_json::from_slice(&bytes) {
                 Ok(o) => o,
-                Err(e) => return self.err(line + e.line() as u64 - 1, format!("malformed JSON: {e}")),
+                Err(e) => {
+                    return self.err(line + e.line() as u64 - 1, format!("malformed JSON: {e}"));
+                }
             };
             // A Job Hook payload nests nothing we need; an API job may carry `pipeline{id}`.
             let fields: Vec<(&str, Option<String>)> = [

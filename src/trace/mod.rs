@@ -76,7 +76,7 @@ pub fn parse_gitlab_time(s: &str) -> Option<Time> {
 /// Seconds (possibly fractional) as milliseconds; None when not a finite non-negative number.
 fn seconds_to_ms(s: &str) -> Option<i64> {
     let v: f64 = s.trim().parse().ok()?;
-    (v.is_finite() && v >= 0.0 && v < 1e12).then(|| (v * 1000.0).round() as i64)
+    (v.is_finite() && (0.0..1e12).contains(&v)).then(|| (v * 1000.0).round() as i64)
 }
 
 /// Turn the fields of one record into an arrival. `get` returns a field's text, None or empty
@@ -270,13 +270,12 @@ mod tests {
             ("queued_duration", "0.121901"),
             ("duration", "30.509353"),
         ];
-        let get = |keys: &[&str]| {
-            rec.iter()
-                .find(|(k, _)| keys.contains(k))
-                .map(|(_, v)| *v)
-        };
+        let get = |keys: &[&str]| rec.iter().find(|(k, _)| keys.contains(k)).map(|(_, v)| *v);
         let j = job_from_fields(get).unwrap().unwrap();
-        assert_eq!(j.arrival, Time::parse_rfc3339("2026-01-13T04:33:30.366Z").unwrap());
+        assert_eq!(
+            j.arrival,
+            Time::parse_rfc3339("2026-01-13T04:33:30.366Z").unwrap()
+        );
         assert_eq!(j.duration_ms, 30_509);
     }
 }

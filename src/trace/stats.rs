@@ -84,7 +84,10 @@ impl TraceStats {
             out.push_str(&format!("{h:>5}"));
         }
         out.push('\n');
-        for (d, name) in ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].iter().enumerate() {
+        for (d, name) in ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+            .iter()
+            .enumerate()
+        {
             out.push_str(&format!("{name}  "));
             for h in 0..24 {
                 out.push_str(&format!("{:>5}", self.arrivals_by_weekday_hour[d][h]));

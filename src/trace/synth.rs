@@ -26,8 +26,8 @@ impl SynthParams {
 
 /// Weight of each hour of the day (UTC) and of a weekend day against a weekday.
 const HOUR_WEIGHT: [f64; 24] = [
-    0.15, 0.15, 0.15, 0.15, 0.15, 0.15, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 0.8, 1.0, 1.0, 1.0, 1.0,
-    0.7, 0.4, 0.25, 0.2, 0.2, 0.15, 0.15,
+    0.15, 0.15, 0.15, 0.15, 0.15, 0.15, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 0.8, 1.0, 1.0, 1.0, 1.0, 0.7,
+    0.4, 0.25, 0.2, 0.2, 0.15, 0.15,
 ];
 const WEEKEND_WEIGHT: f64 = 0.12;
 /// Pipelines have 1-3 stages of 1-5 jobs: 6 jobs on average.
@@ -67,7 +67,9 @@ fn weight(hour_index: u64, start: Time) -> f64 {
 
 impl Generator {
     pub fn new(p: SynthParams) -> Self {
-        let week: f64 = (0..168).map(|h| weight(h, Time(0).plus_secs(4 * 86_400))).sum();
+        let week: f64 = (0..168)
+            .map(|h| weight(h, Time(0).plus_secs(4 * 86_400)))
+            .sum();
         let jobs_per_hour_unit = p.jobs_per_day.max(0.0) * 7.0 / week;
         Generator {
             rng: Rng::derive(p.seed, "synthetic trace"),
@@ -125,10 +127,10 @@ impl Generator {
         loop {
             let horizon = self.p.start.plus_secs(self.next_hour as i64 * 3600);
             let done = self.next_hour >= self.hours;
-            if let Some(Reverse(top)) = self.heap.peek() {
-                if done || top.arrival < horizon {
-                    return self.heap.pop().map(|Reverse(j)| j);
-                }
+            if let Some(Reverse(top)) = self.heap.peek()
+                && (done || top.arrival < horizon)
+            {
+                return self.heap.pop().map(|Reverse(j)| j);
             }
             if done {
                 return None;

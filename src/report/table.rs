@@ -1,0 +1,86 @@
+//! The per-variant summary as a terminal table: one column per variant.
+
+use crate::sim::VariantResult;
+
+fn money(x: f64) -> String {
+    format!("${x:.2}")
+}
+
+fn secs(x: f64) -> String {
+    if x < 60.0 {
+        format!("{x:.1}s")
+    } else if x < 3600.0 {
+        format!("{:.1}m", x / 60.0)
+    } else {
+        format!("{:.1}h", x / 3600.0)
+    }
+}
+
+/// Rows of (label, one cell per variant).
+pub fn rows(vs: &[VariantResult]) -> Vec<(String, Vec<String>)> {
+    let row = |label: &str, f: &dyn Fn(&VariantResult) -> String| {
+        (label.to_string(), vs.iter().map(f).collect())
+    };
+    // Rates only make sense over at least a day of simulated time.
+    let rate = |v: &VariantResult, per: f64| {
+        if v.days >= 1.0 {
+            money(v.cost_usd / v.days * per)
+        } else {
+            "-".to_string()
+        }
+    };
+    vec![
+        row("engine", &|v| v.engine.clone()),
+        row("jobs", &|v| v.jobs.to_string()),
+        row("unfinished at end", &|v| v.jobs_unfinished.to_string()),
+        row("cost", &|v| money(v.cost_usd)),
+        row("  compute", &|v| money(v.cost.compute_usd)),
+        row("  storage", &|v| money(v.cost.storage_usd)),
+        row("cost per day", &|v| rate(v, 1.0)),
+        row("cost per 30 days", &|v| rate(v, 30.0)),
+        row("wait mean", &|v| secs(v.wait_s.mean)),
+        row("wait p50", &|v| secs(v.wait_s.p50)),
+        row("wait p95", &|v| secs(v.wait_s.p95)),
+        row("wait p99", &|v| secs(v.wait_s.p99)),
+        row("wait max", &|v| secs(v.wait_s.max)),
+        row("machines created", &|v| v.machines_created.to_string()),
+        row("machine-hours busy", &|v| {
+            format!("{:.1}", v.machine_hours.busy)
+        }),
+        row("machine-hours idle", &|v| {
+            format!("{:.1}", v.machine_hours.idle)
+        }),
+        row("machine-hours booting", &|v| {
+            format!("{:.1}", v.machine_hours.booting)
+        }),
+        row("spot interruptions", &|v| v.interruptions.to_string()),
+        row("jobs retried", &|v| v.jobs_retried.to_string()),
+    ]
+}
+
+pub fn render(vs: &[VariantResult]) -> String {
+    let rows = rows(vs);
+    let label_w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..vs.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.1[i].len())
+                .chain(std::iter::once(vs[i].name.len()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = format!("{:label_w$}", "");
+    for (v, w) in vs.iter().zip(&widths) {
+        out.push_str(&format!("  {:>w$}", v.name));
+    }
+    out.push('\n');
+    for (label, cells) in &rows {
+        out.push_str(&format!("{label:label_w$}"));
+        for (c, w) in cells.iter().zip(&widths) {
+            out.push_str(&format!("  {c:>w$}"));
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,124 @@
+//! Running a scenario: resolve the world model, check the trace once, then simulate each
+//! variant over the same arrivals with the same seed.
+
+use crate::config::scenario::{Scenario, TraceSpec, Variant};
+use crate::sim::price_history;
+use crate::sim::run::{Observer, SimConfig, SimError, simulate};
+use crate::sim::{VariantResult, WorldModel};
+use crate::trace::synth::Generator;
+use crate::trace::{Arrivals, TraceError, TraceFile};
+
+/// A scenario ready to run: the world resolved, the trace checked.
+pub struct Prepared {
+    pub world: WorldModel,
+    trace: PreparedTrace,
+}
+
+enum PreparedTrace {
+    File(TraceFile),
+    Synthetic(crate::trace::synth::SynthParams),
+}
+
+/// Why a scenario cannot run: its inputs (exit 2).
+#[derive(Debug)]
+pub enum PrepareError {
+    Trace(TraceError),
+    World(String),
+}
+
+impl std::fmt::Display for PrepareError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrepareError::Trace(e) => write!(f, "{e}"),
+            PrepareError::World(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for PrepareError {}
+
+pub fn prepare(sc: &Scenario) -> Result<Prepared, PrepareError> {
+    let ec2 = sc
+        .runner
+        .machine
+        .as_ref()
+        .map(|m| m.ec2.clone())
+        .unwrap_or_default();
+    let mut o = sc.world.clone();
+    let instance_type = o.instance_type.clone().unwrap_or(ec2.instance_type.clone());
+    let region = o.region.clone().unwrap_or(ec2.region.clone());
+    if let Some(path) = &sc.spot_price_history {
+        let points = price_history::read(path).map_err(PrepareError::Trace)?;
+        let zone = format!("{region}{}", o.zone.clone().unwrap_or(ec2.zone.clone()));
+        let chosen = price_history::select(&points, &instance_type, &zone);
+        if chosen.is_empty() {
+            return Err(PrepareError::World(format!(
+                "{}: no price for {instance_type}",
+                path.display()
+            )));
+        }
+        o.spot_price_history = Some(chosen);
+    }
+    let world = WorldModel::resolve(
+        &ec2.instance_type,
+        &ec2.region,
+        ec2.request_spot_instance,
+        ec2.root_size as f64,
+        &o,
+    )
+    .map_err(|m| PrepareError::World(format!("{}: {m}", sc.path.display())))?;
+    let trace = match &sc.trace {
+        TraceSpec::File(p) => PreparedTrace::File(TraceFile::scan(p).map_err(PrepareError::Trace)?),
+        TraceSpec::Synthetic(p) => PreparedTrace::Synthetic(p.clone()),
+    };
+    Ok(Prepared { world, trace })
+}
+
+impl Prepared {
+    /// A fresh stream of the arrivals, in time order.
+    pub fn arrivals(&self) -> Result<Arrivals, TraceError> {
+        match &self.trace {
+            PreparedTrace::File(f) => f.arrivals(),
+            PreparedTrace::Synthetic(p) => {
+                Ok(Arrivals::Synthetic(Box::new(Generator::new(p.clone()))))
+            }
+        }
+    }
+
+    /// The last instant a job of the trace ends, when known without generating it.
+    pub fn trace_end(&self) -> Option<crate::core::Time> {
+        match &self.trace {
+            PreparedTrace::File(f) => f.summary.last_end,
+            PreparedTrace::Synthetic(p) => Some(p.start.plus_secs(p.days as i64 * 86_400)),
+        }
+    }
+
+    pub fn trace_start(&self) -> Option<crate::core::Time> {
+        match &self.trace {
+            PreparedTrace::File(f) => f.summary.first_arrival,
+            PreparedTrace::Synthetic(p) => Some(p.start),
+        }
+    }
+}
+
+/// Simulate one variant of a scenario.
+pub fn run_variant(
+    sc: &Scenario,
+    prepared: &Prepared,
+    variant: &Variant,
+    obs: &mut dyn Observer,
+    progress: &mut dyn FnMut(crate::core::Time),
+) -> Result<VariantResult, SimError> {
+    let cfg = SimConfig {
+        name: variant.name.clone(),
+        settings: variant.settings.clone(),
+        engine: variant.engine,
+        world: prepared.world.clone(),
+        seed: sc.seed,
+        start: sc.start,
+        end: sc.end,
+        tz: sc.tz,
+    };
+    let mut arrivals = prepared.arrivals()?;
+    simulate(&cfg, &mut arrivals, obs, progress)
+}
