@@ -1,0 +1,198 @@
+//! `scalecast simulate` as a user runs it: determinism, the seed's reach, bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn scalecast(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scalecast"))
+        .args(args)
+        .env("TZ", "UTC")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("scalecast-sim-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A scenario on the tutorial config and a slice of the two-week trace.
+fn scenario(d: &Path, seed: u64, machine: &str, extra: &str) -> PathBuf {
+    let config = root().join("scenarios/tutorial/config.toml");
+    let trace = root().join("traces/two-weeks.csv");
+    let text = format!(
+        "[runner]\nconfig = {config:?}\n[trace]\npath = {trace:?}\n[sim]\nseed = {seed}\nstart = \"2026-11-02T00:00:00Z\"\nend = \"2026-11-05T00:00:00Z\"\n[machine]\n{machine}\n{extra}"
+    );
+    let p = d.join(format!("scenario-{seed}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn run_json(s: &Path, out: &Path) -> serde_json::Value {
+    let o = scalecast(&["simulate", s.to_str().unwrap(), "--json", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+}
+
+#[test]
+fn same_scenario_gives_byte_identical_json() {
+    let d = dir("same");
+    let (a, b) = (d.join("a.json"), d.join("b.json"));
+    let s = root().join("scenarios/tutorial/scenario.toml");
+    for out in [&a, &b] {
+        let o = scalecast(&["simulate", s.to_str().unwrap(), "--json", out.to_str().unwrap(), "--quiet"]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    let (a, b) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    assert_eq!(a, b);
+    let v: serde_json::Value = serde_json::from_slice(&a).unwrap();
+    let vs = v["variants"].as_array().unwrap();
+    assert_eq!(vs[0]["name"], "baseline");
+    assert_eq!(vs.len(), 4);
+    for key in ["jobs", "jobs_unfinished", "cost_usd", "cost", "wait_s", "machines_created", "machine_hours", "interruptions", "jobs_retried", "per_day"] {
+        assert!(vs[0].get(key).is_some(), "{key}");
+    }
+    assert_eq!(vs[0]["per_day"].as_array().unwrap().len(), 14);
+}
+
+#[test]
+fn the_seed_changes_only_what_it_draws() {
+    let d = dir("seed");
+    // Nothing random in the world: the seed must change nothing.
+    let fixed = "boot_seconds = 60\ninterruptions_per_hour = 0";
+    let a = run_json(&scenario(&d, 1, fixed, ""), &d.join("a.json"));
+    let b = run_json(&scenario(&d, 2, fixed, ""), &d.join("b.json"));
+    assert_eq!(a["variants"], b["variants"]);
+    // Random boot times: costs and booting hours move, the trace's jobs and busy hours do not.
+    let drawn = "boot_seconds = { median = 90, p95 = 300 }\ninterruptions_per_hour = 0";
+    let a = run_json(&scenario(&d, 1, drawn, ""), &d.join("c.json"));
+    let b = run_json(&scenario(&d, 2, drawn, ""), &d.join("d.json"));
+    let (va, vb) = (&a["variants"][0], &b["variants"][0]);
+    assert_eq!(va["jobs"], vb["jobs"]);
+    assert_eq!(va["machine_hours"]["busy"], vb["machine_hours"]["busy"]);
+    assert_ne!(va["machine_hours"]["booting"], vb["machine_hours"]["booting"]);
+}
+
+#[test]
+fn set_overrides_every_variant_and_rejects_unknown_keys() {
+    let d = dir("set");
+    let s = scenario(&d, 1, "boot_seconds = 60", "[[variant]]\nname = \"big\"\nset = { IdleCount = 3 }\n");
+    let base = run_json(&s, &d.join("a.json"));
+    let out = d.join("b.json");
+    let o = scalecast(&["simulate", s.to_str().unwrap(), "--set", "engine=docker-machine", "--json", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(base["variants"][0]["engine"], "scalecast");
+    assert_eq!(v["variants"][0]["engine"], "docker-machine");
+    assert_eq!(v["variants"][1]["engine"], "docker-machine");
+    let o = scalecast(&["simulate", s.to_str().unwrap(), "--set", "Colour=blue"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("Colour"));
+}
+
+fn assert_input_error(args: &[&str], needle: &str, out: &Path) {
+    let o = scalecast(args);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains(needle), "{needle:?} not in {err}");
+    assert!(!out.exists(), "no output file on bad input");
+    let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn malformed_trace_line_is_named() {
+    let d = dir("badtrace");
+    let trace = d.join("t.csv");
+    std::fs::write(
+        &trace,
+        "id,started_at,queued_duration,duration\n1,2026-11-02T10:00:00Z,0,60\n2,2026-11-02T10:01:00Z,0,sixty\n",
+    )
+    .unwrap();
+    let config = root().join("scenarios/tutorial/config.toml");
+    let s = d.join("s.toml");
+    std::fs::write(&s, format!("[runner]\nconfig = {config:?}\n[trace]\npath = \"t.csv\"\n")).unwrap();
+    let out = d.join("out.json");
+    assert_input_error(&["simulate", s.to_str().unwrap(), "--json", out.to_str().unwrap()], "t.csv: line 3: duration \"sixty\"", &out);
+}
+
+#[test]
+fn unknown_scenario_key_is_named_with_its_line() {
+    let d = dir("unknown");
+    let s = scenario(&d, 1, "boot_seconds = 60\nboot_secs = 5", "");
+    let out = d.join("out.json");
+    assert_input_error(&["simulate", s.to_str().unwrap(), "--json", out.to_str().unwrap()], "scenario-1.toml:11: unknown field `boot_secs`", &out);
+}
+
+#[test]
+fn missing_trace_file_is_named() {
+    let d = dir("missing");
+    let config = root().join("scenarios/tutorial/config.toml");
+    let s = d.join("s.toml");
+    std::fs::write(&s, format!("[runner]\nconfig = {config:?}\n[trace]\npath = \"nope.csv\"\n")).unwrap();
+    let out = d.join("out.json");
+    assert_input_error(&["simulate", s.to_str().unwrap(), "--json", out.to_str().unwrap()], "nope.csv: cannot read", &out);
+}
+
+#[test]
+fn end_before_start_is_an_error_on_its_line() {
+    let d = dir("window");
+    let config = root().join("scenarios/tutorial/config.toml");
+    let s = d.join("s.toml");
+    std::fs::write(
+        &s,
+        format!("[runner]\nconfig = {config:?}\n[trace]\npath = \"x.csv\"\n[sim]\nstart = \"2026-11-05T00:00:00Z\"\nend = \"2026-11-02T00:00:00Z\"\n"),
+    )
+    .unwrap();
+    let out = d.join("out.json");
+    assert_input_error(&["simulate", s.to_str().unwrap(), "--json", out.to_str().unwrap()], "s.toml:7: sim.end", &out);
+}
+
+#[test]
+fn bad_config_named_by_the_scenario_is_an_input_error() {
+    let d = dir("badconfig");
+    std::fs::write(d.join("config.toml"), "concurrent = [\n").unwrap();
+    let s = d.join("s.toml");
+    std::fs::write(&s, "[runner]\nconfig = \"config.toml\"\n[trace]\nsynthetic = { days = 1, jobs_per_day = 10, seed = 1 }\n").unwrap();
+    let out = d.join("out.json");
+    assert_input_error(&["simulate", s.to_str().unwrap(), "--json", out.to_str().unwrap()], "config.toml:", &out);
+}
+
+#[test]
+fn synthetic_trace_in_the_scenario_runs_without_a_file() {
+    let d = dir("synthetic");
+    let config = root().join("scenarios/tutorial/config.toml");
+    let s = d.join("s.toml");
+    std::fs::write(&s, format!("[runner]\nconfig = {config:?}\n[trace]\nsynthetic = {{ days = 2, jobs_per_day = 100, seed = 3 }}\n[machine]\nboot_seconds = 30\n")).unwrap();
+    let v = run_json(&s, &d.join("out.json"));
+    let jobs = v["variants"][0]["jobs"].as_u64().unwrap();
+    assert!(jobs > 50, "{jobs}");
+    assert_eq!(v["variants"][0]["jobs_unfinished"], 0);
+}
+
+#[test]
+fn trace_synth_output_reads_back() {
+    let d = dir("synth");
+    let out = d.join("t.csv");
+    let o = scalecast(&["trace", "synth", "--days", "3", "--jobs-per-day", "50", "--seed", "9", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success());
+    let o = scalecast(&["trace", "stats", out.to_str().unwrap(), "--json"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lines = std::fs::read_to_string(&out).unwrap().lines().count() as u64;
+    assert_eq!(v["jobs"].as_u64().unwrap(), lines - 1);
+}
