@@ -39,7 +39,13 @@ fn scenario(d: &Path, seed: u64, machine: &str, extra: &str) -> PathBuf {
 }
 
 fn run_json(s: &Path, out: &Path) -> serde_json::Value {
-    let o = scalecast(&["simulate", s.to_str().unwrap(), "--json", out.to_str().unwrap(), "--quiet"]);
+    let o = scalecast(&[
+        "simulate",
+        s.to_str().unwrap(),
+        "--json",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
 }
@@ -50,7 +56,13 @@ fn same_scenario_gives_byte_identical_json() {
     let (a, b) = (d.join("a.json"), d.join("b.json"));
     let s = root().join("scenarios/tutorial/scenario.toml");
     for out in [&a, &b] {
-        let o = scalecast(&["simulate", s.to_str().unwrap(), "--json", out.to_str().unwrap(), "--quiet"]);
+        let o = scalecast(&[
+            "simulate",
+            s.to_str().unwrap(),
+            "--json",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
         assert!(o.status.success(), "{}", text(&o.stderr));
     }
     let (a, b) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
@@ -59,7 +71,18 @@ fn same_scenario_gives_byte_identical_json() {
     let vs = v["variants"].as_array().unwrap();
     assert_eq!(vs[0]["name"], "baseline");
     assert_eq!(vs.len(), 4);
-    for key in ["jobs", "jobs_unfinished", "cost_usd", "cost", "wait_s", "machines_created", "machine_hours", "interruptions", "jobs_retried", "per_day"] {
+    for key in [
+        "jobs",
+        "jobs_unfinished",
+        "cost_usd",
+        "cost",
+        "wait_s",
+        "machines_created",
+        "machine_hours",
+        "interruptions",
+        "jobs_retried",
+        "per_day",
+    ] {
         assert!(vs[0].get(key).is_some(), "{key}");
     }
     assert_eq!(vs[0]["per_day"].as_array().unwrap().len(), 14);
@@ -80,16 +103,32 @@ fn the_seed_changes_only_what_it_draws() {
     let (va, vb) = (&a["variants"][0], &b["variants"][0]);
     assert_eq!(va["jobs"], vb["jobs"]);
     assert_eq!(va["machine_hours"]["busy"], vb["machine_hours"]["busy"]);
-    assert_ne!(va["machine_hours"]["booting"], vb["machine_hours"]["booting"]);
+    assert_ne!(
+        va["machine_hours"]["booting"],
+        vb["machine_hours"]["booting"]
+    );
 }
 
 #[test]
 fn set_overrides_every_variant_and_rejects_unknown_keys() {
     let d = dir("set");
-    let s = scenario(&d, 1, "boot_seconds = 60", "[[variant]]\nname = \"big\"\nset = { IdleCount = 3 }\n");
+    let s = scenario(
+        &d,
+        1,
+        "boot_seconds = 60",
+        "[[variant]]\nname = \"big\"\nset = { IdleCount = 3 }\n",
+    );
     let base = run_json(&s, &d.join("a.json"));
     let out = d.join("b.json");
-    let o = scalecast(&["simulate", s.to_str().unwrap(), "--set", "engine=docker-machine", "--json", out.to_str().unwrap(), "--quiet"]);
+    let o = scalecast(&[
+        "simulate",
+        s.to_str().unwrap(),
+        "--set",
+        "engine=docker-machine",
+        "--json",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(base["variants"][0]["engine"], "scalecast");
@@ -125,9 +164,22 @@ fn malformed_trace_line_is_named() {
     .unwrap();
     let config = root().join("scenarios/tutorial/config.toml");
     let s = d.join("s.toml");
-    std::fs::write(&s, format!("[runner]\nconfig = {config:?}\n[trace]\npath = \"t.csv\"\n")).unwrap();
+    std::fs::write(
+        &s,
+        format!("[runner]\nconfig = {config:?}\n[trace]\npath = \"t.csv\"\n"),
+    )
+    .unwrap();
     let out = d.join("out.json");
-    assert_input_error(&["simulate", s.to_str().unwrap(), "--json", out.to_str().unwrap()], "t.csv: line 3: duration \"sixty\"", &out);
+    assert_input_error(
+        &[
+            "simulate",
+            s.to_str().unwrap(),
+            "--json",
+            out.to_str().unwrap(),
+        ],
+        "t.csv: line 3: duration \"sixty\"",
+        &out,
+    );
 }
 
 #[test]
@@ -135,7 +187,16 @@ fn unknown_scenario_key_is_named_with_its_line() {
     let d = dir("unknown");
     let s = scenario(&d, 1, "boot_seconds = 60\nboot_secs = 5", "");
     let out = d.join("out.json");
-    assert_input_error(&["simulate", s.to_str().unwrap(), "--json", out.to_str().unwrap()], "scenario-1.toml:11: unknown field `boot_secs`", &out);
+    assert_input_error(
+        &[
+            "simulate",
+            s.to_str().unwrap(),
+            "--json",
+            out.to_str().unwrap(),
+        ],
+        "scenario-1.toml:11: unknown field `boot_secs`",
+        &out,
+    );
 }
 
 #[test]
@@ -143,9 +204,22 @@ fn missing_trace_file_is_named() {
     let d = dir("missing");
     let config = root().join("scenarios/tutorial/config.toml");
     let s = d.join("s.toml");
-    std::fs::write(&s, format!("[runner]\nconfig = {config:?}\n[trace]\npath = \"nope.csv\"\n")).unwrap();
+    std::fs::write(
+        &s,
+        format!("[runner]\nconfig = {config:?}\n[trace]\npath = \"nope.csv\"\n"),
+    )
+    .unwrap();
     let out = d.join("out.json");
-    assert_input_error(&["simulate", s.to_str().unwrap(), "--json", out.to_str().unwrap()], "nope.csv: cannot read", &out);
+    assert_input_error(
+        &[
+            "simulate",
+            s.to_str().unwrap(),
+            "--json",
+            out.to_str().unwrap(),
+        ],
+        "nope.csv: cannot read",
+        &out,
+    );
 }
 
 #[test]
@@ -159,7 +233,16 @@ fn end_before_start_is_an_error_on_its_line() {
     )
     .unwrap();
     let out = d.join("out.json");
-    assert_input_error(&["simulate", s.to_str().unwrap(), "--json", out.to_str().unwrap()], "s.toml:7: sim.end", &out);
+    assert_input_error(
+        &[
+            "simulate",
+            s.to_str().unwrap(),
+            "--json",
+            out.to_str().unwrap(),
+        ],
+        "s.toml:7: sim.end",
+        &out,
+    );
 }
 
 #[test]
@@ -169,7 +252,16 @@ fn bad_config_named_by_the_scenario_is_an_input_error() {
     let s = d.join("s.toml");
     std::fs::write(&s, "[runner]\nconfig = \"config.toml\"\n[trace]\nsynthetic = { days = 1, jobs_per_day = 10, seed = 1 }\n").unwrap();
     let out = d.join("out.json");
-    assert_input_error(&["simulate", s.to_str().unwrap(), "--json", out.to_str().unwrap()], "config.toml:", &out);
+    assert_input_error(
+        &[
+            "simulate",
+            s.to_str().unwrap(),
+            "--json",
+            out.to_str().unwrap(),
+        ],
+        "config.toml:",
+        &out,
+    );
 }
 
 #[test]
@@ -188,7 +280,18 @@ fn synthetic_trace_in_the_scenario_runs_without_a_file() {
 fn trace_synth_output_reads_back() {
     let d = dir("synth");
     let out = d.join("t.csv");
-    let o = scalecast(&["trace", "synth", "--days", "3", "--jobs-per-day", "50", "--seed", "9", "--out", out.to_str().unwrap()]);
+    let o = scalecast(&[
+        "trace",
+        "synth",
+        "--days",
+        "3",
+        "--jobs-per-day",
+        "50",
+        "--seed",
+        "9",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success());
     let o = scalecast(&["trace", "stats", out.to_str().unwrap(), "--json"]);
     assert!(o.status.success());

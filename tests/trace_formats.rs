@@ -23,8 +23,16 @@ const SKIPPED: &str = r#"{"id": 13, "status": "skipped", "started_at": null, "du
 
 fn expected() -> Vec<TraceJob> {
     vec![
-        TraceJob { id: 11, arrival: Time::parse_rfc3339("2026-11-02T09:00:04Z").unwrap(), duration_ms: 60_000 },
-        TraceJob { id: 12, arrival: Time::parse_rfc3339("2026-11-02T09:02:00Z").unwrap(), duration_ms: 30_250 },
+        TraceJob {
+            id: 11,
+            arrival: Time::parse_rfc3339("2026-11-02T09:00:04Z").unwrap(),
+            duration_ms: 60_000,
+        },
+        TraceJob {
+            id: 12,
+            arrival: Time::parse_rfc3339("2026-11-02T09:02:00Z").unwrap(),
+            duration_ms: 30_250,
+        },
     ]
 }
 
@@ -52,13 +60,19 @@ fn csv_and_tsv_with_api_columns_in_any_order() {
         "pipeline_id,job_id,status,duration,queued_duration,started_at\n5,11,success,60.0,1.5,2026-11-02T09:00:05.500Z\n5,13,skipped,,,\n5,12,canceled,30.25,0,2026-11-02T09:02:00Z\n",
     );
     assert_eq!(jobs(&csv), expected());
-    let tsv = write("t.tsv", "id\tstarted_at\tduration\tqueued_duration\n11\t2026-11-02T09:00:05.5Z\t60\t1.5\n12\t2026-11-02T09:02:00Z\t30.25\t\n");
+    let tsv = write(
+        "t.tsv",
+        "id\tstarted_at\tduration\tqueued_duration\n11\t2026-11-02T09:00:05.5Z\t60\t1.5\n12\t2026-11-02T09:02:00Z\t30.25\t\n",
+    );
     assert_eq!(jobs(&tsv), expected());
 }
 
 #[test]
 fn bad_records_are_named_by_line() {
-    let p = write("bad.json", &format!("[{A},\n{{\"id\": 3, \"started_at\": \"soon\", \"duration\": 1}}]"));
+    let p = write(
+        "bad.json",
+        &format!("[{A},\n{{\"id\": 3, \"started_at\": \"soon\", \"duration\": 1}}]"),
+    );
     let e = read_file(&p).unwrap().find_map(|j| j.err()).unwrap();
     assert_eq!(e.place, "line 2");
     assert!(e.message.contains("soon"));
@@ -84,5 +98,8 @@ fn the_real_export_has_the_jobs_that_ran() {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/gitlab-datadog-2026-01-13.csv");
     let t = TraceFile::scan(&p).unwrap();
     assert_eq!(t.summary.jobs, 5406);
-    assert_eq!(t.summary.first_arrival.unwrap().to_rfc3339(), "2026-01-13T01:13:41.017Z");
+    assert_eq!(
+        t.summary.first_arrival.unwrap().to_rfc3339(),
+        "2026-01-13T01:13:41.017Z"
+    );
 }

@@ -2,9 +2,10 @@
 //! indexes both engines decide from. Ordered maps only, so nothing depends on hashing.
 
 use crate::core::event::{JobId, MachineId};
+use crate::core::fxmap::{FastMap, sorted};
 use crate::core::time::Time;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 /// A machine's state (spec section 3). `Acquired` is not kept: in this model a job request is
 /// answered within the poll that made it.
@@ -67,7 +68,11 @@ impl Counts {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Fleet {
-    machines: BTreeMap<MachineId, Machine>,
+    /// Looked up by id only; walked through `order`.
+    #[serde(with = "sorted")]
+    machines: FastMap<MachineId, Machine>,
+    /// Every machine's id, in creation order.
+    order: BTreeSet<MachineId>,
     next_id: MachineId,
     counts: Counts,
     /// Idle machines that may take a job, by id (= creation order).
@@ -87,11 +92,11 @@ impl Fleet {
 
     /// All machines in creation order.
     pub fn iter(&self) -> impl Iterator<Item = &Machine> {
-        self.machines.values()
+        self.order.iter().map(|id| &self.machines[id])
     }
 
     pub fn ids(&self) -> Vec<MachineId> {
-        self.machines.keys().copied().collect()
+        self.order.iter().copied().collect()
     }
 
     pub fn len(&self) -> usize {
@@ -124,6 +129,7 @@ impl Fleet {
                 epoch: 0,
             },
         );
+        self.order.insert(id);
         self.counts.creating += 1;
         id
     }
@@ -192,6 +198,7 @@ impl Fleet {
     /// Forget a machine that no longer exists; returns it.
     pub fn forget(&mut self, id: MachineId) -> Option<Machine> {
         let m = self.machines.remove(&id)?;
+        self.order.remove(&id);
         self.counts.sub(m.state);
         if m.state == MachineState::Idle {
             self.idle_by_id.remove(&id);

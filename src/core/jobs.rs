@@ -3,8 +3,9 @@
 //! exactly one of these, or finished.
 
 use crate::core::event::{JobId, MachineId};
+use crate::core::fxmap::{FastMap, sorted};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -18,7 +19,9 @@ pub enum JobState {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Jobs {
-    states: BTreeMap<JobId, JobState>,
+    /// Looked up by id only; `iter` sorts.
+    #[serde(with = "sorted")]
+    states: FastMap<JobId, JobState>,
     queue: VecDeque<JobId>,
     awaiting: VecDeque<JobId>,
     running: u32,
@@ -55,14 +58,16 @@ impl Jobs {
     }
     /// All unfinished jobs with their state, by id.
     pub fn iter(&self) -> impl Iterator<Item = (JobId, JobState)> + '_ {
-        self.states.iter().map(|(j, s)| (*j, *s))
+        let mut v: Vec<(JobId, JobState)> = self.states.iter().map(|(j, s)| (*j, *s)).collect();
+        v.sort_unstable_by_key(|x| x.0);
+        v.into_iter()
     }
 
     /// A new job joins the back of the queue. False when the id is already known.
     pub fn arrive(&mut self, job: JobId) -> bool {
         match self.states.entry(job) {
-            std::collections::btree_map::Entry::Occupied(_) => false,
-            std::collections::btree_map::Entry::Vacant(v) => {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(JobState::Waiting);
                 self.queue.push_back(job);
                 true
@@ -119,7 +124,7 @@ impl Jobs {
 
     /// A running job ended; returns the machine it ran on.
     pub fn finish(&mut self, job: JobId) -> Option<MachineId> {
-        use std::collections::btree_map::Entry;
+        use std::collections::hash_map::Entry;
         match self.states.entry(job) {
             Entry::Occupied(o) => match *o.get() {
                 JobState::Running(m) => {

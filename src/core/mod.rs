@@ -6,6 +6,7 @@ mod docker_machine;
 pub mod engine;
 pub mod event;
 pub mod fleet;
+pub mod fxmap;
 pub mod jobs;
 mod scalecast;
 pub mod settings;

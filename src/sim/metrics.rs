@@ -8,7 +8,6 @@ use crate::stats::Quantiles;
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct VariantResult {
@@ -124,7 +123,8 @@ impl DayClock {
 pub struct Metrics {
     clock: DayClock,
     waits: Quantiles,
-    days: BTreeMap<NaiveDate, Day>,
+    /// Days in date order; the last is nearly always the one asked for.
+    days: Vec<(NaiveDate, Day)>,
     compute: f64,
     storage: f64,
     pub created: u64,
@@ -139,7 +139,7 @@ impl Metrics {
         Metrics {
             clock: DayClock { tz, cached: None },
             waits: Quantiles::new(),
-            days: BTreeMap::new(),
+            days: Vec::new(),
             compute: 0.0,
             storage: 0.0,
             created: 0,
@@ -150,10 +150,24 @@ impl Metrics {
         }
     }
 
+    fn day_mut(&mut self, d: NaiveDate) -> &mut Day {
+        let i = match self.days.last() {
+            Some((last, _)) if *last == d => self.days.len() - 1,
+            _ => match self.days.binary_search_by_key(&d, |(x, _)| *x) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.days.insert(i, (d, Day::default()));
+                    i
+                }
+            },
+        };
+        &mut self.days[i].1
+    }
+
     pub fn arrival(&mut self, at: Time) {
         self.arrived += 1;
         let (d, _, _) = self.clock.day(at);
-        self.days.entry(d).or_default().jobs += 1;
+        self.day_mut(d).jobs += 1;
     }
 
     /// A job's total wait (all its waits if it was requeued), counted on its arrival day.
@@ -161,9 +175,7 @@ impl Metrics {
         let w = wait_ms.max(0) as u64;
         self.waits.add(w);
         let (d, _, _) = self.clock.day(arrival);
-        self.days
-            .entry(d)
-            .or_default()
+        self.day_mut(d)
             .waits
             .get_or_insert_with(|| Quantiles::with_limit(4096))
             .add(w);
@@ -184,7 +196,7 @@ impl Metrics {
             let s = world.storage_cost(t, seg_end);
             self.compute += c;
             self.storage += s;
-            self.days.entry(d).or_default().cost += c + s;
+            self.day_mut(d).cost += c + s;
             t = seg_end;
         }
         let billed = ended.since(launched).max(0);
@@ -196,7 +208,7 @@ impl Metrics {
             self.compute += c;
             self.storage += s;
             let (d, _, _) = self.clock.day(ended);
-            self.days.entry(d).or_default().cost += c + s;
+            self.day_mut(d).cost += c + s;
         }
     }
 

@@ -2,6 +2,7 @@
 //! arrivals, the world's answers to the engine's actions, and the engine's own deadlines all
 //! pass through it. The simulator decides nothing the engine decides.
 
+use crate::core::fxmap::FastMap;
 use crate::core::{
     Action, ActionKind, Engine, EngineError, EngineKind, Event, EventKind, JobId, MachineId,
     Settings, Time,
@@ -12,7 +13,7 @@ use crate::sim::world::{NOTICE_MS, WorldModel};
 use crate::trace::{TraceError, TraceJob, TraceResult};
 use chrono_tz::Tz;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeSet, BinaryHeap};
 use std::fmt;
 
 /// One simulated run's inputs (the trace comes separately, as a stream).
@@ -86,7 +87,6 @@ enum SimEvent {
     Wake,
     Ready(MachineId),
     Failed(MachineId),
-    Notice(MachineId),
     Gone(MachineId),
     Done(JobId, u32),
 }
@@ -99,12 +99,15 @@ struct JobRec {
     waiting_since: Time,
     started: Time,
     attempt: u32,
+    machine: Option<MachineId>,
 }
 
 struct MachineRec {
     launched: Time,
     state: HourState,
     since: Time,
+    /// When spot will reclaim it (its notice comes then), if it lives that long.
+    interrupt_at: Option<Time>,
 }
 
 /// If no end was given and the trace is exhausted, stop this long after the last arrival even
@@ -119,8 +122,11 @@ struct Sim<'a> {
     queue: BinaryHeap<Reverse<(Time, u64, SimEvent)>>,
     seq: u64,
     wake_at: Option<Time>,
-    jobs: BTreeMap<JobId, JobRec>,
-    machines: BTreeMap<MachineId, MachineRec>,
+    jobs: FastMap<JobId, JobRec>,
+    machines: FastMap<MachineId, MachineRec>,
+    /// Spot notices to come, kept apart from the queue so machines that end first leave
+    /// nothing behind.
+    interruptions: BTreeSet<(Time, MachineId)>,
     next_job: JobId,
     pending_arrival: Option<TraceJob>,
     boot_rng: Rng,
@@ -146,6 +152,9 @@ impl Sim<'_> {
     fn end_machine(&mut self, id: MachineId, now: Time) -> bool {
         match self.machines.remove(&id) {
             Some(r) => {
+                if let Some(t) = r.interrupt_at {
+                    self.interruptions.remove(&(t, id));
+                }
                 self.m.hours(r.state, now.since(r.since));
                 self.m.bill(&self.cfg.world, r.launched, now, true);
                 true
@@ -183,6 +192,7 @@ impl Sim<'_> {
                         launched: now,
                         state: HourState::Booting,
                         since: now,
+                        interrupt_at: None,
                     },
                 );
                 let w = &self.cfg.world;
@@ -198,8 +208,10 @@ impl Sim<'_> {
                 if w.interruptions_per_hour > 0.0 {
                     let hours = self.spot_rng.exp(1.0 / w.interruptions_per_hour);
                     let at = now.plus_millis((hours * 3.6e6).min(1e15) as i64);
-                    self.push(at, SimEvent::Notice(machine));
-                    self.push(at.plus_millis(NOTICE_MS), SimEvent::Gone(machine));
+                    self.interruptions.insert((at, machine));
+                    if let Some(r) = self.machines.get_mut(&machine) {
+                        r.interrupt_at = Some(at);
+                    }
                 }
             }
             ActionKind::RemoveMachine { machine, .. } => {
@@ -213,6 +225,7 @@ impl Sim<'_> {
                     j.waited_ms += now.since(j.waiting_since);
                     j.attempt += 1;
                     j.started = now;
+                    j.machine = Some(machine);
                     let (attempt, done) = (j.attempt, now.plus_millis(j.duration_ms));
                     self.push(done, SimEvent::Done(job, attempt));
                 }
@@ -221,6 +234,7 @@ impl Sim<'_> {
                 self.m.retried += 1;
                 if let Some(j) = self.jobs.get_mut(&job) {
                     j.waiting_since = now;
+                    j.machine = None;
                 }
             }
         }
@@ -265,8 +279,9 @@ pub fn simulate(
         queue: BinaryHeap::new(),
         seq: 0,
         wake_at: None,
-        jobs: BTreeMap::new(),
-        machines: BTreeMap::new(),
+        jobs: FastMap::default(),
+        machines: FastMap::default(),
+        interruptions: BTreeSet::new(),
         next_job: 1,
         pending_arrival: None,
         boot_rng: Rng::derive(cfg.seed, "boot"),
@@ -286,7 +301,15 @@ pub fn simulate(
     let mut now = start;
     let mut last_arrival = start;
     let mut events = 0u64;
-    while let Some(&Reverse((at, _, _))) = sim.queue.peek() {
+    loop {
+        let queued = sim.queue.peek().map(|Reverse((t, _, _))| *t);
+        let notice = sim.interruptions.first().copied();
+        let at = match (queued, notice) {
+            (None, None) => break,
+            (Some(q), Some((n, _))) => q.min(n),
+            (Some(q), None) => q,
+            (None, Some((n, _))) => n,
+        };
         if cfg.end.is_some_and(|end| at > end) {
             break;
         }
@@ -295,6 +318,21 @@ pub fn simulate(
             if drained || at.since(last_arrival) > OPEN_END_GRACE_MS {
                 break;
             }
+        }
+        if let Some((n, m)) = notice.filter(|(n, _)| queued.is_none_or(|q| *n < q)) {
+            // A spot notice: the machine goes two minutes later.
+            if n != now {
+                obs.state(now, &sim.engine);
+                now = n;
+            }
+            sim.interruptions.remove(&(n, m));
+            if let Some(r) = sim.machines.get_mut(&m) {
+                r.interrupt_at = None;
+                sim.m.interruptions += 1;
+                sim.push(n.plus_millis(NOTICE_MS), SimEvent::Gone(m));
+                sim.feed(n, EventKind::SpotNotice { machine: m }, obs)?;
+            }
+            continue;
         }
         let Some(Reverse((at, _, ev))) = sim.queue.pop() else {
             break;
@@ -326,6 +364,7 @@ pub fn simulate(
                         waiting_since: at,
                         started: at,
                         attempt: 0,
+                        machine: None,
                     },
                 );
                 sim.next_arrival(arrivals, start)?;
@@ -352,12 +391,6 @@ pub fn simulate(
                     sim.feed(at, EventKind::MachineFailed { machine: m }, obs)?;
                 }
             }
-            SimEvent::Notice(m) => {
-                if sim.machines.contains_key(&m) {
-                    sim.m.interruptions += 1;
-                    sim.feed(at, EventKind::SpotNotice { machine: m }, obs)?;
-                }
-            }
             SimEvent::Gone(m) => {
                 if sim.end_machine(m, at) {
                     sim.feed(at, EventKind::MachineGone { machine: m }, obs)?;
@@ -373,11 +406,7 @@ pub fn simulate(
                 };
                 sim.m.wait(j.arrival, j.waited_ms);
                 obs.job_done(j.trace_id, j.arrival, j.started, at, j.waited_ms);
-                let machine = match sim.engine.jobs().state(job) {
-                    Some(crate::core::jobs::JobState::Running(m)) => Some(m),
-                    _ => None,
-                };
-                if let Some(m) = machine {
+                if let Some(m) = j.machine {
                     sim.set_state(m, HourState::Idle, at);
                 }
                 sim.feed(at, EventKind::JobFinished { job }, obs)?;
@@ -387,7 +416,8 @@ pub fn simulate(
     obs.state(now, &sim.engine);
     let end = cfg.end.unwrap_or(now).max(start);
     // Machines still alive are billed up to the end.
-    let alive: Vec<MachineId> = sim.machines.keys().copied().collect();
+    let mut alive: Vec<MachineId> = sim.machines.keys().copied().collect();
+    alive.sort_unstable();
     for id in alive {
         if let Some(r) = sim.machines.remove(&id) {
             sim.m.hours(r.state, end.since(r.since));

@@ -1,0 +1,80 @@
+//! Jobs per second of simulation: a synthetic trace of one million jobs over a year, the
+//! tutorial's settings with its periods (concurrent and limit raised so the fleet can carry
+//! that load), the `scalecast` engine, one thread.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use scalecast::config::ConfigFile;
+use scalecast::core::EngineKind;
+use scalecast::sim::{Boot, NoObserver, SimConfig, WorldModel, WorldOverrides, simulate};
+use scalecast::trace::synth::{Generator, SynthParams};
+use std::path::Path;
+
+const JOBS_PER_DAY: f64 = 1_000_000.0 / 365.0;
+
+fn config() -> SimConfig {
+    let cfg = ConfigFile::load(Path::new("scenarios/tutorial/config.toml")).unwrap();
+    let runner = cfg.runner(None).unwrap();
+    let mut settings = cfg.settings(runner, chrono_tz::Tz::UTC);
+    settings.concurrent = 200;
+    settings.limit = 200;
+    let world = WorldModel::resolve(
+        "m4.2xlarge",
+        "eu-central-1",
+        true,
+        16.0,
+        &WorldOverrides {
+            boot: Some(Boot::LogNormal {
+                median: 90.0,
+                p95: 180.0,
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    SimConfig {
+        name: "bench".into(),
+        settings,
+        engine: EngineKind::Scalecast,
+        world,
+        seed: 42,
+        start: None,
+        end: None,
+        tz: chrono_tz::Tz::UTC,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let cfg = config();
+    let params = SynthParams {
+        days: 365,
+        jobs_per_day: JOBS_PER_DAY,
+        seed: 1,
+        start: SynthParams::default_start(),
+    };
+    let jobs = {
+        let mut g = Generator::new(params.clone());
+        std::iter::from_fn(|| g.next_job()).count() as u64
+    };
+    let mut g = c.benchmark_group("simulate");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(jobs));
+    g.bench_function("year_1m_jobs_tutorial_scalecast", |b| {
+        b.iter(|| {
+            let mut generator = Generator::new(params.clone());
+            let mut arrivals = std::iter::from_fn(move || generator.next_job().map(Ok));
+            let r = simulate(&cfg, &mut arrivals, &mut NoObserver, &mut |_| {}).unwrap();
+            assert_eq!(r.jobs, jobs);
+            r.cost_usd
+        })
+    });
+    g.bench_function("generate_1m_jobs_only", |b| {
+        b.iter(|| {
+            let mut generator = Generator::new(params.clone());
+            std::iter::from_fn(move || generator.next_job()).count()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
