@@ -499,10 +499,11 @@ fn cmd_trace(command: TraceCommand) -> Result<ExitCode, Failure> {
                     w.flush()?;
                 }
                 Some(path) => {
-                    let mut buf = Vec::new();
-                    write_csv(p, &mut buf)?;
-                    scalecast::report::output::write_atomic(&path, &buf)
-                        .with_context(|| format!("writing {}", path.display()))?;
+                    let ctx = || format!("writing {}", path.display());
+                    let mut f =
+                        scalecast::report::output::AtomicFile::create(&path).with_context(ctx)?;
+                    write_csv(p, &mut f).with_context(ctx)?;
+                    f.commit().with_context(ctx)?;
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -1,16 +1,32 @@
-//! Quantiles in bounded memory: exact while there are few values, then a log-linear histogram
-//! (values below 1,024 exact, above that within 1/128 relative), so memory stays flat however
-//! long the trace.
+//! Quantiles in bounded memory: exact while there are few values, then a log-linear histogram,
+//! so memory stays flat however long the trace. The fine histogram keeps values below 1,024
+//! exact and larger ones within 1/128; the coarse one (for one day's figures) within 1/16.
 
 /// Values kept exactly before switching to the histogram.
 pub const EXACT_LIMIT: usize = 100_000;
-const SUB_BITS: u32 = 7;
-const SUB: u64 = 1 << SUB_BITS;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Shape {
+    /// Values below `1 << exact_bits` get a bucket each.
+    exact_bits: u32,
+    /// Each power of two above that is split in `1 << sub_bits` buckets.
+    sub_bits: u32,
+}
+
+const FINE: Shape = Shape {
+    exact_bits: 10,
+    sub_bits: 7,
+};
+const COARSE: Shape = Shape {
+    exact_bits: 4,
+    sub_bits: 4,
+};
 
 #[derive(Clone, Debug, Default)]
 pub struct Quantiles {
     exact: Vec<u64>,
     hist: Vec<u64>,
+    shape: Shape,
     limit: usize,
     count: u64,
     sum: u128,
@@ -18,23 +34,27 @@ pub struct Quantiles {
     sorted: bool,
 }
 
-fn bucket_of(v: u64) -> usize {
-    if v < 1024 {
+fn bucket_of(v: u64, sh: Shape) -> usize {
+    let exact = 1u64 << sh.exact_bits;
+    if v < exact {
         return v as usize;
     }
-    let exp = 63 - v.leading_zeros(); // >= 10
-    let sub = (v >> (exp - SUB_BITS)) & (SUB - 1);
-    (1024 + (exp as u64 - 10) * SUB + sub) as usize
+    let sub_n = 1u64 << sh.sub_bits;
+    let exp = 63 - v.leading_zeros(); // >= exact_bits >= sub_bits
+    let sub = (v >> (exp - sh.sub_bits)) & (sub_n - 1);
+    (exact + (exp - sh.exact_bits) as u64 * sub_n + sub) as usize
 }
 
-fn bucket_low(b: usize) -> u64 {
-    if b < 1024 {
+fn bucket_low(b: usize, sh: Shape) -> u64 {
+    let exact = 1u64 << sh.exact_bits;
+    if (b as u64) < exact {
         return b as u64;
     }
-    let i = b as u64 - 1024;
-    let exp = i / SUB + 10;
-    let sub = i % SUB;
-    (1u64 << exp) | (sub << (exp - SUB_BITS as u64))
+    let sub_n = 1u64 << sh.sub_bits;
+    let i = b as u64 - exact;
+    let exp = i / sub_n + sh.exact_bits as u64;
+    let sub = i % sub_n;
+    (1u64 << exp) | (sub << (exp - sh.sub_bits as u64))
 }
 
 impl Quantiles {
@@ -42,10 +62,20 @@ impl Quantiles {
         Self::with_limit(EXACT_LIMIT)
     }
 
-    /// Exact up to `limit` values.
+    /// Exact up to `limit` values, then within 1/128.
     pub fn with_limit(limit: usize) -> Self {
         Quantiles {
             limit,
+            shape: FINE,
+            ..Default::default()
+        }
+    }
+
+    /// Small: exact up to 64 values, then within 1/16 (a few hundred bytes at most).
+    pub fn coarse() -> Self {
+        Quantiles {
+            limit: 64,
+            shape: COARSE,
             ..Default::default()
         }
     }
@@ -68,7 +98,7 @@ impl Quantiles {
     }
 
     fn hist_add(&mut self, v: u64) {
-        let b = bucket_of(v);
+        let b = bucket_of(v, self.shape);
         if self.hist.len() <= b {
             self.hist.resize(b + 1, 0);
         }
@@ -108,7 +138,7 @@ impl Quantiles {
         for (b, &n) in self.hist.iter().enumerate() {
             seen += n;
             if seen >= rank {
-                return bucket_low(b).min(self.max);
+                return bucket_low(b, self.shape).min(self.max);
             }
         }
         self.max
@@ -143,11 +173,36 @@ mod tests {
     }
 
     #[test]
+    fn coarse_within_a_sixteenth() {
+        let mut q = Quantiles::coarse();
+        for v in 1..=10_000u64 {
+            q.add(v * 100);
+        }
+        let p95 = q.quantile(0.95) as f64;
+        assert!((p95 / 950_000.0 - 1.0).abs() < 1.0 / 16.0, "{p95}");
+        assert!(q.hist.len() < 300);
+    }
+
+    #[test]
     fn buckets_round_trip_their_low_bound() {
-        for v in [0u64, 1, 1023, 1024, 1025, 5000, 1 << 40, u64::MAX / 2] {
-            let b = bucket_of(v);
-            assert!(bucket_low(b) <= v);
-            assert_eq!(bucket_of(bucket_low(b)), b);
+        for sh in [FINE, COARSE] {
+            for v in [
+                0u64,
+                1,
+                15,
+                16,
+                17,
+                1023,
+                1024,
+                1025,
+                5000,
+                1 << 40,
+                u64::MAX / 2,
+            ] {
+                let b = bucket_of(v, sh);
+                assert!(bucket_low(b, sh) <= v);
+                assert_eq!(bucket_of(bucket_low(b, sh), sh), b);
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ fn write(name: &str, content: &str) -> PathBuf {
     p
 }
 
-fn jobs(p: &PathBuf) -> Vec<TraceJob> {
+fn jobs(p: &std::path::Path) -> Vec<TraceJob> {
     read_file(p).unwrap().map(|j| j.unwrap()).collect()
 }
 

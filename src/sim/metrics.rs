@@ -64,7 +64,8 @@ pub struct MachineHours {
 pub struct DayResult {
     pub date: String,
     pub cost_usd: f64,
-    /// p95 wait of the jobs that arrived that day and started.
+    /// p95 wait of the jobs that arrived that day and ran (exact up to 64 jobs, else within
+    /// 1/16).
     pub wait_p95_s: f64,
     pub jobs: u64,
 }
@@ -177,7 +178,7 @@ impl Metrics {
         let (d, _, _) = self.clock.day(arrival);
         self.day_mut(d)
             .waits
-            .get_or_insert_with(|| Quantiles::with_limit(4096))
+            .get_or_insert_with(Quantiles::coarse)
             .add(w);
     }
 
