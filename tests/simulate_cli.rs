@@ -299,3 +299,44 @@ fn trace_synth_output_reads_back() {
     let lines = std::fs::read_to_string(&out).unwrap().lines().count() as u64;
     assert_eq!(v["jobs"].as_u64().unwrap(), lines - 1);
 }
+
+#[test]
+fn spot_price_history_is_integrated_over_the_machine_lifetime() {
+    let d = dir("history");
+    // One 59-minute job on a spot m5.large; boots in 0 s; removed at once after the job
+    // (IdleCount 0, IdleTime 0). Price $0.10/h until 10:30, then $0.30/h; other zones and
+    // types are ignored. Billed 10:00 to 10:59:00.001.
+    std::fs::write(
+        d.join("prices.json"),
+        r#"{"SpotPriceHistory": [
+          {"AvailabilityZone": "us-east-1a", "InstanceType": "m5.large", "ProductDescription": "Linux/UNIX", "SpotPrice": "0.100000", "Timestamp": "2026-11-02T09:00:00.000Z"},
+          {"AvailabilityZone": "us-east-1a", "InstanceType": "m5.large", "ProductDescription": "Linux/UNIX", "SpotPrice": "0.300000", "Timestamp": "2026-11-02T10:30:00.000Z"},
+          {"AvailabilityZone": "us-east-1b", "InstanceType": "m5.large", "ProductDescription": "Linux/UNIX", "SpotPrice": "9.0", "Timestamp": "2026-11-02T10:00:00.000Z"},
+          {"AvailabilityZone": "us-east-1a", "InstanceType": "c5.large", "ProductDescription": "Linux/UNIX", "SpotPrice": "9.0", "Timestamp": "2026-11-02T10:00:00.000Z"}
+        ]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("config.toml"),
+        "concurrent = 1\n[[runners]]\nname = \"r\"\nexecutor = \"docker+machine\"\n[runners.machine]\nIdleCount = 0\nIdleTime = 0\nMachineOptions = [\"amazonec2-region=us-east-1\", \"amazonec2-zone=a\", \"amazonec2-instance-type=m5.large\", \"amazonec2-request-spot-instance=true\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("t.csv"),
+        "id,started_at,queued_duration,duration\n1,2026-11-02T10:00:00Z,0,3540\n",
+    )
+    .unwrap();
+    let s = d.join("s.toml");
+    std::fs::write(
+        &s,
+        "[runner]\nconfig = \"config.toml\"\n[trace]\npath = \"t.csv\"\n[sim]\nend = \"2026-11-02T12:00:00Z\"\n[machine]\nboot_seconds = 0\nroot_size_gb = 0\ninterruptions_per_hour = 0\nspot_price_history = \"prices.json\"\n",
+    )
+    .unwrap();
+    let v = run_json(&s, &d.join("out.json"));
+    let r = &v["variants"][0];
+    let expected = 0.1 * 0.5 + 0.3 * (29.0 * 60.0 + 0.001) / 3600.0;
+    let cost = r["cost_usd"].as_f64().unwrap();
+    assert!((cost - expected).abs() < 1e-9, "{cost} vs {expected}");
+    assert_eq!(r["cost"]["spot_usd"], r["cost"]["compute_usd"]);
+    assert_eq!(r["cost"]["on_demand_usd"], 0.0);
+}
