@@ -5,6 +5,17 @@
 /// Values kept exactly before switching to the histogram.
 pub const EXACT_LIMIT: usize = 100_000;
 
+/// The usual summary of a distribution, in the unit asked for.
+#[derive(Clone, Debug, Default, serde::Serialize, PartialEq)]
+pub struct Summary {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 struct Shape {
     /// Values below `1 << exact_bits` get a bucket each.
@@ -118,6 +129,18 @@ impl Quantiles {
             0.0
         } else {
             self.sum as f64 / self.count as f64
+        }
+    }
+
+    /// Mean, p50, p90, p95, p99 and max, each divided by `unit` (1000 for ms to s).
+    pub fn summary(&mut self, unit: f64) -> Summary {
+        Summary {
+            mean: self.mean() / unit,
+            p50: self.quantile(0.5) as f64 / unit,
+            p90: self.quantile(0.9) as f64 / unit,
+            p95: self.quantile(0.95) as f64 / unit,
+            p99: self.quantile(0.99) as f64 / unit,
+            max: self.max() as f64 / unit,
         }
     }
 

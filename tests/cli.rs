@@ -1,19 +1,8 @@
 //! The commands as a user runs them: exit codes, messages naming file and line, JSON shapes.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn scalecast(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scalecast"))
-        .args(args)
-        .env("TZ", "UTC")
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
+use common::{scalecast, text};
 
 const TUTORIAL: &str = "scenarios/tutorial/config.toml";
 

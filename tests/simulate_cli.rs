@@ -1,19 +1,8 @@
 //! `scalecast simulate` as a user runs it: determinism, the seed's reach, bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn scalecast(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scalecast"))
-        .args(args)
-        .env("TZ", "UTC")
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
+use common::{scalecast, text};
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("scalecast-sim-{}-{name}", std::process::id()));
@@ -139,6 +128,30 @@ fn set_overrides_every_variant_and_rejects_unknown_keys() {
     assert!(text(&o.stderr).contains("Colour"));
 }
 
+/// Run `simulate` on a scenario that must be refused: exit 2, `needle` in the message, and no
+/// output file (nor a partial one) left behind.
+fn assert_refused(scenario: &Path, needle: &str) {
+    let out = scenario.with_file_name("out.json");
+    assert_input_error(
+        &[
+            "simulate",
+            scenario.to_str().unwrap(),
+            "--json",
+            out.to_str().unwrap(),
+        ],
+        needle,
+        &out,
+    );
+}
+
+/// A scenario file on the tutorial config with the given `[trace]` and following lines.
+fn tutorial_scenario(d: &Path, rest: &str) -> PathBuf {
+    let config = root().join("scenarios/tutorial/config.toml");
+    let s = d.join("s.toml");
+    std::fs::write(&s, format!("[runner]\nconfig = {config:?}\n{rest}")).unwrap();
+    s
+}
+
 fn assert_input_error(args: &[&str], needle: &str, out: &Path) {
     let o = scalecast(args);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
@@ -156,93 +169,37 @@ fn assert_input_error(args: &[&str], needle: &str, out: &Path) {
 #[test]
 fn malformed_trace_line_is_named() {
     let d = dir("badtrace");
-    let trace = d.join("t.csv");
     std::fs::write(
-        &trace,
+        d.join("t.csv"),
         "id,started_at,queued_duration,duration\n1,2026-11-02T10:00:00Z,0,60\n2,2026-11-02T10:01:00Z,0,sixty\n",
     )
     .unwrap();
-    let config = root().join("scenarios/tutorial/config.toml");
-    let s = d.join("s.toml");
-    std::fs::write(
-        &s,
-        format!("[runner]\nconfig = {config:?}\n[trace]\npath = \"t.csv\"\n"),
-    )
-    .unwrap();
-    let out = d.join("out.json");
-    assert_input_error(
-        &[
-            "simulate",
-            s.to_str().unwrap(),
-            "--json",
-            out.to_str().unwrap(),
-        ],
-        "t.csv: line 3: duration \"sixty\"",
-        &out,
-    );
+    let s = tutorial_scenario(&d, "[trace]\npath = \"t.csv\"\n");
+    assert_refused(&s, "t.csv: line 3: duration \"sixty\"");
 }
 
 #[test]
 fn unknown_scenario_key_is_named_with_its_line() {
     let d = dir("unknown");
     let s = scenario(&d, 1, "boot_seconds = 60\nboot_secs = 5", "");
-    let out = d.join("out.json");
-    assert_input_error(
-        &[
-            "simulate",
-            s.to_str().unwrap(),
-            "--json",
-            out.to_str().unwrap(),
-        ],
-        "scenario-1.toml:11: unknown field `boot_secs`",
-        &out,
-    );
+    assert_refused(&s, "scenario-1.toml:11: unknown field `boot_secs`");
 }
 
 #[test]
 fn missing_trace_file_is_named() {
     let d = dir("missing");
-    let config = root().join("scenarios/tutorial/config.toml");
-    let s = d.join("s.toml");
-    std::fs::write(
-        &s,
-        format!("[runner]\nconfig = {config:?}\n[trace]\npath = \"nope.csv\"\n"),
-    )
-    .unwrap();
-    let out = d.join("out.json");
-    assert_input_error(
-        &[
-            "simulate",
-            s.to_str().unwrap(),
-            "--json",
-            out.to_str().unwrap(),
-        ],
-        "nope.csv: cannot read",
-        &out,
-    );
+    let s = tutorial_scenario(&d, "[trace]\npath = \"nope.csv\"\n");
+    assert_refused(&s, "nope.csv: cannot read");
 }
 
 #[test]
 fn end_before_start_is_an_error_on_its_line() {
     let d = dir("window");
-    let config = root().join("scenarios/tutorial/config.toml");
-    let s = d.join("s.toml");
-    std::fs::write(
-        &s,
-        format!("[runner]\nconfig = {config:?}\n[trace]\npath = \"x.csv\"\n[sim]\nstart = \"2026-11-05T00:00:00Z\"\nend = \"2026-11-02T00:00:00Z\"\n"),
-    )
-    .unwrap();
-    let out = d.join("out.json");
-    assert_input_error(
-        &[
-            "simulate",
-            s.to_str().unwrap(),
-            "--json",
-            out.to_str().unwrap(),
-        ],
-        "s.toml:7: sim.end",
-        &out,
+    let s = tutorial_scenario(
+        &d,
+        "[trace]\npath = \"x.csv\"\n[sim]\nstart = \"2026-11-05T00:00:00Z\"\nend = \"2026-11-02T00:00:00Z\"\n",
     );
+    assert_refused(&s, "s.toml:7: sim.end");
 }
 
 #[test]
@@ -250,18 +207,12 @@ fn bad_config_named_by_the_scenario_is_an_input_error() {
     let d = dir("badconfig");
     std::fs::write(d.join("config.toml"), "concurrent = [\n").unwrap();
     let s = d.join("s.toml");
-    std::fs::write(&s, "[runner]\nconfig = \"config.toml\"\n[trace]\nsynthetic = { days = 1, jobs_per_day = 10, seed = 1 }\n").unwrap();
-    let out = d.join("out.json");
-    assert_input_error(
-        &[
-            "simulate",
-            s.to_str().unwrap(),
-            "--json",
-            out.to_str().unwrap(),
-        ],
-        "config.toml:",
-        &out,
-    );
+    std::fs::write(
+        &s,
+        "[runner]\nconfig = \"config.toml\"\n[trace]\nsynthetic = { days = 1, jobs_per_day = 10, seed = 1 }\n",
+    )
+    .unwrap();
+    assert_refused(&s, "config.toml:");
 }
 
 #[test]

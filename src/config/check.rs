@@ -1,7 +1,7 @@
 //! `scalecast check`: what a careful reviewer would say about a config.toml. Errors stop the
 //! config from loading; warnings point at settings that do not do what they seem to.
 
-use crate::config::runner::{ConfigFile, EntryConfig, Runner};
+use crate::config::runner::{At, ConfigFile, EntryConfig, Runner};
 use crate::config::toml_util::InputError;
 use crate::core::settings::Settings;
 use crate::core::time::Time;
@@ -105,14 +105,7 @@ fn check_runner(cfg: &ConfigFile, r: &Runner, host_tz: Tz, out: &mut Vec<Finding
         ));
     }
     if m.idle_scale_factor_int {
-        out.push(Finding::warn(
-            "integer_idle_scale_factor",
-            m.idle_scale_factor.line,
-            format!(
-                "IdleScaleFactor = {} is an integer; GitLab Runner rejects it, write {:.1}",
-                m.idle_scale_factor.value, m.idle_scale_factor.value
-            ),
-        ));
+        out.push(integer_factor("[runners.machine]", m.idle_scale_factor));
     }
     idle_warnings(
         "[runners.machine]",
@@ -128,6 +121,17 @@ fn check_runner(cfg: &ConfigFile, r: &Runner, host_tz: Tz, out: &mut Vec<Finding
         entry_warnings(i, e, r, out);
     }
     shadow_warnings(&settings, &m.autoscaling, out);
+}
+
+fn integer_factor(what: &str, f: At<f64>) -> Finding {
+    Finding::warn(
+        "integer_idle_scale_factor",
+        f.line,
+        format!(
+            "{what} IdleScaleFactor = {} is an integer; GitLab Runner rejects it, write {:.1}",
+            f.value, f.value
+        ),
+    )
 }
 
 fn idle_warnings(
@@ -202,14 +206,7 @@ fn entry_warnings(i: usize, e: &EntryConfig, r: &Runner, out: &mut Vec<Finding>)
         }
     }
     if e.idle_scale_factor_int {
-        out.push(Finding::warn(
-            "integer_idle_scale_factor",
-            e.idle_scale_factor.line,
-            format!(
-                "{what}: IdleScaleFactor = {} is an integer; GitLab Runner rejects it, write {:.1}",
-                e.idle_scale_factor.value, e.idle_scale_factor.value
-            ),
-        ));
+        out.push(integer_factor(&what, e.idle_scale_factor));
     }
     idle_warnings(
         &what,

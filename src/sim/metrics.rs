@@ -4,7 +4,7 @@
 
 use crate::core::Time;
 use crate::sim::world::{MIN_BILLED_MS, WorldModel};
-use crate::stats::Quantiles;
+use crate::stats::{Quantiles, Summary};
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -25,7 +25,7 @@ pub struct VariantResult {
     pub jobs_running_at_end: u64,
     pub cost_usd: f64,
     pub cost: CostBreakdown,
-    pub wait_s: WaitStats,
+    pub wait_s: Summary,
     pub machines_created: u64,
     pub machine_hours: MachineHours,
     pub interruptions: u64,
@@ -40,16 +40,6 @@ pub struct CostBreakdown {
     pub storage_usd: f64,
     pub spot_usd: f64,
     pub on_demand_usd: f64,
-}
-
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
-pub struct WaitStats {
-    pub mean: f64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p95: f64,
-    pub p99: f64,
-    pub max: f64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -227,14 +217,7 @@ impl Metrics {
     ) -> VariantResult {
         let s = |ms: u64| ms as f64 / 1000.0;
         let h = |ms: i64| ms as f64 / 3.6e6;
-        let wait_s = WaitStats {
-            mean: self.waits.mean() / 1000.0,
-            p50: s(self.waits.quantile(0.5)),
-            p90: s(self.waits.quantile(0.9)),
-            p95: s(self.waits.quantile(0.95)),
-            p99: s(self.waits.quantile(0.99)),
-            max: s(self.waits.max()),
-        };
+        let wait_s = self.waits.summary(1000.0);
         let per_day = self
             .days
             .iter_mut()

@@ -1,7 +1,7 @@
 //! `scalecast trace stats`: what a trace holds, in one pass.
 
 use crate::core::Time;
-use crate::stats::Quantiles;
+use crate::stats::{Quantiles, Summary};
 use crate::trace::{TraceJob, TraceResult};
 use serde::Serialize;
 
@@ -13,17 +13,7 @@ pub struct TraceStats {
     pub span_days: f64,
     /// Arrivals by weekday (0 = Monday) and hour of day, UTC.
     pub arrivals_by_weekday_hour: Vec<Vec<u64>>,
-    pub runtime_s: RuntimePercentiles,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct RuntimePercentiles {
-    pub mean: f64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p95: f64,
-    pub p99: f64,
-    pub max: f64,
+    pub runtime_s: Summary,
 }
 
 pub fn compute(jobs: impl Iterator<Item = TraceResult<TraceJob>>) -> TraceResult<TraceStats> {
@@ -42,7 +32,6 @@ pub fn compute(jobs: impl Iterator<Item = TraceResult<TraceJob>>) -> TraceResult
         grid[weekday][hour] += 1;
         runtimes.add(j.duration_ms.max(0) as u64);
     }
-    let s = |ms: u64| ms as f64 / 1000.0;
     Ok(TraceStats {
         jobs: n,
         first_arrival: first.map(|t| t.to_rfc3339()),
@@ -52,14 +41,7 @@ pub fn compute(jobs: impl Iterator<Item = TraceResult<TraceJob>>) -> TraceResult
             _ => 0.0,
         },
         arrivals_by_weekday_hour: grid,
-        runtime_s: RuntimePercentiles {
-            mean: runtimes.mean() / 1000.0,
-            p50: s(runtimes.quantile(0.5)),
-            p90: s(runtimes.quantile(0.9)),
-            p95: s(runtimes.quantile(0.95)),
-            p99: s(runtimes.quantile(0.99)),
-            max: s(runtimes.max()),
-        },
+        runtime_s: runtimes.summary(1000.0),
     })
 }
 

@@ -8,6 +8,7 @@ use scalecast::core::{
     Action, ActionKind, Engine, EngineKind, Event, EventKind, RemoveReason, Settings, Time,
 };
 use std::path::Path;
+use std::process::{Command, Output};
 
 /// Wednesday 2026-11-25 12:00:00 UTC.
 pub fn t0() -> Time {
@@ -86,4 +87,17 @@ pub fn started(actions: &[Action]) -> Vec<(u64, u64)> {
             _ => None,
         })
         .collect()
+}
+
+/// Run the scalecast binary (time zone fixed to UTC).
+pub fn scalecast(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scalecast"))
+        .args(args)
+        .env("TZ", "UTC")
+        .output()
+        .unwrap()
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
