@@ -111,6 +111,13 @@ fn idle_count_zero_every_job_waits_for_its_own_machine() {
     assert!(close(r.wait_s.mean, 60.0) && close(r.wait_s.max, 60.0));
     assert!(close(r.machine_hours.busy * 3600.0, 650.0));
     assert!(close(r.machine_hours.booting * 3600.0, 180.0));
+    // The day's cost splits by what the machines were doing: 180 s booting, 650 s busy,
+    // 0.002 s idle (the millisecond before each removal).
+    let d = &r.per_day[0];
+    assert!(close(d.booting_usd, 180.0 * 0.0001));
+    assert!(close(d.busy_usd, 650.0 * 0.0001));
+    assert!(close(d.idle_usd, 0.002 * 0.0001));
+    assert!(close(d.busy_usd + d.idle_usd + d.booting_usd + d.removing_usd + d.storage_usd, d.cost_usd));
 }
 
 #[test]

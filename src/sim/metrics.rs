@@ -54,6 +54,12 @@ pub struct MachineHours {
 pub struct DayResult {
     pub date: String,
     pub cost_usd: f64,
+    /// Compute spent on machines running jobs, idle, booting, being removed; and storage.
+    pub busy_usd: f64,
+    pub idle_usd: f64,
+    pub booting_usd: f64,
+    pub removing_usd: f64,
+    pub storage_usd: f64,
     /// p95 wait of the jobs that arrived that day and ran (exact up to 64 jobs, else within
     /// 1/16).
     pub wait_p95_s: f64,
@@ -72,6 +78,8 @@ pub enum HourState {
 #[derive(Default)]
 struct Day {
     cost: f64,
+    by_state: [f64; 4],
+    storage: f64,
     waits: Option<Quantiles>,
     jobs: u64,
 }
@@ -172,35 +180,43 @@ impl Metrics {
             .add(w);
     }
 
-    pub fn hours(&mut self, state: HourState, ms: i64) {
-        self.hours_ms[state as usize] += ms.max(0);
-    }
-
-    /// Bill a machine that ran from `launched` to `ended`; `minimum` applies EC2's 60 s minimum
-    /// (not for machines still running at the end of the window).
-    pub fn bill(&mut self, world: &WorldModel, launched: Time, ended: Time, minimum: bool) {
-        let mut t = launched;
-        while t < ended {
+    /// A machine spent `from..to` in `state`: count the hours and bill them (split by day).
+    pub fn segment(&mut self, world: &WorldModel, state: HourState, from: Time, to: Time) {
+        if to <= from {
+            return;
+        }
+        self.hours_ms[state as usize] += to.since(from);
+        let mut t = from;
+        while t < to {
             let (d, _, day_end) = self.clock.day(t);
-            let seg_end = ended.min(day_end);
+            let seg_end = to.min(day_end);
             let c = world.price.cost(t, seg_end);
             let s = world.storage_cost(t, seg_end);
             self.compute += c;
             self.storage += s;
-            self.day_mut(d).cost += c + s;
+            let day = self.day_mut(d);
+            day.cost += c + s;
+            day.by_state[state as usize] += c;
+            day.storage += s;
             t = seg_end;
         }
-        let billed = ended.since(launched).max(0);
-        if minimum && billed < MIN_BILLED_MS {
-            let from = ended;
-            let to = launched.plus_millis(MIN_BILLED_MS);
-            let c = world.price.cost(from, to);
-            let s = world.storage_cost(from, to);
-            self.compute += c;
-            self.storage += s;
-            let (d, _, _) = self.clock.day(ended);
-            self.day_mut(d).cost += c + s;
+    }
+
+    /// EC2's 60 s minimum for a machine that ran from `launched` to `ended` (in `state` last).
+    pub fn minimum(&mut self, world: &WorldModel, launched: Time, ended: Time, state: HourState) {
+        if ended.since(launched) >= MIN_BILLED_MS {
+            return;
         }
+        let to = launched.plus_millis(MIN_BILLED_MS);
+        let c = world.price.cost(ended, to);
+        let s = world.storage_cost(ended, to);
+        self.compute += c;
+        self.storage += s;
+        let (d, _, _) = self.clock.day(ended);
+        let day = self.day_mut(d);
+        day.cost += c + s;
+        day.by_state[state as usize] += c;
+        day.storage += s;
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -224,6 +240,11 @@ impl Metrics {
             .map(|(d, day)| DayResult {
                 date: d.to_string(),
                 cost_usd: day.cost,
+                busy_usd: day.by_state[HourState::Busy as usize],
+                idle_usd: day.by_state[HourState::Idle as usize],
+                booting_usd: day.by_state[HourState::Booting as usize],
+                removing_usd: day.by_state[HourState::Removing as usize],
+                storage_usd: day.storage,
                 wait_p95_s: day.waits.as_mut().map_or(0.0, |q| s(q.quantile(0.95))),
                 jobs: day.jobs,
             })

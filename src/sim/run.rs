@@ -143,7 +143,7 @@ impl Sim<'_> {
 
     fn set_state(&mut self, id: MachineId, state: HourState, now: Time) {
         if let Some(r) = self.machines.get_mut(&id) {
-            self.m.hours(r.state, now.since(r.since));
+            self.m.segment(&self.cfg.world, r.state, r.since, now);
             r.state = state;
             r.since = now;
         }
@@ -155,8 +155,8 @@ impl Sim<'_> {
                 if let Some(t) = r.interrupt_at {
                     self.interruptions.remove(&(t, id));
                 }
-                self.m.hours(r.state, now.since(r.since));
-                self.m.bill(&self.cfg.world, r.launched, now, true);
+                self.m.segment(&self.cfg.world, r.state, r.since, now);
+                self.m.minimum(&self.cfg.world, r.launched, now, r.state);
                 true
             }
             None => false,
@@ -420,8 +420,7 @@ pub fn simulate(
     alive.sort_unstable();
     for id in alive {
         if let Some(r) = sim.machines.remove(&id) {
-            sim.m.hours(r.state, end.since(r.since));
-            sim.m.bill(&cfg.world, r.launched, end, false);
+            sim.m.segment(&cfg.world, r.state, r.since, end);
         }
     }
     let waiting = sim.engine.jobs().waiting() as u64 + sim.engine.jobs().awaiting() as u64;
