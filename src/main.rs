@@ -58,6 +58,9 @@ enum Command {
         /// Write the results as JSON to FILE (`-` for standard output).
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Write PNG plots and a self-contained index.html into DIR.
+        #[arg(long, value_name = "DIR")]
+        report: Option<PathBuf>,
         /// No progress bar and no table.
         #[arg(long, short)]
         quiet: bool,
@@ -226,8 +229,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             scenario,
             sets,
             json,
+            report,
             quiet,
-        } => cmd_simulate(&scenario, &sets, json.as_deref(), quiet),
+        } => cmd_simulate(&scenario, &sets, json.as_deref(), report.as_deref(), quiet),
         Command::Trace { command } => cmd_trace(command),
         Command::Replay {
             config,
@@ -376,6 +380,7 @@ fn cmd_simulate(
     path: &Path,
     sets: &[String],
     json: Option<&Path>,
+    report: Option<&Path>,
     quiet: bool,
 ) -> Result<ExitCode, Failure> {
     use scalecast::config::overrides::parse_assignment;
@@ -389,6 +394,11 @@ fn cmd_simulate(
     let prepared = prepare(&sc).map_err(|e| Failure::Input(e.to_string()))?;
     let show = !quiet && std::io::stderr().is_terminal();
     let mut results = Vec::new();
+    let mut series = Vec::new();
+    let window = (
+        sc.start.or(prepared.trace_start()),
+        sc.end.or(prepared.trace_end()),
+    );
     for v in &sc.variants {
         let bar = if show {
             let span = match (
@@ -419,14 +429,18 @@ fn cmd_simulate(
                 bar.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
             }
         };
-        let r = run_variant(
-            &sc,
-            &prepared,
-            v,
-            &mut scalecast::sim::NoObserver,
-            &mut progress,
-        )
-        .map_err(|e| match e {
+        let mut recorder = match (report, window) {
+            (Some(_), (Some(a), Some(b))) => {
+                Some(scalecast::sim::series::Recorder::new(a, b, sc.tz))
+            }
+            _ => None,
+        };
+        let mut none = scalecast::sim::NoObserver;
+        let obs: &mut dyn scalecast::sim::Observer = match recorder.as_mut() {
+            Some(r) => r,
+            None => &mut none,
+        };
+        let r = run_variant(&sc, &prepared, v, obs, &mut progress).map_err(|e| match e {
             scalecast::sim::SimError::Trace(t) => Failure::Input(t.to_string()),
             scalecast::sim::SimError::EmptyTrace => {
                 Failure::Input(format!("{}: {e}", path.display()))
@@ -436,7 +450,23 @@ fn cmd_simulate(
         if let Some((bar, _, _)) = bar {
             bar.finish_and_clear();
         }
+        if let Some(rec) = recorder {
+            let end = Time::parse_rfc3339(&r.end).unwrap_or(Time(0));
+            series.push(rec.finish(end));
+        }
         results.push(r);
+    }
+    if let Some(dir) = report {
+        let title = format!("scalecast forecast: {}", path.display());
+        scalecast::report::write_report(
+            dir,
+            &title,
+            &results,
+            &series,
+            &prepared.world.notes,
+            sc.tz,
+        )
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("writing the report: {e}")))?;
     }
     if let Some(json) = json {
         let doc = serde_json::json!({

@@ -117,7 +117,10 @@ fn idle_count_zero_every_job_waits_for_its_own_machine() {
     assert!(close(d.booting_usd, 180.0 * 0.0001));
     assert!(close(d.busy_usd, 650.0 * 0.0001));
     assert!(close(d.idle_usd, 0.002 * 0.0001));
-    assert!(close(d.busy_usd + d.idle_usd + d.booting_usd + d.removing_usd + d.storage_usd, d.cost_usd));
+    assert!(close(
+        d.busy_usd + d.idle_usd + d.booting_usd + d.removing_usd + d.storage_usd,
+        d.cost_usd
+    ));
 }
 
 #[test]

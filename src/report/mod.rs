@@ -1,5 +1,52 @@
 //! Results for people and programs: terminal tables and JSON files. Reads results; runs
 //! nothing.
 
+pub mod html;
 pub mod output;
+pub mod plots;
 pub mod table;
+
+use crate::sim::VariantResult;
+use crate::sim::series::VariantSeries;
+use chrono_tz::Tz;
+use std::path::Path;
+
+/// The plots of a report: file name and caption.
+pub const REPORT_PLOTS: [(&str, &str); 4] = [
+    (
+        "fleet.png",
+        "machines by state over time, jobs waiting, active autoscaling period",
+    ),
+    (
+        "wait.png",
+        "distribution of queue wait per variant, p50 and p95 marked",
+    ),
+    (
+        "cost.png",
+        "cost per day per variant, by busy, idle, booting and storage",
+    ),
+    (
+        "heatmap.png",
+        "p95 queue wait by weekday and hour, baseline",
+    ),
+];
+
+/// Write `fleet.png`, `wait.png`, `cost.png`, `heatmap.png` and `index.html` into `dir`.
+pub fn write_report(
+    dir: &Path,
+    title: &str,
+    results: &[VariantResult],
+    series: &[VariantSeries],
+    notes: &[String],
+    tz: Tz,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    plots::fleet(&dir.join("fleet.png"), results, series, tz)?;
+    plots::waits(&dir.join("wait.png"), results, series)?;
+    plots::cost(&dir.join("cost.png"), results)?;
+    if let (Some(r), Some(s)) = (results.first(), series.first()) {
+        plots::heatmap(&dir.join("heatmap.png"), &r.name, s, tz)?;
+    }
+    let page = html::index(dir, title, results, &REPORT_PLOTS, notes).map_err(|e| e.to_string())?;
+    output::write_atomic(&dir.join("index.html"), page.as_bytes()).map_err(|e| e.to_string())
+}

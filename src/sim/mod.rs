@@ -6,6 +6,7 @@ pub mod price_history;
 pub mod prices;
 pub mod run;
 pub mod scenario_run;
+pub mod series;
 pub mod world;
 
 pub use metrics::VariantResult;

@@ -1,0 +1,120 @@
+//! `index.html`: one self-contained page (plots embedded, no network) with the summary of
+//! every variant, to open from disk or attach to a merge request.
+
+use crate::sim::VariantResult;
+use std::fmt::Write as _;
+use std::path::Path;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Standard base64, for embedding the PNGs.
+pub fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for c in bytes.chunks(3) {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn money(x: f64) -> String {
+    format!("${x:.2}")
+}
+
+/// The page, with each plot read from `dir` and embedded.
+pub fn index(
+    dir: &Path,
+    title: &str,
+    results: &[VariantResult],
+    plots: &[(&str, &str)],
+    notes: &[String],
+) -> std::io::Result<String> {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>\nbody {{ font-family: sans-serif; margin: 2em; color: #222; }}\ntable {{ border-collapse: collapse; margin: 1em 0; }}\nth, td {{ border: 1px solid #ccc; padding: 4px 10px; text-align: right; }}\nth:first-child, td:first-child {{ text-align: left; }}\nimg {{ max-width: 100%; border: 1px solid #ddd; }}\nfigure {{ margin: 2em 0; }}\n</style>\n</head>\n<body>\n<h1>{t}</h1>\n",
+        t = escape(title)
+    );
+    h.push_str("<h2>Summary</h2>\n<table>\n<tr><th>variant</th><th>engine</th><th>jobs</th><th>unfinished</th><th>cost</th><th>per 30 days</th><th>compute</th><th>storage</th><th>wait mean</th><th>wait p50</th><th>wait p95</th><th>wait p99</th><th>wait max</th><th>machines created</th><th>interruptions</th><th>retried</th></tr>\n");
+    for r in results {
+        let month = if r.days >= 1.0 {
+            money(r.cost_usd / r.days * 30.0)
+        } else {
+            "-".into()
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td><td>{:.1} s</td><td>{:.1} s</td><td>{:.1} s</td><td>{:.1} s</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&r.name),
+            escape(&r.engine),
+            r.jobs,
+            r.jobs_unfinished,
+            money(r.cost_usd),
+            month,
+            money(r.cost.compute_usd),
+            money(r.cost.storage_usd),
+            r.wait_s.mean,
+            r.wait_s.p50,
+            r.wait_s.p95,
+            r.wait_s.p99,
+            r.wait_s.max,
+            r.machines_created,
+            r.interruptions,
+            r.jobs_retried
+        );
+    }
+    h.push_str("</table>\n");
+    if let Some(r) = results.first() {
+        let _ = writeln!(
+            h,
+            "<p>Window: {} to {} ({:.1} days).</p>",
+            escape(&r.start),
+            escape(&r.end),
+            r.days
+        );
+    }
+    if !notes.is_empty() {
+        h.push_str("<ul>\n");
+        for n in notes {
+            let _ = writeln!(h, "<li>{}</li>", escape(n));
+        }
+        h.push_str("</ul>\n");
+    }
+    for (file, caption) in plots {
+        let bytes = std::fs::read(dir.join(file))?;
+        let _ = write!(
+            h,
+            "<figure id=\"{f}\">\n<figcaption><a href=\"{f}\">{f}</a>: {c}</figcaption>\n<img alt=\"{f}\" src=\"data:image/png;base64,{b}\">\n</figure>\n",
+            f = escape(file),
+            c = escape(caption),
+            b = base64(&bytes)
+        );
+    }
+    h.push_str("<p>Made by scalecast.</p>\n</body>\n</html>\n");
+    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_of_known_strings() {
+        assert_eq!(super::base64(b""), "");
+        assert_eq!(super::base64(b"f"), "Zg==");
+        assert_eq!(super::base64(b"fo"), "Zm8=");
+        assert_eq!(super::base64(b"foo"), "Zm9v");
+        assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
+    }
+}

@@ -1,0 +1,646 @@
+//! PNG plots with plotters and a font shipped in the repository (no system fonts needed):
+//! the fleet over time, the wait distribution, cost per day, a heatmap of waits, and the
+//! Pareto front of a sweep. Each file is drawn under a temporary name and renamed when done.
+
+use crate::core::Time;
+use crate::sim::VariantResult;
+use crate::sim::series::VariantSeries;
+use chrono_tz::Tz;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+const SANS: &str = "sans-serif";
+
+/// Errors while drawing, as text.
+pub type PlotResult = Result<(), String>;
+
+fn fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            // The font is compiled in and known to be valid.
+            let _ = plotters::style::register_font(SANS, style, FONT);
+        }
+    });
+}
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+const BUSY: RGBColor = RGBColor(31, 119, 180);
+const IDLE: RGBColor = RGBColor(158, 202, 225);
+const BOOTING: RGBColor = RGBColor(253, 174, 97);
+const STORAGE: RGBColor = RGBColor(150, 150, 150);
+const WAITING: RGBColor = RGBColor(214, 39, 40);
+const SHADES: [RGBColor; 4] = [
+    RGBColor(232, 245, 233),
+    RGBColor(243, 229, 245),
+    RGBColor(255, 248, 225),
+    RGBColor(224, 242, 241),
+];
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Draw with `draw` into `path` (a .png), atomically.
+fn render(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> PlotResult,
+) -> PlotResult {
+    fonts();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp: PathBuf = path.with_file_name(format!(".{name}.partial-{}.png", std::process::id()));
+    let result = (|| {
+        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        draw(&root)?;
+        root.present().map_err(err)?;
+        drop(root);
+        std::fs::rename(&tmp, path).map_err(err)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Labels for a time axis in `tz`: dates for long spans, dates and hours for short ones.
+fn time_label(start: Time, hours: f64, span_h: f64, tz: Tz) -> String {
+    let t = start.plus_millis((hours * 3.6e6) as i64);
+    let Some(utc) = t.to_utc() else {
+        return String::new();
+    };
+    let local = utc.with_timezone(&tz);
+    if span_h > 72.0 {
+        local.format("%b %d").to_string()
+    } else {
+        local.format("%b %d %H:%M").to_string()
+    }
+}
+
+fn short_secs(s: f64) -> String {
+    if s < 60.0 {
+        format!("{s:.0}s")
+    } else if s < 3600.0 {
+        format!("{:.0}m", s / 60.0)
+    } else {
+        format!("{:.1}h", s / 3600.0)
+    }
+}
+
+/// A stacked layer: its name, colour, and the top of its band.
+type Layer = (
+    &'static str,
+    RGBColor,
+    fn(&crate::sim::series::FleetPoint) -> f64,
+);
+
+/// `fleet.png`: machines by state, stacked, with the jobs waiting and the active period.
+pub fn fleet(
+    path: &Path,
+    results: &[VariantResult],
+    series: &[VariantSeries],
+    tz: Tz,
+) -> PlotResult {
+    let n = series.len().max(1) as u32;
+    let height = (120 + 330 * n).max(700);
+    render(path, (1600, height), |root| {
+        let (title, body) = root.split_vertically(60);
+        title
+            .titled(
+                &format!("Fleet over time by machine state, jobs waiting, active period ({tz})"),
+                (SANS, 30),
+            )
+            .map_err(err)?;
+        let panels = body.split_evenly((n as usize, 1));
+        for ((panel, s), r) in panels.iter().zip(series).zip(results) {
+            let Some(first) = s.fleet.first() else {
+                panel
+                    .draw(&Text::new(
+                        format!("{}: no data", r.name),
+                        (20, 20),
+                        (SANS, 20),
+                    ))
+                    .map_err(err)?;
+                continue;
+            };
+            let start = first.t;
+            let bucket_h = s.bucket_ms as f64 / 3.6e6;
+            let span_h = s
+                .fleet
+                .last()
+                .map_or(1.0, |p| p.t.since(start) as f64 / 3.6e6 + bucket_h)
+                .max(bucket_h);
+            let ymax = s
+                .fleet
+                .iter()
+                .map(|p| (p.booting + p.idle + p.busy + p.removing).max(p.waiting))
+                .fold(1.0f64, f64::max)
+                * 1.15;
+            let mut chart = ChartBuilder::on(panel)
+                .caption(format!("{} ({})", r.name, r.engine), (SANS, 22))
+                .margin(10)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0.0..span_h, 0.0..ymax)
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(10)
+                .x_label_formatter(&|h| time_label(start, *h, span_h, tz))
+                .y_desc("machines / jobs waiting (average)")
+                .label_style((SANS, 15))
+                .axis_desc_style((SANS, 16))
+                .draw()
+                .map_err(err)?;
+            let x = |p: &crate::sim::series::FleetPoint| p.t.since(start) as f64 / 3.6e6;
+            // The active autoscaling entry, shaded behind.
+            let mut shaded = std::collections::BTreeSet::new();
+            for p in &s.fleet {
+                if let Some(e) = p.entry {
+                    shaded.insert(e);
+                    let c = SHADES[e % SHADES.len()];
+                    chart
+                        .draw_series(std::iter::once(Rectangle::new(
+                            [(x(p), 0.0), (x(p) + bucket_h, ymax)],
+                            c.filled(),
+                        )))
+                        .map_err(err)?;
+                }
+            }
+            for e in shaded {
+                let c = SHADES[e % SHADES.len()];
+                chart
+                    .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
+                    .map_err(err)?
+                    .label(format!("autoscaling entry {e} active"))
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled())
+                    });
+            }
+            let layers: [Layer; 3] = [
+                ("booting", BOOTING, |p| {
+                    p.busy + p.idle + p.removing + p.booting
+                }),
+                ("idle", IDLE, |p| p.busy + p.idle + p.removing),
+                ("busy", BUSY, |p| p.busy),
+            ];
+            for (label, color, top) in layers {
+                chart
+                    .draw_series(AreaSeries::new(
+                        s.fleet.iter().map(|p| (x(p), top(p))),
+                        0.0,
+                        color.filled(),
+                    ))
+                    .map_err(err)?
+                    .label(format!("machines {label}"))
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled())
+                    });
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    s.fleet.iter().map(|p| (x(p), p.waiting)),
+                    WAITING.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label("jobs waiting")
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], WAITING.stroke_width(2))
+                });
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font((SANS, 14))
+                .draw()
+                .map_err(err)?;
+        }
+        Ok(())
+    })
+}
+
+/// `wait.png`: the distribution of queue wait per variant (CDF, log time axis).
+pub fn waits(path: &Path, results: &[VariantResult], series: &[VariantSeries]) -> PlotResult {
+    render(path, (1400, 800), |root| {
+        let min = 0.1f64;
+        let max = series
+            .iter()
+            .flat_map(|s| s.wait_cdf.iter().map(|p| p.1))
+            .fold(10.0f64, f64::max)
+            * 1.5;
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                "Queue wait: share of jobs that waited at most x",
+                (SANS, 30),
+            )
+            .margin(20)
+            .x_label_area_size(55)
+            .y_label_area_size(80)
+            .build_cartesian_2d((min..max).log_scale(), 0.0..1.0)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("wait (seconds, log scale; no wait drawn at 0.1 s)")
+            .y_desc("share of jobs")
+            .x_label_formatter(&|v| short_secs(*v))
+            .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
+            .label_style((SANS, 16))
+            .axis_desc_style((SANS, 18))
+            .draw()
+            .map_err(err)?;
+        for (i, (s, r)) in series.iter().zip(results).enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let mut pts: Vec<(f64, f64)> = vec![(min, 0.0)];
+            pts.extend(s.wait_cdf.iter().map(|(q, w)| (w.max(min), *q)));
+            chart
+                .draw_series(LineSeries::new(pts, color.stroke_width(3)))
+                .map_err(err)?
+                .label(format!(
+                    "{}: p50 {}, p95 {}",
+                    r.name,
+                    short_secs(s.wait_p50_s),
+                    short_secs(s.wait_p95_s)
+                ))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+                });
+            for (q, w, tag) in [(0.5, s.wait_p50_s, "p50"), (0.95, s.wait_p95_s, "p95")] {
+                let at = (w.max(min), q);
+                chart
+                    .draw_series([Circle::new(at, 6, color.filled())])
+                    .map_err(err)?;
+                chart
+                    .draw_series([Text::new(
+                        format!("{tag} {}", short_secs(w)),
+                        at,
+                        (SANS, 15).into_font().color(&color),
+                    )])
+                    .map_err(err)?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font((SANS, 16))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    })
+}
+
+/// `cost.png`: cost per day (per week for long runs) per variant, split by what was paid for.
+pub fn cost(path: &Path, results: &[VariantResult]) -> PlotResult {
+    let n = results.len().max(1) as u32;
+    let height = (120 + 300 * n).max(700);
+    render(path, (1600, height), |root| {
+        let days = results.iter().map(|r| r.per_day.len()).max().unwrap_or(0);
+        let week = days > 62;
+        let (title, body) = root.split_vertically(60);
+        title
+            .titled(
+                if week {
+                    "Cost per week, by what the machines were doing"
+                } else {
+                    "Cost per day, by what the machines were doing"
+                },
+                (SANS, 30),
+            )
+            .map_err(err)?;
+        let group = if week { 7 } else { 1 };
+        // Buckets of [busy, idle, booting, storage] per variant.
+        let buckets: Vec<Vec<([f64; 4], String)>> = results
+            .iter()
+            .map(|r| {
+                r.per_day
+                    .chunks(group)
+                    .map(|c| {
+                        let mut v = [0.0; 4];
+                        for d in c {
+                            v[0] += d.busy_usd;
+                            v[1] += d.idle_usd + d.removing_usd;
+                            v[2] += d.booting_usd;
+                            v[3] += d.storage_usd;
+                        }
+                        (v, c[0].date.clone())
+                    })
+                    .collect()
+            })
+            .collect();
+        let ymax = buckets
+            .iter()
+            .flatten()
+            .map(|(v, _)| v.iter().sum::<f64>())
+            .fold(0.01f64, f64::max)
+            * 1.15;
+        let count = buckets.iter().map(|b| b.len()).max().unwrap_or(1).max(1);
+        for ((panel, r), b) in body
+            .split_evenly((n as usize, 1))
+            .iter()
+            .zip(results)
+            .zip(&buckets)
+        {
+            let mut chart = ChartBuilder::on(panel)
+                .caption(format!("{}: ${:.2} in all", r.name, r.cost_usd), (SANS, 22))
+                .margin(10)
+                .x_label_area_size(40)
+                .y_label_area_size(80)
+                .build_cartesian_2d(0.0..count as f64, 0.0..ymax)
+                .map_err(err)?;
+            let labels: Vec<String> = b.iter().map(|(_, d)| d.clone()).collect();
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(count.min(20))
+                .x_label_formatter(&|x| {
+                    labels
+                        .get(x.floor() as usize)
+                        .map(|d| d[5..].to_string())
+                        .unwrap_or_default()
+                })
+                .x_desc(if week {
+                    "week starting (month-day)"
+                } else {
+                    "day (month-day)"
+                })
+                .y_desc("US dollars")
+                .label_style((SANS, 14))
+                .axis_desc_style((SANS, 16))
+                .draw()
+                .map_err(err)?;
+            let parts = [
+                ("busy", BUSY),
+                ("idle", IDLE),
+                ("booting", BOOTING),
+                ("storage", STORAGE),
+            ];
+            for (k, (label, color)) in parts.iter().enumerate() {
+                let rects: Vec<Rectangle<(f64, f64)>> = b
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (v, _))| {
+                        let below: f64 = v[..k].iter().sum();
+                        Rectangle::new(
+                            [(i as f64 + 0.1, below), (i as f64 + 0.9, below + v[k])],
+                            color.filled(),
+                        )
+                    })
+                    .collect();
+                let color = *color;
+                chart
+                    .draw_series(rects)
+                    .map_err(err)?
+                    .label(*label)
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled())
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font((SANS, 14))
+                .draw()
+                .map_err(err)?;
+        }
+        Ok(())
+    })
+}
+
+/// `heatmap.png`: p95 wait by weekday and hour of day.
+pub fn heatmap(path: &Path, name: &str, s: &VariantSeries, tz: Tz) -> PlotResult {
+    render(path, (1500, 700), |root| {
+        let max = s
+            .heat_p95_s
+            .iter()
+            .flatten()
+            .flatten()
+            .fold(1.0f64, |a, b| a.max(*b));
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!("p95 queue wait by weekday and hour ({name}, {tz})"),
+                (SANS, 30),
+            )
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5..23.5, -0.5..6.5)
+            .map_err(err)?;
+        const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(48)
+            .y_labels(14)
+            // Cells are centred on whole numbers; label those only.
+            .x_label_formatter(&|h: &f64| {
+                if h.fract() == 0.0 {
+                    format!("{:02}", *h as i64)
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|d: &f64| {
+                let i = 6 - d.round() as i64;
+                if d.fract() == 0.0 && (0..7).contains(&i) {
+                    DAYS[i as usize].to_string()
+                } else {
+                    String::new()
+                }
+            })
+            .x_desc("hour of day (jobs by arrival)")
+            .y_desc("weekday")
+            .label_style((SANS, 16))
+            .axis_desc_style((SANS, 18))
+            .draw()
+            .map_err(err)?;
+        for (d, row) in s.heat_p95_s.iter().enumerate() {
+            for (h, v) in row.iter().enumerate() {
+                let y = 6.0 - d as f64 - 0.5;
+                let (fill, label) = match v {
+                    None => (RGBColor(235, 235, 235), "-".to_string()),
+                    Some(v) => {
+                        // White (no wait) to deep red (the longest), on a square-root scale.
+                        let f = (v / max).sqrt().clamp(0.0, 1.0);
+                        let c = RGBColor(
+                            255,
+                            (255.0 * (1.0 - 0.8 * f)) as u8,
+                            (255.0 * (1.0 - 0.9 * f)) as u8,
+                        );
+                        (c, short_secs(*v))
+                    }
+                };
+                let x = h as f64 - 0.5;
+                chart
+                    .draw_series([Rectangle::new([(x, y), (x + 1.0, y + 1.0)], fill.filled())])
+                    .map_err(err)?;
+                chart
+                    .draw_series([Rectangle::new(
+                        [(x, y), (x + 1.0, y + 1.0)],
+                        WHITE.stroke_width(1),
+                    )])
+                    .map_err(err)?;
+                chart
+                    .draw_series([Text::new(label, (x + 0.2, y + 0.6), (SANS, 14))])
+                    .map_err(err)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// One point of a sweep for `pareto.png`.
+pub struct ParetoPoint {
+    pub label: String,
+    pub cost_per_month: f64,
+    pub wait_s: f64,
+    pub current: bool,
+    pub chosen: bool,
+}
+
+/// `pareto.png`: cost against wait for every combination, the Pareto front drawn, the current
+/// config and the recommendation marked.
+pub fn pareto(
+    path: &Path,
+    points: &[ParetoPoint],
+    wait_name: &str,
+    target: Option<f64>,
+) -> PlotResult {
+    render(path, (1400, 850), |root| {
+        let xmax = points.iter().map(|p| p.wait_s).fold(1.0f64, f64::max) * 1.1;
+        let ymax = points
+            .iter()
+            .map(|p| p.cost_per_month)
+            .fold(0.01f64, f64::max)
+            * 1.1;
+        let ymin = points
+            .iter()
+            .map(|p| p.cost_per_month)
+            .fold(f64::INFINITY, f64::min)
+            .min(ymax)
+            * 0.9;
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!("Sweep: cost against {wait_name} wait, one point per combination"),
+                (SANS, 30),
+            )
+            .margin(20)
+            .x_label_area_size(55)
+            .y_label_area_size(90)
+            .build_cartesian_2d(0.0..xmax, ymin..ymax)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(format!("{wait_name} queue wait (seconds)"))
+            .y_desc("cost per 30 days (US dollars)")
+            .label_style((SANS, 16))
+            .axis_desc_style((SANS, 18))
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(points.iter().map(|p| {
+                Circle::new(
+                    (p.wait_s, p.cost_per_month),
+                    5,
+                    PALETTE[0].mix(0.6).filled(),
+                )
+            }))
+            .map_err(err)?
+            .label("combination")
+            .legend(|(x, y)| Circle::new((x + 8, y), 5, PALETTE[0].filled()));
+        let front = pareto_front(points);
+        chart
+            .draw_series(LineSeries::new(
+                front
+                    .iter()
+                    .map(|&i| (points[i].wait_s, points[i].cost_per_month)),
+                PALETTE[1].stroke_width(3),
+            ))
+            .map_err(err)?
+            .label("Pareto front (nothing both cheaper and faster)")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], PALETTE[1].stroke_width(3))
+            });
+        if let Some(t) = target {
+            chart
+                .draw_series(LineSeries::new(
+                    vec![(t, ymin), (t, ymax)],
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(err)?
+                .label(format!("target {wait_name} {}", short_secs(t)))
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(1))
+                });
+        }
+        for p in points.iter().filter(|p| p.current || p.chosen) {
+            let (color, tag) = if p.current {
+                (PALETTE[3], "current")
+            } else {
+                (PALETTE[2], "recommended")
+            };
+            chart
+                .draw_series([Cross::new(
+                    (p.wait_s, p.cost_per_month),
+                    10,
+                    color.stroke_width(3),
+                )])
+                .map_err(err)?;
+            chart
+                .draw_series([Text::new(
+                    format!("{tag}: {}", p.label),
+                    (p.wait_s, p.cost_per_month),
+                    (SANS, 16).into_font().color(&color),
+                )])
+                .map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font((SANS, 16))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    })
+}
+
+/// Indexes of the points no other point beats on both cost and wait, by rising wait.
+pub fn pareto_front(points: &[ParetoPoint]) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..points.len()).collect();
+    idx.sort_by(|&a, &b| {
+        points[a].wait_s.total_cmp(&points[b].wait_s).then(
+            points[a]
+                .cost_per_month
+                .total_cmp(&points[b].cost_per_month),
+        )
+    });
+    let mut front = Vec::new();
+    let mut best = f64::INFINITY;
+    for i in idx {
+        if points[i].cost_per_month < best {
+            best = points[i].cost_per_month;
+            front.push(i);
+        }
+    }
+    front
+}

@@ -1,0 +1,88 @@
+//! `simulate --report DIR`: every plot decodes, is large enough and is not blank, and the page
+//! references every plot and holds every variant's figures.
+
+mod common;
+use common::{scalecast, text};
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn report_writes_every_plot_and_a_page_with_every_variant() {
+    let d = std::env::temp_dir().join(format!("scalecast-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let s = d.join("s.toml");
+    std::fs::write(
+        &s,
+        format!(
+            "[runner]\nconfig = {:?}\n[trace]\npath = {:?}\n[sim]\nseed = 3\nstart = \"2026-11-02T00:00:00Z\"\nend = \"2026-11-06T00:00:00Z\"\n[machine]\nboot_seconds = {{ median = 90, p95 = 180 }}\n[[variant]]\nname = \"as GitLab runs it\"\nset = {{ engine = \"docker-machine\" }}\n[[variant]]\nname = \"pool of 10 <day>\"\nset = {{ \"autoscaling.0.IdleCount\" = 10 }}\n",
+            root().join("scenarios/tutorial/config.toml"),
+            root().join("traces/two-weeks.csv"),
+        ),
+    )
+    .unwrap();
+    let out = d.join("report");
+    let json = d.join("r.json");
+    let o = scalecast(&[
+        "simulate",
+        s.to_str().unwrap(),
+        "--report",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let plots = ["fleet.png", "wait.png", "cost.png", "heatmap.png"];
+    for p in plots {
+        let img = image::open(out.join(p))
+            .unwrap_or_else(|e| panic!("{p}: {e}"))
+            .to_rgb8();
+        assert!(
+            img.width() >= 1000 && img.height() >= 600,
+            "{p}: {}x{}",
+            img.width(),
+            img.height()
+        );
+        let first = *img.get_pixel(0, 0);
+        let differing = img.pixels().filter(|px| **px != first).count();
+        assert!(
+            differing > (img.width() * img.height() / 50) as usize,
+            "{p} looks blank"
+        );
+        let colours: std::collections::BTreeSet<[u8; 3]> =
+            img.pixels().map(|px| px.0).take(200_000).collect();
+        assert!(colours.len() > 10, "{p}: {} colours", colours.len());
+    }
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    for p in plots {
+        assert!(
+            html.contains(&format!("href=\"{p}\"")),
+            "{p} not referenced"
+        );
+        assert!(
+            html.contains(&format!("alt=\"{p}\" src=\"data:image/png;base64,")),
+            "{p} not embedded"
+        );
+    }
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no network"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    for r in v["variants"].as_array().unwrap() {
+        let name = r["name"]
+            .as_str()
+            .unwrap()
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        assert!(html.contains(&format!("<td>{name}</td>")), "{name} missing");
+        let cost = format!("${:.2}", r["cost_usd"].as_f64().unwrap());
+        assert!(html.contains(&cost), "{cost} missing");
+        let p95 = format!("{:.1} s", r["wait_s"]["p95"].as_f64().unwrap());
+        assert!(html.contains(&p95), "{p95} missing");
+    }
+}
