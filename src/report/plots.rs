@@ -514,6 +514,8 @@ pub struct ParetoPoint {
     pub wait_s: f64,
     pub current: bool,
     pub chosen: bool,
+    /// The chosen point meets the target (else it is only the closest).
+    pub meets: bool,
 }
 
 /// `pareto.png`: cost against wait for every combination, the Pareto front drawn, the current
@@ -525,7 +527,14 @@ pub fn pareto(
     target: Option<f64>,
 ) -> PlotResult {
     render(path, (1400, 850), |root| {
-        let xmax = points.iter().map(|p| p.wait_s).fold(1.0f64, f64::max) * 1.1;
+        let xmax = points.iter().map(|p| p.wait_s).fold(1.0f64, f64::max) * 1.05;
+        let xmin = points
+            .iter()
+            .map(|p| p.wait_s)
+            .chain(target)
+            .fold(f64::INFINITY, f64::min)
+            .min(xmax)
+            * 0.9;
         let ymax = points
             .iter()
             .map(|p| p.cost_per_month)
@@ -545,7 +554,7 @@ pub fn pareto(
             .margin(20)
             .x_label_area_size(55)
             .y_label_area_size(90)
-            .build_cartesian_2d(0.0..xmax, ymin..ymax)
+            .build_cartesian_2d(xmin..xmax, ymin..ymax)
             .map_err(err)?;
         chart
             .configure_mesh()

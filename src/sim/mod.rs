@@ -7,6 +7,7 @@ pub mod prices;
 pub mod run;
 pub mod scenario_run;
 pub mod series;
+pub mod sweep;
 pub mod world;
 
 pub use metrics::VariantResult;

@@ -1,0 +1,210 @@
+//! `scalecast sweep`: the recommendation is the cheapest combination meeting the target (as
+//! `simulate` finds it one by one), and the files do not depend on the number of threads.
+
+mod common;
+use common::{scalecast, text};
+use std::path::{Path, PathBuf};
+
+fn setup(name: &str) -> (PathBuf, PathBuf) {
+    let d = std::env::temp_dir().join(format!("scalecast-sweep-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("config.toml"),
+        "concurrent = 20\n[[runners]]\nname = \"r\"\nexecutor = \"docker+machine\"\nlimit = 20\n[runners.machine]\nIdleCount = 1\nIdleTime = 600\nMachineOptions = [\"amazonec2-region=us-east-1\", \"amazonec2-instance-type=m5.large\"]\n",
+    )
+    .unwrap();
+    let s = d.join("s.toml");
+    std::fs::write(
+        &s,
+        "[runner]\nconfig = \"config.toml\"\n[trace]\nsynthetic = { days = 2, jobs_per_day = 120, seed = 5 }\n[sim]\nseed = 9\n[machine]\nboot_seconds = 60\n",
+    )
+    .unwrap();
+    (d, s)
+}
+
+const GRID: [&str; 4] = ["--grid", "IdleCount=0,1,3", "--grid", "IdleTime=60,1800"];
+
+fn simulate_with(s: &Path, out: &Path, sets: &[(String, String)]) -> serde_json::Value {
+    let mut args = vec![
+        "simulate".to_string(),
+        s.display().to_string(),
+        "--json".into(),
+        out.display().to_string(),
+        "--quiet".into(),
+    ];
+    for (k, v) in sets {
+        args.push("--set".into());
+        args.push(format!("{k}={v}"));
+    }
+    let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+    let o = scalecast(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
+    v["variants"][0].clone()
+}
+
+#[test]
+fn recommendation_is_the_cheapest_combination_meeting_the_target() {
+    let (d, s) = setup("recommend");
+    // Every combination, one by one, with simulate.
+    let mut each = Vec::new();
+    for ic in ["0", "1", "3"] {
+        for it in ["60", "1800"] {
+            let sets = vec![
+                ("IdleCount".to_string(), ic.to_string()),
+                ("IdleTime".to_string(), it.to_string()),
+            ];
+            let r = simulate_with(&s, &d.join("one.json"), &sets);
+            each.push((sets, r));
+        }
+    }
+    let mut p95s: Vec<f64> = each
+        .iter()
+        .map(|(_, r)| r["wait_s"]["p95"].as_f64().unwrap())
+        .collect();
+    p95s.sort_by(|a, b| a.total_cmp(b));
+    let target = p95s[2];
+    let expected = each
+        .iter()
+        .filter(|(_, r)| {
+            r["jobs_unfinished"] == 0 && r["wait_s"]["p95"].as_f64().unwrap() <= target
+        })
+        .min_by(|a, b| {
+            a.1["cost_usd"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b.1["cost_usd"].as_f64().unwrap())
+        })
+        .unwrap();
+
+    let out = d.join("sweep");
+    let mut args = vec![
+        "sweep",
+        s.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend(GRID);
+    let target_arg = format!("{target}s");
+    args.extend(["--target-p95", target_arg.as_str()]);
+    let o = scalecast(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("sweep.json")).unwrap()).unwrap();
+    let rec = &v["recommendation"];
+    assert_eq!(rec["meets"], true);
+    let row = &v["rows"][rec["row"].as_u64().unwrap() as usize];
+    let set: Vec<(String, String)> = row["set"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_str().unwrap().to_string(),
+                p[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(set, expected.0);
+    assert_eq!(
+        row["cost_usd"], expected.1["cost_usd"],
+        "the sweep's figures are simulate's"
+    );
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("Cheapest combination"), "{stdout}");
+    assert!(
+        stdout.contains("[runners.machine]")
+            && stdout.contains(&format!("IdleCount = {}", expected.0[0].1))
+    );
+    assert_eq!(v["rows"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn nothing_meeting_the_target_shows_the_closest() {
+    let (d, s) = setup("none");
+    let out = d.join("sweep");
+    let mut args = vec![
+        "sweep",
+        s.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--target-p99",
+        "0.001s",
+    ];
+    args.extend(GRID);
+    let o = scalecast(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("No combination meets p99"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(v["recommendation"]["meets"], false);
+    let best = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["wait_s"]["p99"].as_f64().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    let chosen = &v["rows"][v["recommendation"]["row"].as_u64().unwrap() as usize];
+    assert_eq!(chosen["wait_s"]["p99"].as_f64().unwrap(), best);
+}
+
+#[test]
+fn sweeps_do_not_depend_on_the_number_of_threads() {
+    let (d, s) = setup("threads");
+    let mut files = Vec::new();
+    for threads in ["1", "2", "3"] {
+        let out = d.join(format!("t{threads}"));
+        let mut args = vec![
+            "sweep",
+            s.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--threads",
+            threads,
+            "--target-mean",
+            "30s",
+        ];
+        args.extend(GRID);
+        let o = scalecast(&args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        files.push(
+            ["sweep.csv", "sweep.json", "pareto.png"].map(|f| std::fs::read(out.join(f)).unwrap()),
+        );
+    }
+    assert_eq!(files[0], files[1]);
+    assert_eq!(files[0], files[2]);
+    let img = image::load_from_memory(&files[0][2]).unwrap();
+    assert!(img.width() >= 1000 && img.height() >= 600);
+}
+
+#[test]
+fn bad_grid_is_an_input_error() {
+    let (d, s) = setup("badgrid");
+    let out = d.join("sweep");
+    let o = scalecast(&[
+        "sweep",
+        s.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--grid",
+        "Colour=red,blue",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("Colour"));
+    assert!(!out.join("sweep.csv").exists());
+    let o = scalecast(&[
+        "sweep",
+        s.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--grid",
+        "IdleCount=1",
+        "--target-p95",
+        "soon",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
