@@ -27,6 +27,7 @@
 
 pub mod config;
 pub mod core;
+pub mod journal;
 pub mod replay;
 pub mod report;
 pub mod rng;

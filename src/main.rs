@@ -61,6 +61,9 @@ enum Command {
         /// Write PNG plots and a self-contained index.html into DIR.
         #[arg(long, value_name = "DIR")]
         report: Option<PathBuf>,
+        /// Journal the baseline variant's events into DIR (a new journal).
+        #[arg(long, value_name = "DIR")]
+        journal: Option<PathBuf>,
         /// No progress bar and no table.
         #[arg(long, short)]
         quiet: bool,
@@ -91,6 +94,11 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Look into an event journal.
+    Journal {
+        #[command(subcommand)]
+        command: JournalCommand,
+    },
     /// Make and inspect job traces.
     Trace {
         #[command(subcommand)]
@@ -108,6 +116,31 @@ enum Command {
         #[arg(long)]
         until: Option<String>,
         events: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum JournalCommand {
+    /// Header, event count, time span, snapshots, counts by event kind.
+    Inspect {
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The events as NDJSON, the form `scalecast replay` reads.
+    Export { dir: PathBuf },
+    /// Replay from the start and compare with every snapshot.
+    Verify { dir: PathBuf },
+    /// Test helper: append seeded events in batches forever, printing each acknowledged batch.
+    #[command(name = "_crash-writer", hide = true)]
+    CrashWriter {
+        dir: PathBuf,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long, default_value_t = 50)]
+        batch: usize,
+        #[arg(long, default_value_t = 200)]
+        snapshot_every: u64,
     },
 }
 
@@ -256,9 +289,18 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             sets,
             json,
             report,
+            journal,
             quiet,
-        } => cmd_simulate(&scenario, &sets, json.as_deref(), report.as_deref(), quiet),
+        } => cmd_simulate(
+            &scenario,
+            &sets,
+            json.as_deref(),
+            report.as_deref(),
+            journal.as_deref(),
+            quiet,
+        ),
         Command::Trace { command } => cmd_trace(command),
+        Command::Journal { command } => cmd_journal(command),
         Command::Sweep {
             scenario,
             grid,
@@ -427,6 +469,7 @@ fn cmd_simulate(
     sets: &[String],
     json: Option<&Path>,
     report: Option<&Path>,
+    journal: Option<&Path>,
     quiet: bool,
 ) -> Result<ExitCode, Failure> {
     use scalecast::config::overrides::parse_assignment;
@@ -438,6 +481,24 @@ fn cmd_simulate(
         .collect::<Result<Vec<_>, _>>()?;
     let sc = Scenario::load(path, &sets, host_tz())?;
     let prepared = prepare(&sc).map_err(|e| Failure::Input(e.to_string()))?;
+    if let Some(dir) = journal
+        && dir.exists()
+        && std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_some())
+    {
+        return Err(Failure::Input(format!(
+            "--journal {}: the folder exists and is not empty",
+            dir.display()
+        )));
+    }
+    let mut sink = journal.map(|dir| JournalSink {
+        dir: dir.to_path_buf(),
+        engine: sc.variants[0].engine,
+        settings: sc.variants[0].settings.clone(),
+        seed: sc.seed,
+        journal: None,
+        buf: Vec::new(),
+        err: None,
+    });
     let show = !quiet && std::io::stderr().is_terminal();
     let mut results = Vec::new();
     let mut series = Vec::new();
@@ -482,10 +543,18 @@ fn cmd_simulate(
             _ => None,
         };
         let mut none = scalecast::sim::NoObserver;
-        let obs: &mut dyn scalecast::sim::Observer = match recorder.as_mut() {
+        let mut none2 = scalecast::sim::NoObserver;
+        let first = results.is_empty();
+        let journal_obs: &mut dyn scalecast::sim::Observer = match sink.as_mut() {
+            Some(j) if first => j,
+            _ => &mut none2,
+        };
+        let report_obs: &mut dyn scalecast::sim::Observer = match recorder.as_mut() {
             Some(r) => r,
             None => &mut none,
         };
+        let mut both = scalecast::sim::run::Both(report_obs, journal_obs);
+        let obs: &mut dyn scalecast::sim::Observer = &mut both;
         let r = run_variant(&sc, &prepared, v, obs, &mut progress).map_err(|e| match e {
             scalecast::sim::SimError::Trace(t) => Failure::Input(t.to_string()),
             scalecast::sim::SimError::EmptyTrace => {
@@ -501,6 +570,10 @@ fn cmd_simulate(
             series.push(rec.finish(end));
         }
         results.push(r);
+    }
+    if let Some(j) = sink {
+        j.finish()
+            .map_err(|e| Failure::Runtime(anyhow::anyhow!("writing the journal: {e}")))?;
     }
     if let Some(dir) = report {
         let title = format!("scalecast forecast: {}", path.display());
@@ -812,4 +885,213 @@ fn cmd_sweep(
         writeln!(o, "\nIn config.toml:\n{}", sweep::config_lines(&chosen.set))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn journal_input(e: scalecast::journal::JournalError) -> Failure {
+    Failure::Input(e.to_string())
+}
+
+fn cmd_journal(command: JournalCommand) -> Result<ExitCode, Failure> {
+    use scalecast::journal::{Reader, workload::Workload};
+    let stdout = std::io::stdout();
+    match command {
+        JournalCommand::Inspect { dir, json } => {
+            let r = Reader::open(&dir).map_err(journal_input)?;
+            let i = r.inspect().map_err(journal_input)?;
+            let mut o = stdout.lock();
+            if json {
+                writeln!(
+                    o,
+                    "{}",
+                    serde_json::to_string_pretty(&i).context("encoding")?
+                )?;
+            } else {
+                writeln!(o, "journal       {}", dir.display())?;
+                writeln!(o, "format        {}", i.header.format)?;
+                writeln!(o, "engine        {}", i.header.engine.name())?;
+                writeln!(o, "config digest {}", i.header.config_digest)?;
+                if let Some(seed) = i.header.seed {
+                    writeln!(o, "seed          {seed} (simulated)")?;
+                }
+                writeln!(o, "events        {}", i.events)?;
+                match (i.first_at, i.last_at) {
+                    (Some(a), Some(b)) => writeln!(o, "time span     {a} .. {b}")?,
+                    _ => writeln!(o, "time span     -")?,
+                }
+                writeln!(
+                    o,
+                    "snapshots     {} (every {} events){}",
+                    i.snapshots.len(),
+                    i.header.snapshot_every,
+                    i.snapshots
+                        .last()
+                        .map_or(String::new(), |s| format!(", latest after event {s}"))
+                )?;
+                for (k, n) in &i.by_kind {
+                    writeln!(o, "  {k:<16} {n}")?;
+                }
+                if let Some(d) = &i.dropped {
+                    writeln!(
+                        o,
+                        "torn tail     {} record(s) after event {}: {}",
+                        d.count,
+                        d.first - 1,
+                        d.reason
+                    )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        JournalCommand::Export { dir } => {
+            let r = Reader::open(&dir).map_err(journal_input)?;
+            let mut o = BufWriter::new(stdout.lock());
+            let mut err = None;
+            let dropped = r
+                .events(|_, e| {
+                    if err.is_none()
+                        && let Err(x) =
+                            writeln!(o, "{}", serde_json::to_string(&e).expect("events encode"))
+                    {
+                        err = Some(x);
+                    }
+                })
+                .map_err(journal_input)?;
+            let flushed = o.flush();
+            // A reader that stops early (`| head`) is not a failure.
+            for e in err.into_iter().chain(flushed.err()) {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(e.into());
+                }
+            }
+            if let Some(d) = dropped {
+                eprintln!(
+                    "note: a torn tail of {} record(s) from event {} was left out: {}",
+                    d.count, d.first, d.reason
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        JournalCommand::Verify { dir } => {
+            let r = Reader::open(&dir).map_err(journal_input)?;
+            let v = r.verify().map_err(journal_input)?;
+            let mut o = stdout.lock();
+            writeln!(
+                o,
+                "{} events replayed, {} snapshots compared",
+                v.events, v.snapshots_checked
+            )?;
+            if let Some(d) = &v.dropped {
+                writeln!(
+                    o,
+                    "torn tail: {} record(s) from event {} left out: {}",
+                    d.count, d.first, d.reason
+                )?;
+            }
+            match v.divergence {
+                None => {
+                    writeln!(o, "ok: replay reproduces every snapshot")?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(seq) => {
+                    writeln!(
+                        o,
+                        "DIVERGENCE: the state replayed up to event {seq} differs from the snapshot taken there"
+                    )?;
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        JournalCommand::CrashWriter {
+            dir,
+            seed,
+            batch,
+            snapshot_every,
+        } => {
+            let (settings, start) = scalecast::journal::workload::crash_settings();
+            let mut header = scalecast::journal::Header::new(
+                EngineKind::Scalecast,
+                settings.clone(),
+                start,
+                Some(seed),
+            );
+            header.snapshot_every = snapshot_every;
+            let mut j = scalecast::journal::Journal::create(&dir, header).map_err(journal_input)?;
+            let mut w = Workload::new(seed, EngineKind::Scalecast, settings, start);
+            let mut o = stdout.lock();
+            loop {
+                let events: Vec<Event> = (0..batch).map(|_| w.next_event()).collect();
+                j.append_batch(&events)
+                    .map_err(|e| Failure::Runtime(anyhow::anyhow!(e.to_string())))?;
+                writeln!(
+                    o,
+                    "ack {} {:016x}",
+                    j.last_seq(),
+                    scalecast::journal::digest(j.engine())
+                )?;
+                o.flush()?;
+            }
+        }
+    }
+}
+
+/// Journals the events of a simulated run, in batches.
+struct JournalSink {
+    dir: PathBuf,
+    engine: EngineKind,
+    settings: scalecast::core::Settings,
+    seed: u64,
+    journal: Option<scalecast::journal::Journal>,
+    buf: Vec<Event>,
+    err: Option<String>,
+}
+
+impl JournalSink {
+    fn write_out(&mut self) {
+        if self.err.is_some() || self.buf.is_empty() {
+            return;
+        }
+        if let Some(j) = self.journal.as_mut()
+            && let Err(e) = j.append_batch(&self.buf)
+        {
+            self.err = Some(e.to_string());
+        }
+        self.buf.clear();
+    }
+
+    fn finish(mut self) -> Result<(), String> {
+        self.write_out();
+        if let (None, Some(j)) = (&self.err, self.journal.as_mut())
+            && let Err(e) = j.snapshot()
+        {
+            return Err(e.to_string());
+        }
+        self.err.map_or(Ok(()), Err)
+    }
+}
+
+impl scalecast::sim::Observer for JournalSink {
+    fn event(&mut self, e: &Event) {
+        if self.err.is_some() {
+            return;
+        }
+        if self.journal.is_none() {
+            let header = scalecast::journal::Header::new(
+                self.engine,
+                self.settings.clone(),
+                e.at,
+                Some(self.seed),
+            );
+            match scalecast::journal::Journal::create(&self.dir, header) {
+                Ok(j) => self.journal = Some(j),
+                Err(err) => {
+                    self.err = Some(err.to_string());
+                    return;
+                }
+            }
+        }
+        self.buf.push(e.clone());
+        if self.buf.len() >= 4096 {
+            self.write_out();
+        }
+    }
 }

@@ -79,6 +79,7 @@ struct RawRunner {
 #[serde(deny_unknown_fields)]
 struct RawTrace {
     path: Option<Spanned<String>>,
+    journal: Option<Spanned<String>>,
     synthetic: Option<Spanned<RawSynth>>,
 }
 
@@ -139,6 +140,8 @@ struct RawVariant {
 #[derive(Clone, Debug, PartialEq)]
 pub enum TraceSpec {
     File(PathBuf),
+    /// A scalecast journal: the jobs it recorded become arrivals.
+    Journal(PathBuf),
     Synthetic(SynthParams),
 }
 
@@ -242,9 +245,10 @@ impl Scenario {
                     .map_err(|m| src.err(at(s.span()), format!("{what}: {m}"))),
             }
         };
-        let trace = match (&raw.trace.path, &raw.trace.synthetic) {
-            (Some(p), None) => TraceSpec::File(rel(p.get_ref())),
-            (None, Some(s)) => {
+        let trace = match (&raw.trace.path, &raw.trace.synthetic, &raw.trace.journal) {
+            (Some(p), None, None) => TraceSpec::File(rel(p.get_ref())),
+            (None, None, Some(j)) => TraceSpec::Journal(rel(j.get_ref())),
+            (None, Some(s), None) => {
                 let line = at(s.span());
                 let r = s.get_ref();
                 if r.days == 0 || r.jobs_per_day.is_nan() || r.jobs_per_day <= 0.0 {
@@ -264,7 +268,7 @@ impl Scenario {
             _ => {
                 return Err(src.err(
                     0,
-                    "[trace] needs exactly one of path = \"...\" or [trace.synthetic]",
+                    "[trace] needs exactly one of path = \"...\", journal = \"DIR\" or [trace.synthetic]",
                 ));
             }
         };

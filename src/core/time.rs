@@ -59,7 +59,7 @@ impl fmt::Display for Time {
 
 impl Serialize for Time {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
+        if s.is_human_readable() && self.to_utc().is_some() {
             s.serialize_str(&self.to_rfc3339())
         } else {
             s.serialize_i64(self.0)
@@ -95,6 +95,14 @@ mod tests {
         let t = Time::parse_rfc3339("2026-11-25T10:00:00.250Z").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-11-25T10:00:00.250Z");
         assert_eq!(Time::parse_rfc3339(&t.to_rfc3339()).unwrap(), t);
+    }
+
+    #[test]
+    fn instants_beyond_the_calendar_round_trip_as_millis() {
+        let far = Time(i64::MAX);
+        let json = serde_json::to_string(&far).unwrap();
+        assert_eq!(json, i64::MAX.to_string());
+        assert_eq!(serde_json::from_str::<Time>(&json).unwrap(), far);
     }
 
     #[test]

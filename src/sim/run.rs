@@ -71,10 +71,34 @@ pub trait Observer {
         _wait_ms: i64,
     ) {
     }
+    /// Every event fed to the engine, before it is applied.
+    fn event(&mut self, _e: &Event) {}
     /// Every action the engine took.
     fn action(&mut self, _a: &Action) {}
     /// After each instant's events: the fleet and queue as they stand.
     fn state(&mut self, _at: Time, _engine: &Engine) {}
+}
+
+/// Two observers at once.
+pub struct Both<'a>(pub &'a mut dyn Observer, pub &'a mut dyn Observer);
+
+impl Observer for Both<'_> {
+    fn job_done(&mut self, id: u64, arrival: Time, start: Time, end: Time, wait_ms: i64) {
+        self.0.job_done(id, arrival, start, end, wait_ms);
+        self.1.job_done(id, arrival, start, end, wait_ms);
+    }
+    fn event(&mut self, e: &Event) {
+        self.0.event(e);
+        self.1.event(e);
+    }
+    fn action(&mut self, a: &Action) {
+        self.0.action(a);
+        self.1.action(a);
+    }
+    fn state(&mut self, at: Time, engine: &Engine) {
+        self.0.state(at, engine);
+        self.1.state(at, engine);
+    }
 }
 
 /// An observer that wants nothing.
@@ -164,8 +188,10 @@ impl Sim<'_> {
     }
 
     fn feed(&mut self, now: Time, kind: EventKind, obs: &mut dyn Observer) -> Result<(), SimError> {
+        let ev = Event::new(now, kind);
+        obs.event(&ev);
         self.engine
-            .handle(&Event::new(now, kind))
+            .handle(&ev)
             .map_err(|error| SimError::Engine { at: now, error })?;
         while let Some(a) = self.engine.poll_action() {
             obs.action(&a);

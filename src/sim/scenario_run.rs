@@ -16,6 +16,7 @@ pub struct Prepared {
 
 enum PreparedTrace {
     File(TraceFile),
+    Jobs(Vec<crate::trace::TraceJob>),
     Synthetic(crate::trace::synth::SynthParams),
 }
 
@@ -70,6 +71,10 @@ pub fn prepare(sc: &Scenario) -> Result<Prepared, PrepareError> {
     let trace = match &sc.trace {
         TraceSpec::File(p) => PreparedTrace::File(TraceFile::scan(p).map_err(PrepareError::Trace)?),
         TraceSpec::Synthetic(p) => PreparedTrace::Synthetic(p.clone()),
+        TraceSpec::Journal(dir) => PreparedTrace::Jobs(
+            crate::journal::trace::arrivals(dir)
+                .map_err(|e| PrepareError::World(format!("{}: {e}", dir.display())))?,
+        ),
     };
     Ok(Prepared { world, trace })
 }
@@ -82,6 +87,7 @@ impl Prepared {
             PreparedTrace::Synthetic(p) => {
                 Ok(Arrivals::Synthetic(Box::new(Generator::new(p.clone()))))
             }
+            PreparedTrace::Jobs(v) => Ok(Arrivals::Sorted(v.clone().into_iter())),
         }
     }
 
@@ -90,6 +96,7 @@ impl Prepared {
         match &self.trace {
             PreparedTrace::File(f) => f.summary.last_end,
             PreparedTrace::Synthetic(p) => Some(p.start.plus_secs(p.days as i64 * 86_400)),
+            PreparedTrace::Jobs(v) => v.iter().map(|j| j.end()).max(),
         }
     }
 
@@ -97,6 +104,7 @@ impl Prepared {
         match &self.trace {
             PreparedTrace::File(f) => f.summary.first_arrival,
             PreparedTrace::Synthetic(p) => Some(p.start),
+            PreparedTrace::Jobs(v) => v.first().map(|j| j.arrival),
         }
     }
 }

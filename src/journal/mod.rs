@@ -1,0 +1,524 @@
+//! The event journal: every event is on disk before the engine applies it, and the engine's
+//! state is the fold of the journal. Recovery loads the latest snapshot and replays the events
+//! after it; a torn tail is cut (and said), a bad record in the middle is an error.
+//!
+//! Events the engine refuses are journaled all the same: they are facts, and replay refuses
+//! them again at the same point, so the rebuilt state is the same.
+
+pub mod codec;
+pub mod store;
+pub mod trace;
+pub mod workload;
+
+use crate::core::{Action, Engine, EngineError, EngineKind, Event, EventKind, Settings, Time};
+use codec::{CodecError, Kind};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use store::{SledStore, Store, StoreError};
+
+/// Snapshot every this many events unless told otherwise.
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
+
+/// What a journal is about. No secret is ever in it: the config appears as a digest, and the
+/// settings hold no token or key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub format: u8,
+    pub engine: EngineKind,
+    /// FNV-1a of the settings' JSON, hex.
+    pub config_digest: String,
+    /// Set when the journal records a simulated run.
+    pub seed: Option<u64>,
+    pub snapshot_every: u64,
+    pub start: Time,
+    pub settings: Settings,
+}
+
+impl Header {
+    pub fn new(engine: EngineKind, settings: Settings, start: Time, seed: Option<u64>) -> Self {
+        let json = serde_json::to_vec(&settings).expect("settings encode");
+        Header {
+            format: codec::VERSION,
+            engine,
+            config_digest: format!("{:016x}", fnv1a(&json)),
+            seed,
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            start,
+            settings,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum JournalError {
+    Store(StoreError),
+    NotAJournal(PathBuf),
+    AlreadyExists(PathBuf),
+    Header(CodecError),
+    /// A bad record with valid records after it: never skipped.
+    Corrupt {
+        seq: u64,
+        reason: String,
+    },
+    /// A missing sequence number with records after it.
+    Gap {
+        expected: u64,
+        found: u64,
+    },
+}
+
+impl fmt::Display for JournalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JournalError::Store(e) => write!(f, "{e}"),
+            JournalError::NotAJournal(p) => {
+                write!(f, "{}: not a scalecast journal (no header)", p.display())
+            }
+            JournalError::AlreadyExists(p) => {
+                write!(f, "{}: a journal is already there", p.display())
+            }
+            JournalError::Header(e) => write!(f, "the journal header is unreadable: {e}"),
+            JournalError::Corrupt { seq, reason } => {
+                write!(
+                    f,
+                    "event {seq} is corrupt ({reason}) and valid events follow it"
+                )
+            }
+            JournalError::Gap { expected, found } => {
+                write!(
+                    f,
+                    "events {expected} to {} are missing and later events exist",
+                    found - 1
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for JournalError {}
+
+impl From<StoreError> for JournalError {
+    fn from(e: StoreError) -> Self {
+        JournalError::Store(e)
+    }
+}
+
+pub type JournalResult<T> = Result<T, JournalError>;
+
+/// FNV-1a, 64 bits.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+/// A digest of the engine's whole state (its JSON is canonical: every map is sorted).
+pub fn digest(e: &Engine) -> u64 {
+    fnv1a(&serde_json::to_vec(e).expect("engine encodes"))
+}
+
+/// A tail cut at recovery.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Dropped {
+    pub first: u64,
+    pub last: u64,
+    pub count: u64,
+    pub reason: String,
+}
+
+/// What opening a journal found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Recovery {
+    /// The snapshot the state was loaded from.
+    pub snapshot: Option<u64>,
+    pub replayed: u64,
+    pub last_seq: u64,
+    pub dropped: Option<Dropped>,
+    /// Events the engine refused (journaled facts that did not fit the state).
+    pub refused: u64,
+    pub notes: Vec<String>,
+}
+
+impl fmt::Display for Recovery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.snapshot {
+            Some(s) => write!(
+                f,
+                "state from the snapshot at event {s}, then {} events replayed",
+                self.replayed
+            )?,
+            None => write!(f, "{} events replayed from the start", self.replayed)?,
+        }
+        write!(f, "; last event {}", self.last_seq)?;
+        if let Some(d) = &self.dropped {
+            write!(
+                f,
+                "; dropped a torn tail of {} record(s), events {} to {} ({})",
+                d.count, d.first, d.last, d.reason
+            )?;
+        }
+        for n in &self.notes {
+            write!(f, "; {n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How a walk over the events ended.
+struct WalkEnd {
+    last_seq: u64,
+    dropped: Option<Dropped>,
+}
+
+/// Visit events from `from` on, in order. A bad record is a torn tail when nothing valid
+/// follows it (cut and reported), else an error naming it.
+fn walk(store: &dyn Store, from: u64, mut f: impl FnMut(u64, Event)) -> JournalResult<WalkEnd> {
+    let mut expected = from;
+    let mut it = store.read_from(from);
+    while let Some(item) = it.next() {
+        let (seq, bytes) = match item {
+            Ok(x) => x,
+            Err(e) => {
+                return tail_or_error(expected, e.0, &mut it);
+            }
+        };
+        if seq != expected {
+            // A gap: fine only if nothing valid follows (then it is part of a torn tail).
+            let reason = format!("event {expected} is missing");
+            let rest_valid = std::iter::once(Ok((seq, bytes)))
+                .chain(&mut it)
+                .any(|r| matches!(r, Ok((_, b)) if codec::decode_event(&b).is_ok()));
+            if rest_valid {
+                return Err(JournalError::Gap {
+                    expected,
+                    found: seq,
+                });
+            }
+            return Ok(WalkEnd {
+                last_seq: expected - 1,
+                dropped: Some(Dropped {
+                    first: expected,
+                    last: seq,
+                    count: 0,
+                    reason,
+                }),
+            });
+        }
+        match codec::decode_event(&bytes) {
+            Ok(e) => f(seq, e),
+            Err(err) => {
+                return tail_or_error(expected, err.to_string(), &mut it);
+            }
+        }
+        expected += 1;
+    }
+    Ok(WalkEnd {
+        last_seq: expected - 1,
+        dropped: None,
+    })
+}
+
+fn tail_or_error(
+    bad: u64,
+    reason: String,
+    rest: &mut dyn Iterator<Item = Result<(u64, Vec<u8>), StoreError>>,
+) -> JournalResult<WalkEnd> {
+    let mut last = bad;
+    let mut count = 1;
+    for r in rest {
+        match r {
+            Ok((s, b)) => {
+                if codec::decode_event(&b).is_ok() {
+                    return Err(JournalError::Corrupt { seq: bad, reason });
+                }
+                last = last.max(s);
+                count += 1;
+            }
+            Err(_) => count += 1,
+        }
+    }
+    Ok(WalkEnd {
+        last_seq: bad - 1,
+        dropped: Some(Dropped {
+            first: bad,
+            last,
+            count,
+            reason,
+        }),
+    })
+}
+
+fn read_header(store: &dyn Store, dir: &Path) -> JournalResult<Header> {
+    let bytes = store
+        .header()?
+        .ok_or_else(|| JournalError::NotAJournal(dir.to_path_buf()))?;
+    codec::decode_json(Kind::Header, &bytes).map_err(JournalError::Header)
+}
+
+/// The state at the newest readable snapshot, or the header's start.
+fn load_state(
+    store: &dyn Store,
+    h: &Header,
+    notes: &mut Vec<String>,
+) -> JournalResult<(Engine, Option<u64>)> {
+    for (seq, bytes) in store.snapshots()? {
+        match codec::decode_json::<Engine>(Kind::Snapshot, &bytes) {
+            Ok(e) => return Ok((e, Some(seq))),
+            Err(err) => notes.push(format!(
+                "snapshot at event {seq} unreadable ({err}), an older one used"
+            )),
+        }
+    }
+    Ok((Engine::new(h.engine, h.settings.clone(), h.start), None))
+}
+
+/// A journal opened for appending, with the engine it feeds.
+pub struct Journal {
+    dir: PathBuf,
+    store: Box<dyn Store>,
+    header: Header,
+    engine: Engine,
+    last_seq: u64,
+    since_snapshot: u64,
+}
+
+impl Journal {
+    /// Start a new journal in `dir` (made if needed).
+    pub fn create(dir: &Path, header: Header) -> JournalResult<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| JournalError::Store(StoreError(format!("{}: {e}", dir.display()))))?;
+        let mut store = SledStore::open(dir)?;
+        if store.header()?.is_some() {
+            return Err(JournalError::AlreadyExists(dir.to_path_buf()));
+        }
+        store.put_header(codec::encode_json(Kind::Header, &header))?;
+        store.flush()?;
+        let engine = Engine::new(header.engine, header.settings.clone(), header.start);
+        Ok(Journal {
+            dir: dir.to_path_buf(),
+            store: Box::new(store),
+            header,
+            engine,
+            last_seq: 0,
+            since_snapshot: 0,
+        })
+    }
+
+    /// Open and recover: newest snapshot, then the events after it. A torn tail is cut from
+    /// the store so appending continues after the valid prefix.
+    pub fn open(dir: &Path) -> JournalResult<(Self, Recovery)> {
+        if !dir.is_dir() {
+            return Err(JournalError::NotAJournal(dir.to_path_buf()));
+        }
+        let mut store = SledStore::open(dir)?;
+        let header = read_header(&store, dir)?;
+        let mut rec = Recovery::default();
+        let (mut engine, snap) = load_state(&store, &header, &mut rec.notes)?;
+        rec.snapshot = snap;
+        let mut replayed = 0;
+        let mut refused = 0;
+        let end = walk(&store, snap.unwrap_or(0) + 1, |_, ev| {
+            replayed += 1;
+            if engine.handle(&ev).is_err() {
+                refused += 1;
+            }
+            engine.drain_actions().for_each(drop);
+        })?;
+        rec.replayed = replayed;
+        rec.refused = refused;
+        rec.last_seq = end.last_seq.max(snap.unwrap_or(0));
+        if let Some(d) = &end.dropped {
+            store.truncate_from(d.first)?;
+            store.flush()?;
+        }
+        rec.dropped = end.dropped;
+        Ok((
+            Journal {
+                dir: dir.to_path_buf(),
+                store: Box::new(store),
+                header,
+                engine,
+                last_seq: rec.last_seq,
+                since_snapshot: replayed,
+            },
+            rec,
+        ))
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Journal `events` as one batch, make it durable, then apply each: the result of each
+    /// event (its actions, or why the engine refused it).
+    pub fn append_batch(
+        &mut self,
+        events: &[Event],
+    ) -> JournalResult<Vec<Result<Vec<Action>, EngineError>>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let records: Vec<Vec<u8>> = events.iter().map(codec::encode_event).collect();
+        self.store.append(self.last_seq + 1, &records)?;
+        self.store.flush()?;
+        self.last_seq += events.len() as u64;
+        let mut out = Vec::with_capacity(events.len());
+        for ev in events {
+            let r = self
+                .engine
+                .handle(ev)
+                .map(|()| self.engine.drain_actions().collect());
+            out.push(r);
+        }
+        self.since_snapshot += events.len() as u64;
+        if self.since_snapshot >= self.header.snapshot_every.max(1) {
+            self.snapshot()?;
+        }
+        Ok(out)
+    }
+
+    /// One event, flushed before it is applied.
+    pub fn append(&mut self, ev: &Event) -> JournalResult<Result<Vec<Action>, EngineError>> {
+        Ok(self.append_batch(std::slice::from_ref(ev))?.remove(0))
+    }
+
+    /// Write a snapshot of the state after the last event.
+    pub fn snapshot(&mut self) -> JournalResult<()> {
+        self.store.put_snapshot(
+            self.last_seq,
+            codec::encode_json(Kind::Snapshot, &self.engine),
+        )?;
+        self.store.flush()?;
+        self.since_snapshot = 0;
+        Ok(())
+    }
+}
+
+/// Read-only views for `journal inspect/export/verify`.
+pub struct Reader {
+    store: SledStore,
+    pub header: Header,
+}
+
+/// `journal inspect`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Inspection {
+    pub header: Header,
+    pub events: u64,
+    pub first_at: Option<Time>,
+    pub last_at: Option<Time>,
+    pub snapshots: Vec<u64>,
+    pub by_kind: BTreeMap<String, u64>,
+    pub dropped: Option<Dropped>,
+}
+
+/// `journal verify`: the first snapshot that replay does not reproduce, if any.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verification {
+    pub events: u64,
+    pub snapshots_checked: u64,
+    pub divergence: Option<u64>,
+    pub dropped: Option<Dropped>,
+}
+
+pub fn kind_name(k: &EventKind) -> &'static str {
+    match k {
+        EventKind::JobArrived { .. } => "job_arrived",
+        EventKind::JobFinished { .. } => "job_finished",
+        EventKind::MachineReady { .. } => "machine_ready",
+        EventKind::MachineFailed { .. } => "machine_failed",
+        EventKind::MachineGone { .. } => "machine_gone",
+        EventKind::SpotNotice { .. } => "spot_notice",
+        EventKind::Tick => "tick",
+        EventKind::ConfigReloaded { .. } => "config_reloaded",
+    }
+}
+
+impl Reader {
+    pub fn open(dir: &Path) -> JournalResult<Self> {
+        if !dir.is_dir() {
+            return Err(JournalError::NotAJournal(dir.to_path_buf()));
+        }
+        let store = SledStore::open(dir)?;
+        let header = read_header(&store, dir)?;
+        Ok(Reader { store, header })
+    }
+
+    /// Every event in order; a torn tail is reported in the result, not returned.
+    pub fn events(&self, f: impl FnMut(u64, Event)) -> JournalResult<Option<Dropped>> {
+        Ok(walk(&self.store, 1, f)?.dropped)
+    }
+
+    pub fn inspect(&self) -> JournalResult<Inspection> {
+        let mut n = 0;
+        let (mut first, mut last) = (None, None);
+        let mut by_kind = BTreeMap::new();
+        let dropped = self.events(|_, e| {
+            n += 1;
+            first.get_or_insert(e.at);
+            last = Some(e.at);
+            *by_kind.entry(kind_name(&e.kind).to_string()).or_insert(0) += 1;
+        })?;
+        let mut snapshots: Vec<u64> = self.store.snapshots()?.into_iter().map(|s| s.0).collect();
+        snapshots.sort_unstable();
+        Ok(Inspection {
+            header: self.header.clone(),
+            events: n,
+            first_at: first,
+            last_at: last,
+            snapshots,
+            by_kind,
+            dropped,
+        })
+    }
+
+    /// Replay from the start and compare with every snapshot.
+    pub fn verify(&self) -> JournalResult<Verification> {
+        let mut snaps: BTreeMap<u64, u64> = BTreeMap::new();
+        for (seq, bytes) in self.store.snapshots()? {
+            let e: Engine = codec::decode_json(Kind::Snapshot, &bytes).map_err(|err| {
+                JournalError::Corrupt {
+                    seq,
+                    reason: format!("snapshot: {err}"),
+                }
+            })?;
+            snaps.insert(seq, digest(&e));
+        }
+        let h = &self.header;
+        let mut engine = Engine::new(h.engine, h.settings.clone(), h.start);
+        let mut n = 0;
+        let mut checked = 0;
+        let mut divergence = None;
+        let dropped = self.events(|seq, ev| {
+            n += 1;
+            let _ = engine.handle(&ev);
+            engine.drain_actions().for_each(drop);
+            if let Some(d) = snaps.get(&seq) {
+                checked += 1;
+                if divergence.is_none() && *d != digest(&engine) {
+                    divergence = Some(seq);
+                }
+            }
+        })?;
+        Ok(Verification {
+            events: n,
+            snapshots_checked: checked,
+            divergence,
+            dropped,
+        })
+    }
+}

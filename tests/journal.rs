@@ -1,0 +1,334 @@
+//! The journal loses nothing that was acknowledged, cuts only a torn tail, never returns a
+//! wrong event, and rebuilds exactly the state the writer had.
+
+mod common;
+use common::{scalecast, text};
+use proptest::prelude::*;
+use scalecast::core::{EngineKind, Event, Settings};
+use scalecast::journal::workload::{Workload, crash_settings};
+use scalecast::journal::{Header, Journal, Reader, digest};
+use scalecast::rng::Rng;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("scalecast-journal-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// The first `n` events of the crash writer's workload, and the state after them.
+fn expected(seed: u64, n: u64) -> (Vec<Event>, u64) {
+    let (settings, start) = crash_settings();
+    let mut w = Workload::new(seed, EngineKind::Scalecast, settings, start);
+    let events: Vec<Event> = (0..n).map(|_| w.next_event()).collect();
+    (events, digest(w.engine()))
+}
+
+fn all_events(dir: &Path) -> Vec<Event> {
+    let r = Reader::open(dir).unwrap();
+    let mut v = Vec::new();
+    r.events(|_, e| v.push(e)).unwrap();
+    v
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_no_acknowledged_event() {
+    let mut rng = Rng::new(2026);
+    for round in 0..20 {
+        let dir = temp(&format!("crash-{round}"));
+        let seed = 100 + round;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scalecast"))
+            .args([
+                "journal",
+                "_crash-writer",
+                dir.to_str().unwrap(),
+                "--seed",
+                &seed.to_string(),
+                "--batch",
+                "20",
+                "--snapshot-every",
+                "100",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut acks = Vec::new();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let mut p = line.split_whitespace().skip(1);
+                let seq: u64 = p.next().unwrap().parse().unwrap();
+                let d = u64::from_str_radix(p.next().unwrap(), 16).unwrap();
+                acks.push((seq, d));
+            }
+            acks
+        });
+        std::thread::sleep(std::time::Duration::from_millis(60 + rng.below(400)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let acks = reader.join().unwrap();
+        let last_ack = acks.last().map_or(0, |a| a.0);
+
+        let (j, rec) = match Journal::open(&dir) {
+            Ok(x) => x,
+            // Killed before the journal existed: nothing was acknowledged, nothing to find.
+            Err(e) if last_ack == 0 => {
+                eprintln!("round {round}: killed before the first acknowledgement ({e})");
+                continue;
+            }
+            Err(e) => panic!("round {round}: {e}"),
+        };
+        let n = j.last_seq();
+        assert!(
+            n >= last_ack,
+            "round {round}: acknowledged {last_ack}, recovered {n} ({rec})"
+        );
+        let (want, want_digest) = expected(seed, n);
+        assert_eq!(
+            digest(j.engine()),
+            want_digest,
+            "round {round}: state after {n} events"
+        );
+        if let Some((_, d)) = acks.iter().find(|a| a.0 == n) {
+            assert_eq!(*d, want_digest, "round {round}: the writer's own digest");
+        }
+        drop(j);
+        assert_eq!(all_events(&dir), want, "round {round}: events 1..={n}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+fn make_journal(dir: &Path, n: usize) -> Vec<Event> {
+    let (settings, start) = crash_settings();
+    let mut header = Header::new(EngineKind::Scalecast, settings.clone(), start, Some(1));
+    header.snapshot_every = 500;
+    let mut j = Journal::create(dir, header).unwrap();
+    let mut w = Workload::new(7, EngineKind::Scalecast, settings, start);
+    let events: Vec<Event> = (0..n).map(|_| w.next_event()).collect();
+    for chunk in events.chunks(100) {
+        j.append_batch(chunk).unwrap();
+    }
+    events
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else if std::fs::metadata(&p).map(|m| m.len() > 0).unwrap_or(false) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let t = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), t).unwrap();
+        }
+    }
+}
+
+#[test]
+fn damaged_files_give_a_correct_prefix_or_a_clear_error() {
+    let base = temp("pristine");
+    let events = make_journal(&base, 2000);
+    let mut rng = Rng::new(99);
+    let (mut opened, mut refused) = (0, 0);
+    for trial in 0..30 {
+        let dir = temp(&format!("damaged-{trial}"));
+        copy_dir(&base, &dir);
+        let fs = files(&dir);
+        let f = &fs[rng.below(fs.len() as u64) as usize];
+        let mut bytes = std::fs::read(f).unwrap();
+        if trial % 2 == 0 {
+            bytes.truncate(rng.below(bytes.len() as u64) as usize);
+        } else {
+            for _ in 0..1 + rng.below(8) {
+                let i = rng.below(bytes.len() as u64) as usize;
+                bytes[i] ^= 1 << rng.below(8);
+            }
+        }
+        std::fs::write(f, &bytes).unwrap();
+        let outcome = std::panic::catch_unwind(|| match Reader::open(&dir) {
+            Err(e) => Err(e.to_string()),
+            Ok(r) => {
+                let mut got = Vec::new();
+                match r.events(|_, e| got.push(e)) {
+                    Ok(_) => Ok(got),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        });
+        match outcome {
+            Err(_) => panic!("trial {trial} ({}): panicked", f.display()),
+            Ok(Err(msg)) => {
+                assert!(!msg.is_empty());
+                refused += 1;
+            }
+            Ok(Ok(got)) => {
+                assert!(got.len() <= events.len());
+                assert_eq!(got, events[..got.len()], "trial {trial}: wrong events");
+                opened += 1;
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    eprintln!("{opened} damaged copies opened with a correct prefix, {refused} refused clearly");
+    assert_eq!(opened + refused, 30);
+}
+
+#[test]
+fn a_corrupt_record_in_the_middle_is_named_and_a_torn_tail_is_cut() {
+    use scalecast::journal::store::{SledStore, Store};
+    let dir = temp("middle");
+    let events = make_journal(&dir, 300);
+    {
+        let mut s = SledStore::open(&dir).unwrap();
+        s.append(150, &[b"garbage".to_vec()]).unwrap();
+        s.flush().unwrap();
+    }
+    let err = Journal::open(&dir).err().expect("refused");
+    assert!(err.to_string().contains("event 150 is corrupt"), "{err}");
+    {
+        let mut s = SledStore::open(&dir).unwrap();
+        let good = scalecast::journal::codec::encode_event(&events[149]);
+        s.append(150, &[good]).unwrap();
+        s.append(301, &[b"torn".to_vec(), b"tail".to_vec()])
+            .unwrap();
+        s.flush().unwrap();
+    }
+    let (j, rec) = Journal::open(&dir).unwrap();
+    assert_eq!(j.last_seq(), 300);
+    let d = rec.dropped.clone().expect("a tail was cut");
+    assert_eq!((d.first, d.last, d.count), (301, 302, 2));
+    assert!(
+        rec.to_string()
+            .contains("dropped a torn tail of 2 record(s), events 301 to 302")
+    );
+    drop(j);
+    assert_eq!(all_events(&dir), events);
+}
+
+#[test]
+fn appends_continue_after_reopening() {
+    let dir = temp("reopen");
+    let (settings, start) = crash_settings();
+    let mut w = Workload::new(5, EngineKind::Scalecast, settings.clone(), start);
+    let mut j = Journal::create(
+        &dir,
+        Header::new(EngineKind::Scalecast, settings, start, None),
+    )
+    .unwrap();
+    for _ in 0..10 {
+        j.append(&w.next_event()).unwrap().unwrap();
+    }
+    drop(j);
+    let (mut j, rec) = Journal::open(&dir).unwrap();
+    assert_eq!((rec.last_seq, rec.replayed), (10, 10));
+    for _ in 0..10 {
+        j.append(&w.next_event()).unwrap().unwrap();
+    }
+    assert_eq!(j.last_seq(), 20);
+    assert_eq!(digest(j.engine()), digest(w.engine()));
+    assert!(
+        Journal::create(
+            &dir,
+            Header::new(EngineKind::Scalecast, Settings::default(), start, None)
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn secrets_never_enter_the_journal() {
+    let dir = temp("secrets");
+    let out = dir.with_extension("json");
+    let o = scalecast(&[
+        "simulate",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/tutorial/scenario.toml"
+        ),
+        "--journal",
+        dir.to_str().unwrap(),
+        "--json",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let fs = files(&dir);
+    assert!(!fs.is_empty());
+    for f in fs {
+        let bytes = std::fs::read(&f).unwrap();
+        for secret in [
+            "YOUR_RUNNER_TOKEN",
+            "YOUR_S3_ACCESS_KEY",
+            "YOUR_S3_SECRET_KEY",
+            "YOUR_EC2_ACCESS_KEY",
+            "YOUR_EC2_SECRET_KEY",
+        ] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in {}",
+                f.display()
+            );
+        }
+    }
+    // The journal replays to the simulated run's own figures as a trace.
+    let o = scalecast(&["journal", "verify", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stdout));
+    let o = scalecast(&["journal", "export", dir.to_str().unwrap()]);
+    let n = text(&o.stdout).lines().count();
+    let o2 = scalecast(&["journal", "inspect", dir.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o2.stdout).unwrap();
+    assert_eq!(v["events"].as_u64().unwrap() as usize, n);
+    assert_eq!(v["header"]["seed"], 42);
+}
+
+#[test]
+fn not_a_journal_is_a_clear_error() {
+    let dir = temp("empty");
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = scalecast(&["journal", "inspect", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("not a scalecast journal"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn replay_equals_live(
+        seed in 0u64..1000, n in 1usize..400, batch in 1usize..50, every in 1u64..200,
+        limit in 0u32..10, idle in 0u32..4, max_builds in 0u32..4,
+    ) {
+        let settings = Settings { concurrent: 5, limit, max_builds, idle: scalecast::core::IdleSettings { idle_count: idle, idle_time: 120, ..Default::default() }, ..Settings::default() };
+        let (_, start) = crash_settings();
+        let dir = temp(&format!("prop-{seed}-{n}-{batch}-{every}"));
+        let mut header = Header::new(EngineKind::Scalecast, settings.clone(), start, None);
+        header.snapshot_every = every;
+        let mut j = Journal::create(&dir, header).unwrap();
+        let mut w = Workload::new(seed, EngineKind::Scalecast, settings, start);
+        let events: Vec<Event> = (0..n).map(|_| w.next_event()).collect();
+        for c in events.chunks(batch) {
+            j.append_batch(c).unwrap();
+        }
+        prop_assert_eq!(digest(j.engine()), digest(w.engine()));
+        drop(j);
+        let (j, _) = Journal::open(&dir).unwrap();
+        prop_assert_eq!(digest(j.engine()), digest(w.engine()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
