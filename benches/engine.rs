@@ -101,5 +101,10 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    // No HTML plots: they need system fonts, which this project does not assume.
+    config = Criterion::default().without_plots();
+    targets = bench
+}
 criterion_main!(benches);

@@ -76,5 +76,10 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    // No HTML plots: they need system fonts, which this project does not assume.
+    config = Criterion::default().without_plots();
+    targets = bench
+}
 criterion_main!(benches);

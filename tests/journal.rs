@@ -194,17 +194,29 @@ fn a_corrupt_record_in_the_middle_is_named_and_a_torn_tail_is_cut() {
     use scalecast::journal::store::{SledStore, Store};
     let dir = temp("middle");
     let events = make_journal(&dir, 300);
+    let encode = scalecast::journal::codec::encode_event;
+    // Events are stored in batches of 100 (make_journal): garble event 150 inside its batch.
+    let batch = |garble: bool| -> Vec<Vec<u8>> {
+        (101..=200)
+            .map(|s| {
+                if garble && s == 150 {
+                    b"garbage".to_vec()
+                } else {
+                    encode(&events[s - 1])
+                }
+            })
+            .collect()
+    };
     {
         let mut s = SledStore::open(&dir).unwrap();
-        s.append(150, &[b"garbage".to_vec()]).unwrap();
+        s.append(101, &batch(true)).unwrap();
         s.flush().unwrap();
     }
     let err = Journal::open(&dir).err().expect("refused");
     assert!(err.to_string().contains("event 150 is corrupt"), "{err}");
     {
         let mut s = SledStore::open(&dir).unwrap();
-        let good = scalecast::journal::codec::encode_event(&events[149]);
-        s.append(150, &[good]).unwrap();
+        s.append(101, &batch(false)).unwrap();
         s.append(301, &[b"torn".to_vec(), b"tail".to_vec()])
             .unwrap();
         s.flush().unwrap();

@@ -187,6 +187,12 @@ fn walk(store: &dyn Store, from: u64, mut f: impl FnMut(u64, Event)) -> JournalR
                 return tail_or_error(expected, e.0, &mut it);
             }
         };
+        if seq < expected {
+            return Err(JournalError::Corrupt {
+                seq,
+                reason: format!("stored again after event {}", expected - 1),
+            });
+        }
         if seq != expected {
             // A gap: fine only if nothing valid follows (then it is part of a torn tail).
             let reason = format!("event {expected} is missing");

@@ -17,6 +17,8 @@ impl std::fmt::Display for StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A record store: events by sequence number, snapshots by the sequence they follow, one header.
+/// The sled store keeps each appended batch as one value keyed by its first sequence number
+/// (big-endian), so a batch is written, and lost, whole.
 pub trait Store {
     /// Write events `first`, `first + 1`, ... in one atomic batch (not yet durable).
     fn append(&mut self, first: u64, records: &[Vec<u8>]) -> StoreResult<()>;
@@ -80,17 +82,56 @@ fn key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
 }
 
+/// A batch of records as one value: `[len u32 LE][record]...`.
+fn frame(records: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(records.iter().map(|r| r.len() + 4).sum());
+    for r in records {
+        out.extend_from_slice(&(r.len() as u32).to_le_bytes());
+        out.extend_from_slice(r);
+    }
+    out
+}
+
+/// The records of a batch starting at `first`; a damaged frame ends it with an error.
+fn unframe(first: u64, v: &[u8]) -> Vec<StoreResult<(u64, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    let mut seq = first;
+    while at < v.len() {
+        if at + 4 > v.len() {
+            out.push(Err(StoreError(format!(
+                "event {seq}: the batch is cut short"
+            ))));
+            break;
+        }
+        let len = u32::from_le_bytes([v[at], v[at + 1], v[at + 2], v[at + 3]]) as usize;
+        at += 4;
+        if at + len > v.len() {
+            out.push(Err(StoreError(format!(
+                "event {seq}: the batch is cut short"
+            ))));
+            break;
+        }
+        out.push(Ok((seq, v[at..at + len].to_vec())));
+        at += len;
+        seq += 1;
+    }
+    out
+}
+
 fn seq_of(k: &[u8]) -> Option<u64> {
     <[u8; 8]>::try_from(k).ok().map(u64::from_be_bytes)
 }
 
 impl Store for SledStore {
     fn append(&mut self, first: u64, records: &[Vec<u8>]) -> StoreResult<()> {
-        let mut batch = sled::Batch::default();
-        for (i, r) in records.iter().enumerate() {
-            batch.insert(&key(first + i as u64), r.as_slice());
+        if records.is_empty() {
+            return Ok(());
         }
-        guard("appending", || self.events.apply_batch(batch))
+        guard("appending", || {
+            self.events.insert(key(first), frame(records))?;
+            Ok(())
+        })
     }
 
     fn flush(&mut self) -> StoreResult<()> {
@@ -98,37 +139,81 @@ impl Store for SledStore {
     }
 
     fn read_from(&self, seq: u64) -> Box<dyn Iterator<Item = StoreResult<(u64, Vec<u8>)>> + '_> {
-        let mut it = self.events.range(key(seq)..);
+        // Start at the batch that holds `seq`, if one does.
+        let start = guard("reading", || {
+            self.events.range(..=key(seq)).next_back().transpose()
+        })
+        .ok()
+        .flatten()
+        .and_then(|(k, _)| seq_of(&k))
+        .unwrap_or(seq);
+        let mut batches = self.events.range(key(start)..);
+        let mut pending: std::collections::VecDeque<StoreResult<(u64, Vec<u8>)>> =
+            Default::default();
         Box::new(std::iter::from_fn(move || {
-            match catch_unwind(AssertUnwindSafe(|| it.next())) {
-                Ok(None) => None,
-                Ok(Some(Ok((k, v)))) => Some(match seq_of(&k) {
-                    Some(s) => Ok((s, v.to_vec())),
-                    None => Err(StoreError(format!(
-                        "a key of {} bytes is not a sequence number",
-                        k.len()
-                    ))),
-                }),
-                Ok(Some(Err(e))) => Some(Err(StoreError(format!("reading: {e}")))),
-                Err(_) => Some(Err(StoreError(
-                    "reading: the store's files are damaged".into(),
-                ))),
+            loop {
+                if let Some(x) = pending.pop_front() {
+                    match &x {
+                        Ok((s, _)) if *s < seq => continue,
+                        _ => return Some(x),
+                    }
+                }
+                match catch_unwind(AssertUnwindSafe(|| batches.next())) {
+                    Ok(None) => return None,
+                    Ok(Some(Ok((k, v)))) => match seq_of(&k) {
+                        Some(first) => pending.extend(unframe(first, &v)),
+                        None => {
+                            return Some(Err(StoreError(format!(
+                                "a key of {} bytes is not a sequence number",
+                                k.len()
+                            ))));
+                        }
+                    },
+                    Ok(Some(Err(e))) => return Some(Err(StoreError(format!("reading: {e}")))),
+                    Err(_) => {
+                        return Some(Err(StoreError(
+                            "reading: the store's files are damaged".into(),
+                        )));
+                    }
+                }
             }
         }))
     }
 
     fn truncate_from(&mut self, seq: u64) -> StoreResult<()> {
-        let keys: Vec<sled::IVec> = guard("cutting the tail", || {
-            self.events
-                .range(key(seq)..)
-                .keys()
-                .collect::<Result<Vec<_>, _>>()
+        let batches: Vec<(sled::IVec, sled::IVec)> = guard("cutting the tail", || {
+            let mut v: Vec<(sled::IVec, sled::IVec)> = Vec::new();
+            if let Some(kv) = self.events.range(..key(seq)).next_back() {
+                v.push(kv?);
+            }
+            for kv in self.events.range(key(seq)..) {
+                v.push(kv?);
+            }
+            Ok(v)
         })?;
-        let mut batch = sled::Batch::default();
-        for k in keys {
-            batch.remove(k);
+        for (k, v) in batches {
+            let Some(first) = seq_of(&k) else { continue };
+            if first >= seq {
+                guard("cutting the tail", || self.events.remove(&k))?;
+            } else {
+                // Keep the part of this batch before `seq`.
+                let records = unframe(first, &v);
+                if records.len() as u64 > seq - first {
+                    let keep: Vec<Vec<u8>> = records
+                        .into_iter()
+                        .map_while(|r| r.ok())
+                        .filter(|(s, _)| *s < seq)
+                        .map(|(_, b)| b)
+                        .collect();
+                    if keep.is_empty() {
+                        guard("cutting the tail", || self.events.remove(&k))?;
+                    } else {
+                        guard("cutting the tail", || self.events.insert(&k, frame(&keep)))?;
+                    }
+                }
+            }
         }
-        guard("cutting the tail", || self.events.apply_batch(batch))
+        Ok(())
     }
 
     fn put_snapshot(&mut self, seq: u64, bytes: Vec<u8>) -> StoreResult<()> {

@@ -3,8 +3,7 @@
 //! engine to know what is valid; the same seed and settings give the same events.
 
 use crate::core::fleet::MachineState;
-use crate::core::jobs::JobState;
-use crate::core::{Engine, EngineKind, Event, EventKind, Settings, Time};
+use crate::core::{ActionKind, Engine, EngineKind, Event, EventKind, Settings, Time};
 use crate::rng::Rng;
 
 pub struct Workload {
@@ -12,6 +11,8 @@ pub struct Workload {
     rng: Rng,
     now: Time,
     next_job: u64,
+    /// Running jobs, in the order they started (kept here: asking the engine means sorting).
+    running: Vec<u64>,
 }
 
 impl Workload {
@@ -21,6 +22,7 @@ impl Workload {
             rng: Rng::derive(seed, "workload"),
             now: start,
             next_job: 1,
+            running: Vec::new(),
         }
     }
 
@@ -51,15 +53,10 @@ impl Workload {
                     job: self.next_job - 1,
                 })
             } else if roll < 65 {
-                let running: Vec<u64> = self
-                    .engine
-                    .jobs()
-                    .iter()
-                    .filter(|(_, s)| matches!(s, JobState::Running(_)))
-                    .map(|(j, _)| j)
-                    .collect();
-                self.pick(&running)
-                    .map(|job| EventKind::JobFinished { job })
+                let running = std::mem::take(&mut self.running);
+                let job = self.pick(&running);
+                self.running = running;
+                job.map(|job| EventKind::JobFinished { job })
             } else if roll < 85 {
                 let c = machines(Some(MachineState::Creating), &self.engine);
                 self.pick(&c)
@@ -87,7 +84,18 @@ impl Workload {
             if let Some(kind) = kind {
                 let ev = Event::new(self.now, kind);
                 if self.engine.handle(&ev).is_ok() {
-                    self.engine.drain_actions().for_each(drop);
+                    if let EventKind::JobFinished { job } = ev.kind {
+                        self.running.retain(|j| *j != job);
+                    }
+                    for a in self.engine.drain_actions() {
+                        match a.kind {
+                            ActionKind::StartJob { job, .. } => self.running.push(job),
+                            ActionKind::RequeueJob { job, .. } => {
+                                self.running.retain(|j| *j != job)
+                            }
+                            _ => {}
+                        }
+                    }
                     return ev;
                 }
             }
