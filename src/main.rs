@@ -457,10 +457,13 @@ fn cmd_replay(
         rp.run_until(until, &mut emit)
             .map_err(|e| Failure::Input(format!("--until: {e}")))?;
     }
-    if let Some(e) = write_err {
-        return Err(Failure::Runtime(e.into()));
+    let flushed = out.flush();
+    // A reader that stops early (`| head`) is not a failure.
+    for e in write_err.into_iter().chain(flushed.err()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(Failure::Runtime(e.into()));
+        }
     }
-    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
