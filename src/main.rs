@@ -467,6 +467,18 @@ fn cmd_replay(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--set KEY=VALUE` arguments.
+fn parse_sets(
+    sets: &[String],
+) -> Result<Vec<(String, scalecast::config::overrides::SetValue)>, Failure> {
+    sets.iter()
+        .map(|s| {
+            scalecast::config::overrides::parse_assignment(s)
+                .map_err(|e| Failure::Input(format!("--set {e}")))
+        })
+        .collect()
+}
+
 fn cmd_simulate(
     path: &Path,
     sets: &[String],
@@ -475,13 +487,9 @@ fn cmd_simulate(
     journal: Option<&Path>,
     quiet: bool,
 ) -> Result<ExitCode, Failure> {
-    use scalecast::config::overrides::parse_assignment;
     use scalecast::config::scenario::Scenario;
     use scalecast::sim::scenario_run::{prepare, run_variant};
-    let sets = sets
-        .iter()
-        .map(|s| parse_assignment(s).map_err(|e| Failure::Input(format!("--set {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let sets = parse_sets(sets)?;
     let sc = Scenario::load(path, &sets, host_tz())?;
     let prepared = prepare(&sc).map_err(|e| Failure::Input(e.to_string()))?;
     if let Some(dir) = journal
@@ -690,15 +698,11 @@ fn cmd_sweep(
     target: Option<(scalecast::sim::sweep::Metric, String)>,
     quiet: bool,
 ) -> Result<ExitCode, Failure> {
-    use scalecast::config::overrides::parse_assignment;
     use scalecast::config::scenario::Scenario;
     use scalecast::report::plots::{ParetoPoint, pareto};
     use scalecast::sim::scenario_run::prepare;
     use scalecast::sim::sweep::{self, monthly};
-    let sets = sets
-        .iter()
-        .map(|s| parse_assignment(s).map_err(|e| Failure::Input(format!("--set {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let sets = parse_sets(sets)?;
     let axes = grid
         .iter()
         .map(|g| sweep::parse_axis(g).map_err(Failure::Input))

@@ -51,6 +51,22 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// The legend box every plot uses.
+fn legend<'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+    font_size: u32,
+) -> PlotResult {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((SANS, font_size))
+        .draw()
+        .map_err(err)
+}
+
 /// Draw with `draw` into `path` (a .png), atomically.
 fn render(
     path: &Path,
@@ -222,14 +238,7 @@ pub fn fleet(
                 .legend(|(x, y)| {
                     PathElement::new(vec![(x, y), (x + 16, y)], WAITING.stroke_width(2))
                 });
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font((SANS, 14))
-                .draw()
-                .map_err(err)?;
+            legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
         }
         Ok(())
     })
@@ -294,14 +303,7 @@ pub fn waits(path: &Path, results: &[VariantResult], series: &[VariantSeries]) -
                     .map_err(err)?;
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((SANS, 16))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 16)?;
         Ok(())
     })
 }
@@ -412,14 +414,7 @@ pub fn cost(path: &Path, results: &[VariantResult]) -> PlotResult {
                         Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled())
                     });
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font((SANS, 14))
-                .draw()
-                .map_err(err)?;
+            legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
         }
         Ok(())
     })
@@ -621,14 +616,7 @@ pub fn pareto(
                 )])
                 .map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((SANS, 16))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 16)?;
         Ok(())
     })
 }
