@@ -101,13 +101,7 @@ fn secrets_never_appear_in_debug_or_json() {
     let cfg = tutorial();
     let dbg = format!("{cfg:?}");
     let json = serde_json::to_string(&cfg).unwrap();
-    for secret in [
-        "YOUR_RUNNER_TOKEN",
-        "YOUR_S3_ACCESS_KEY",
-        "YOUR_S3_SECRET_KEY",
-        "YOUR_EC2_ACCESS_KEY",
-        "YOUR_EC2_SECRET_KEY",
-    ] {
+    for secret in common::TUTORIAL_SECRETS {
         assert!(!dbg.contains(secret), "{secret} in Debug");
         assert!(!json.contains(secret), "{secret} in JSON");
     }

@@ -284,13 +284,7 @@ fn secrets_never_enter_the_journal() {
     assert!(!fs.is_empty());
     for f in fs {
         let bytes = std::fs::read(&f).unwrap();
-        for secret in [
-            "YOUR_RUNNER_TOKEN",
-            "YOUR_S3_ACCESS_KEY",
-            "YOUR_S3_SECRET_KEY",
-            "YOUR_EC2_ACCESS_KEY",
-            "YOUR_EC2_SECRET_KEY",
-        ] {
+        for secret in common::TUTORIAL_SECRETS {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
                 "{secret} in {}",

@@ -25,6 +25,22 @@ fn setup(name: &str) -> (PathBuf, PathBuf) {
 
 const GRID: [&str; 4] = ["--grid", "IdleCount=0,1,3", "--grid", "IdleTime=60,1800"];
 
+/// `scalecast sweep S --out OUT --quiet` over GRID, with `extra` arguments; must succeed.
+fn sweep(s: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "sweep",
+        s.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend(GRID);
+    args.extend(extra);
+    let o = scalecast(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    o
+}
+
 fn simulate_with(s: &Path, out: &Path, sets: &[(String, String)]) -> serde_json::Value {
     let mut args = vec![
         "simulate".to_string(),
@@ -79,18 +95,7 @@ fn recommendation_is_the_cheapest_combination_meeting_the_target() {
         .unwrap();
 
     let out = d.join("sweep");
-    let mut args = vec![
-        "sweep",
-        s.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ];
-    args.extend(GRID);
-    let target_arg = format!("{target}s");
-    args.extend(["--target-p95", target_arg.as_str()]);
-    let o = scalecast(&args);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = sweep(&s, &out, &["--target-p95", &format!("{target}s")]);
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("sweep.json")).unwrap()).unwrap();
     let rec = &v["recommendation"];
@@ -125,18 +130,7 @@ fn recommendation_is_the_cheapest_combination_meeting_the_target() {
 fn nothing_meeting_the_target_shows_the_closest() {
     let (d, s) = setup("none");
     let out = d.join("sweep");
-    let mut args = vec![
-        "sweep",
-        s.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-        "--target-p99",
-        "0.001s",
-    ];
-    args.extend(GRID);
-    let o = scalecast(&args);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = sweep(&s, &out, &["--target-p99", "0.001s"]);
     assert!(text(&o.stdout).contains("No combination meets p99"));
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("sweep.json")).unwrap()).unwrap();
@@ -157,20 +151,7 @@ fn sweeps_do_not_depend_on_the_number_of_threads() {
     let mut files = Vec::new();
     for threads in ["1", "2", "3"] {
         let out = d.join(format!("t{threads}"));
-        let mut args = vec![
-            "sweep",
-            s.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-            "--threads",
-            threads,
-            "--target-mean",
-            "30s",
-        ];
-        args.extend(GRID);
-        let o = scalecast(&args);
-        assert!(o.status.success(), "{}", text(&o.stderr));
+        sweep(&s, &out, &["--threads", threads, "--target-mean", "30s"]);
         files.push(
             ["sweep.csv", "sweep.json", "pareto.png"].map(|f| std::fs::read(out.join(f)).unwrap()),
         );

@@ -101,3 +101,12 @@ pub fn scalecast(args: &[&str]) -> Output {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// The placeholder secrets of the tutorial's config.toml: none may ever be printed or stored.
+pub const TUTORIAL_SECRETS: [&str; 5] = [
+    "YOUR_RUNNER_TOKEN",
+    "YOUR_S3_ACCESS_KEY",
+    "YOUR_S3_SECRET_KEY",
+    "YOUR_EC2_ACCESS_KEY",
+    "YOUR_EC2_SECRET_KEY",
+];
