@@ -64,6 +64,9 @@ enum Command {
         /// Journal the baseline variant's events into DIR (a new journal).
         #[arg(long, value_name = "DIR")]
         journal: Option<PathBuf>,
+        /// With --journal: snapshot the engine state every N events.
+        #[arg(long, value_name = "N", default_value_t = scalecast::journal::DEFAULT_SNAPSHOT_EVERY, requires = "journal")]
+        snapshot_every: u64,
         /// No progress bar and no table.
         #[arg(long, short)]
         quiet: bool,
@@ -290,13 +293,14 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             json,
             report,
             journal,
+            snapshot_every,
             quiet,
         } => cmd_simulate(
             &scenario,
             &sets,
             json.as_deref(),
             report.as_deref(),
-            journal.as_deref(),
+            journal.as_deref().map(|d| (d, snapshot_every)),
             quiet,
         ),
         Command::Trace { command } => cmd_trace(command),
@@ -484,7 +488,7 @@ fn cmd_simulate(
     sets: &[String],
     json: Option<&Path>,
     report: Option<&Path>,
-    journal: Option<&Path>,
+    journal: Option<(&Path, u64)>,
     quiet: bool,
 ) -> Result<ExitCode, Failure> {
     use scalecast::config::scenario::Scenario;
@@ -492,17 +496,20 @@ fn cmd_simulate(
     let sets = parse_sets(sets)?;
     let sc = Scenario::load(path, &sets, host_tz())?;
     let prepared = prepare(&sc).map_err(|e| Failure::Input(e.to_string()))?;
-    if let Some(dir) = journal
-        && dir.exists()
-        && std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_some())
-    {
-        return Err(Failure::Input(format!(
-            "--journal {}: the folder exists and is not empty",
-            dir.display()
-        )));
+    if let Some((dir, every)) = journal {
+        if every == 0 {
+            return Err(Failure::Input("--snapshot-every must be at least 1".into()));
+        }
+        if dir.exists() && std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_some()) {
+            return Err(Failure::Input(format!(
+                "--journal {}: the folder exists and is not empty",
+                dir.display()
+            )));
+        }
     }
-    let mut sink = journal.map(|dir| JournalSink {
+    let mut sink = journal.map(|(dir, snapshot_every)| JournalSink {
         dir: dir.to_path_buf(),
+        snapshot_every,
         engine: sc.variants[0].engine,
         settings: sc.variants[0].settings.clone(),
         seed: sc.seed,
@@ -1044,6 +1051,7 @@ fn cmd_journal(command: JournalCommand) -> Result<ExitCode, Failure> {
 /// Journals the events of a simulated run, in batches.
 struct JournalSink {
     dir: PathBuf,
+    snapshot_every: u64,
     engine: EngineKind,
     settings: scalecast::core::Settings,
     seed: u64,
@@ -1082,12 +1090,13 @@ impl scalecast::sim::Observer for JournalSink {
             return;
         }
         if self.journal.is_none() {
-            let header = scalecast::journal::Header::new(
+            let mut header = scalecast::journal::Header::new(
                 self.engine,
                 self.settings.clone(),
                 e.at,
                 Some(self.seed),
             );
+            header.snapshot_every = self.snapshot_every;
             match scalecast::journal::Journal::create(&self.dir, header) {
                 Ok(j) => self.journal = Some(j),
                 Err(err) => {

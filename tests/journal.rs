@@ -352,3 +352,23 @@ proptest! {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn a_journal_in_another_format_is_refused_by_name() {
+    use scalecast::journal::codec::{Kind, encode_json};
+    use scalecast::journal::store::{SledStore, Store};
+    let dir = temp("format");
+    let (settings, start) = crash_settings();
+    let mut h = Header::new(EngineKind::Scalecast, settings, start, None);
+    h.format = 9;
+    {
+        let mut s = SledStore::open(&dir).unwrap();
+        s.put_header(encode_json(Kind::Header, &h)).unwrap();
+        s.flush().unwrap();
+    }
+    let err = Journal::open(&dir).err().expect("refused");
+    assert_eq!(
+        err.to_string(),
+        "journal format 9; this build reads format 1 only"
+    );
+}

@@ -57,6 +57,8 @@ pub enum JournalError {
     NotAJournal(PathBuf),
     AlreadyExists(PathBuf),
     Header(CodecError),
+    /// A journal written in a layout this build does not read.
+    Format(u8),
     /// A bad record with valid records after it: never skipped.
     Corrupt {
         seq: u64,
@@ -80,6 +82,11 @@ impl fmt::Display for JournalError {
                 write!(f, "{}: a journal is already there", p.display())
             }
             JournalError::Header(e) => write!(f, "the journal header is unreadable: {e}"),
+            JournalError::Format(v) => write!(
+                f,
+                "journal format {v}; this build reads format {} only",
+                codec::VERSION
+            ),
             JournalError::Corrupt { seq, reason } => {
                 write!(
                     f,
@@ -263,7 +270,11 @@ fn read_header(store: &dyn Store, dir: &Path) -> JournalResult<Header> {
     let bytes = store
         .header()?
         .ok_or_else(|| JournalError::NotAJournal(dir.to_path_buf()))?;
-    codec::decode_json(Kind::Header, &bytes).map_err(JournalError::Header)
+    let h: Header = codec::decode_json(Kind::Header, &bytes).map_err(JournalError::Header)?;
+    if h.format != codec::VERSION {
+        return Err(JournalError::Format(h.format));
+    }
+    Ok(h)
 }
 
 /// The state at the newest readable snapshot, or the header's start.
