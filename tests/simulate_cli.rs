@@ -45,14 +45,7 @@ fn same_scenario_gives_byte_identical_json() {
     let (a, b) = (d.join("a.json"), d.join("b.json"));
     let s = root().join("scenarios/tutorial/scenario.toml");
     for out in [&a, &b] {
-        let o = scalecast(&[
-            "simulate",
-            s.to_str().unwrap(),
-            "--json",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]);
-        assert!(o.status.success(), "{}", text(&o.stderr));
+        run_json(&s, out);
     }
     let (a, b) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
     assert_eq!(a, b);
