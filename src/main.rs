@@ -629,6 +629,11 @@ fn cmd_simulate(
         for n in &prepared.world.notes {
             writeln!(out, "note: {n}")?;
         }
+        for n in results.iter().flat_map(|r| &r.notes) {
+            if !prepared.world.notes.contains(n) {
+                writeln!(out, "note: {n}")?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

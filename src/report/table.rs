@@ -16,6 +16,15 @@ fn secs(x: f64) -> String {
     }
 }
 
+/// A wait figure; a lower bound (`>=`) when jobs were still waiting at the end.
+fn wait(v: &VariantResult, x: f64) -> String {
+    if v.waits_censored > 0 {
+        format!(">={}", secs(x))
+    } else {
+        secs(x)
+    }
+}
+
 /// Rows of (label, one cell per variant).
 pub fn rows(vs: &[VariantResult]) -> Vec<(String, Vec<String>)> {
     let row = |label: &str, f: &dyn Fn(&VariantResult) -> String| {
@@ -32,17 +41,23 @@ pub fn rows(vs: &[VariantResult]) -> Vec<(String, Vec<String>)> {
     vec![
         row("engine", &|v| v.engine.clone()),
         row("jobs", &|v| v.jobs.to_string()),
-        row("unfinished at end", &|v| v.jobs_unfinished.to_string()),
+        row("unfinished at end", &|v| {
+            if v.jobs_unfinished > 0 {
+                format!("{} (!)", v.jobs_unfinished)
+            } else {
+                "0".to_string()
+            }
+        }),
         row("cost", &|v| money(v.cost_usd)),
         row("  compute", &|v| money(v.cost.compute_usd)),
         row("  storage", &|v| money(v.cost.storage_usd)),
         row("cost per day", &|v| rate(v, 1.0)),
         row("cost per 30 days", &|v| rate(v, 30.0)),
-        row("wait mean", &|v| secs(v.wait_s.mean)),
-        row("wait p50", &|v| secs(v.wait_s.p50)),
-        row("wait p95", &|v| secs(v.wait_s.p95)),
-        row("wait p99", &|v| secs(v.wait_s.p99)),
-        row("wait max", &|v| secs(v.wait_s.max)),
+        row("wait mean", &|v| wait(v, v.wait_s.mean)),
+        row("wait p50", &|v| wait(v, v.wait_s.p50)),
+        row("wait p95", &|v| wait(v, v.wait_s.p95)),
+        row("wait p99", &|v| wait(v, v.wait_s.p99)),
+        row("wait max", &|v| wait(v, v.wait_s.max)),
         row("machines created", &|v| v.machines_created.to_string()),
         row("machine-hours busy", &|v| {
             format!("{:.1}", v.machine_hours.busy)

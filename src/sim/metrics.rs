@@ -21,11 +21,15 @@ pub struct VariantResult {
     pub jobs: u64,
     /// Jobs still waiting or running at the end.
     pub jobs_unfinished: u64,
+    /// Jobs still waiting at the end whose wait so far is counted in `wait_s` (a lower bound).
+    pub waits_censored: u64,
     pub jobs_waiting_at_end: u64,
     pub jobs_running_at_end: u64,
     pub cost_usd: f64,
     pub cost: CostBreakdown,
     pub wait_s: Summary,
+    /// Job-seconds spent waiting, by what held the queue back.
+    pub wait_causes_s: WaitCauses,
     pub machines_created: u64,
     pub machine_hours: MachineHours,
     pub interruptions: u64,
@@ -40,6 +44,46 @@ pub struct CostBreakdown {
     pub storage_usd: f64,
     pub spot_usd: f64,
     pub on_demand_usd: f64,
+}
+
+/// Job-seconds of queue wait, by what held the jobs back while they waited.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct WaitCauses {
+    /// `concurrent` jobs were in flight: no worker was free.
+    pub concurrent: f64,
+    /// The runner's `limit` (jobs or machines) was reached.
+    pub limit: f64,
+    /// Neither: no machine was ready (the idle pool was empty, machines were booting).
+    pub machines: f64,
+}
+
+impl WaitCauses {
+    pub fn total(&self) -> f64 {
+        self.concurrent + self.limit + self.machines
+    }
+
+    /// The cap that held most of the wait back, when it held at least half of it.
+    pub fn binding(&self) -> Option<(WaitCause, f64)> {
+        let total = self.total();
+        if total <= 0.0 {
+            return None;
+        }
+        [
+            (WaitCause::Concurrent, self.concurrent),
+            (WaitCause::Limit, self.limit),
+        ]
+        .into_iter()
+        .find(|(_, s)| *s / total >= 0.5)
+        .map(|(c, s)| (c, s / total))
+    }
+}
+
+/// What kept waiting jobs from starting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitCause {
+    Concurrent,
+    Limit,
+    Machines,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -131,6 +175,10 @@ pub struct Metrics {
     pub interruptions: u64,
     pub retried: u64,
     pub arrived: u64,
+    /// Jobs still waiting at the end (their wait is a lower bound).
+    pub censored: u64,
+    /// Job-milliseconds of waiting by cause.
+    queued_ms: [i64; 3],
 }
 
 impl Metrics {
@@ -146,6 +194,8 @@ impl Metrics {
             interruptions: 0,
             retried: 0,
             arrived: 0,
+            censored: 0,
+            queued_ms: [0; 3],
         }
     }
 
@@ -178,6 +228,11 @@ impl Metrics {
             .waits
             .get_or_insert_with(Quantiles::coarse)
             .add(w);
+    }
+
+    /// Jobs waited `job_ms` job-milliseconds held back by `cause`.
+    pub fn queued(&mut self, cause: WaitCause, job_ms: i64) {
+        self.queued_ms[cause as usize] += job_ms;
     }
 
     /// A machine spent `from..to` in `state`: count the hours and bill them (split by day).
@@ -257,6 +312,7 @@ impl Metrics {
             days: end.since(start) as f64 / 86_400_000.0,
             jobs: self.arrived,
             jobs_unfinished: waiting + running,
+            waits_censored: self.censored,
             jobs_waiting_at_end: waiting,
             jobs_running_at_end: running,
             cost_usd: self.compute + self.storage,
@@ -267,6 +323,11 @@ impl Metrics {
                 on_demand_usd: if world.spot { 0.0 } else { self.compute },
             },
             wait_s,
+            wait_causes_s: WaitCauses {
+                concurrent: s(self.queued_ms[0] as u64),
+                limit: s(self.queued_ms[1] as u64),
+                machines: s(self.queued_ms[2] as u64),
+            },
             machines_created: self.created,
             machine_hours: MachineHours {
                 booting: h(self.hours_ms[0]),

@@ -8,7 +8,7 @@ use crate::core::{
     Settings, Time,
 };
 use crate::rng::Rng;
-use crate::sim::metrics::{HourState, Metrics, VariantResult};
+use crate::sim::metrics::{HourState, Metrics, VariantResult, WaitCause};
 use crate::sim::world::{NOTICE_MS, WorldModel};
 use crate::trace::{TraceError, TraceJob, TraceResult};
 use chrono_tz::Tz;
@@ -163,6 +163,29 @@ impl Sim<'_> {
     fn push(&mut self, at: Time, e: SimEvent) {
         self.seq += 1;
         self.queue.push(Reverse((at, self.seq, e)));
+    }
+
+    /// Time passes from `from` to `to` with the engine as it stands: report the state, and
+    /// charge the queue's waiting to what held the jobs back.
+    fn advance(&mut self, from: Time, to: Time, obs: &mut dyn Observer) {
+        obs.state(from, &self.engine);
+        let jobs = self.engine.jobs();
+        let waiting = jobs.waiting() as i64;
+        if waiting == 0 || to <= from {
+            return;
+        }
+        let s = self.engine.settings();
+        let in_flight = jobs.in_flight();
+        let cause = if in_flight >= s.concurrent {
+            WaitCause::Concurrent
+        } else if s.limit > 0
+            && (in_flight >= s.limit || self.engine.fleet().counts().total() >= s.limit)
+        {
+            WaitCause::Limit
+        } else {
+            WaitCause::Machines
+        };
+        self.m.queued(cause, waiting * to.since(from));
     }
 
     fn set_state(&mut self, id: MachineId, state: HourState, now: Time) {
@@ -340,15 +363,17 @@ pub fn simulate(
             break;
         }
         if cfg.end.is_none() {
-            let drained = sim.pending_arrival.is_none() && sim.jobs.is_empty();
-            if drained || at.since(last_arrival) > OPEN_END_GRACE_MS {
+            // Stop when everything ran, or long after the trace's last arrival with jobs still
+            // waiting. A gap between two arrivals never ends the run.
+            let exhausted = sim.pending_arrival.is_none();
+            if exhausted && (sim.jobs.is_empty() || at.since(last_arrival) > OPEN_END_GRACE_MS) {
                 break;
             }
         }
         if let Some((n, m)) = notice.filter(|(n, _)| queued.is_none_or(|q| *n < q)) {
             // A spot notice: the machine goes two minutes later.
             if n != now {
-                obs.state(now, &sim.engine);
+                sim.advance(now, n, obs);
                 now = n;
             }
             sim.interruptions.remove(&(n, m));
@@ -364,7 +389,7 @@ pub fn simulate(
             break;
         };
         if at != now {
-            obs.state(now, &sim.engine);
+            sim.advance(now, at, obs);
             now = at;
         }
         events += 1;
@@ -423,9 +448,14 @@ pub fn simulate(
                 }
             }
             SimEvent::Done(job, attempt) => {
-                let current = sim.jobs.get(&job).is_some_and(|j| j.attempt == attempt);
+                // A run whose machine went (the job was requeued) ends with that machine: the
+                // job is waiting again, or already on its next attempt.
+                let current = sim
+                    .jobs
+                    .get(&job)
+                    .is_some_and(|j| j.attempt == attempt && j.machine.is_some());
                 if !current {
-                    continue; // the job was requeued; this run of it died with its machine
+                    continue;
                 }
                 let Some(j) = sim.jobs.remove(&job) else {
                     continue;
@@ -439,8 +469,23 @@ pub fn simulate(
             }
         }
     }
-    obs.state(now, &sim.engine);
     let end = cfg.end.unwrap_or(now).max(start);
+    sim.advance(now, end, obs);
+    // Jobs still waiting at the end: their wait so far counts (censored, a lower bound), so a
+    // variant that never runs them cannot look fast. Jobs running at the end waited their
+    // whole wait already.
+    let mut open: Vec<(&JobId, &JobRec)> = sim.jobs.iter().collect();
+    open.sort_unstable_by_key(|(id, _)| **id);
+    for (_, j) in open {
+        let wait = match j.machine {
+            Some(_) => j.waited_ms,
+            None => {
+                sim.m.censored += 1;
+                j.waited_ms + end.since(j.waiting_since).max(0)
+            }
+        };
+        sim.m.wait(j.arrival, wait);
+    }
     // Machines still alive are billed up to the end.
     let mut alive: Vec<MachineId> = sim.machines.keys().copied().collect();
     alive.sort_unstable();
@@ -452,7 +497,7 @@ pub fn simulate(
     let waiting = sim.engine.jobs().waiting() as u64 + sim.engine.jobs().awaiting() as u64;
     let running = sim.engine.jobs().running() as u64;
     progress(end);
-    Ok(sim.m.result(
+    let mut r = sim.m.result(
         &cfg.name,
         cfg.engine.name(),
         &cfg.world,
@@ -461,5 +506,34 @@ pub fn simulate(
         waiting,
         running,
         cfg.world.notes.clone(),
-    ))
+    );
+    r.notes.extend(variant_notes(&r, &cfg.settings));
+    Ok(r)
+}
+
+/// What a reader of this variant's figures must know: jobs that never ran, and the cap that
+/// held the queue back when it was not the idle pool.
+fn variant_notes(r: &VariantResult, s: &Settings) -> Vec<String> {
+    let mut notes = Vec::new();
+    if r.jobs_unfinished > 0 {
+        notes.push(format!(
+            "{}: {} of {} jobs did not finish ({} still waiting, {} running at the end); the \
+             waits of those still waiting count up to the end, so the wait figures are lower \
+             bounds",
+            r.name, r.jobs_unfinished, r.jobs, r.jobs_waiting_at_end, r.jobs_running_at_end
+        ));
+    }
+    if let Some((cause, share)) = r.wait_causes_s.binding() {
+        let (what, value) = match cause {
+            WaitCause::Concurrent => ("concurrent", s.concurrent),
+            _ => ("limit", s.limit),
+        };
+        notes.push(format!(
+            "{}: jobs spent {:.0}% of their queue time with `{what} = {value}` reached: \
+             `{what}` is the binding limit, not the idle pool",
+            r.name,
+            share * 100.0
+        ));
+    }
+    notes
 }
