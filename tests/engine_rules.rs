@@ -5,7 +5,9 @@ mod common;
 use common::*;
 use scalecast::core::fleet::MachineState::{Idle, Used};
 use scalecast::core::settings::IdleSettings;
-use scalecast::core::{ActionKind, CreateReason, EngineError, Event, EventKind, RemoveReason};
+use scalecast::core::{
+    ActionKind, CreateReason, Engine, EngineError, Event, EventKind, RemoveReason,
+};
 
 // ---- shared ----
 
@@ -485,6 +487,114 @@ fn docker_machine_with_every_worker_busy_defers_its_poll() {
         1,
         "the deferred poll runs as the worker frees"
     );
+}
+
+#[test]
+fn docker_machine_poll_under_limit_decides_nothing_and_a_job_end_does_not_poll() {
+    // limit 1 < concurrent 5: the worker checks `limit` before the provider (acquireBuild),
+    // so while the one job runs a poll neither creates nor removes, and the feeder never
+    // blocks: the job's end waits for the next poll of the grid.
+    let mut e = dm(settings(
+        "concurrent = 5\ncheck_interval = 10",
+        "limit = 1",
+        "IdleCount = 0\nIdleTime = 600",
+    ));
+    let busy = seed(&mut e, Used, 0, 1);
+    let job = e.fleet().get(busy).unwrap().job.unwrap();
+    tick(&mut e, t0());
+    assert_eq!(
+        e.poll_timeout(),
+        Some(t0().plus_secs(10)),
+        "the feeder keeps ticking"
+    );
+    feed(&mut e, t0().plus_secs(1), EventKind::JobArrived { job: 1 });
+    let a = tick(&mut e, t0().plus_secs(10));
+    assert!(
+        a.is_empty(),
+        "limit reached: that poll decides nothing: {a:?}"
+    );
+    let a = feed(&mut e, t0().plus_secs(12), EventKind::JobFinished { job });
+    assert!(
+        started(&a).is_empty() && removed(&a).is_empty(),
+        "a job ending under limit does not itself cause a poll: {a:?}"
+    );
+    let a = tick(&mut e, t0().plus_secs(20));
+    assert_eq!(
+        started(&a),
+        vec![(1, busy)],
+        "the next poll of the grid takes it"
+    );
+}
+
+#[test]
+fn docker_machine_blocked_feeder_hands_over_when_a_worker_frees_then_sleeps_an_interval() {
+    let mut e = dm(settings(
+        "concurrent = 1\ncheck_interval = 10",
+        "",
+        "IdleCount = 1\nIdleTime = 600",
+    ));
+    let busy = seed(&mut e, Used, 0, 1);
+    let job = e.fleet().get(busy).unwrap().job.unwrap();
+    seed(&mut e, Idle, 0, 0);
+    tick(&mut e, t0());
+    assert_eq!(e.poll_timeout(), None, "blocked: every worker is busy");
+    feed(&mut e, t0().plus_secs(1), EventKind::JobArrived { job: 1 });
+    // A bare tick while blocked changes nothing and moves no poll.
+    assert!(tick(&mut e, t0().plus_secs(2)).is_empty());
+    assert_eq!(e.poll_timeout(), None);
+    let a = feed(&mut e, t0().plus_secs(7), EventKind::JobFinished { job });
+    assert_eq!(
+        started(&a).len(),
+        1,
+        "the hand-over is taken as the worker frees"
+    );
+    // The feeder sleeps a full interval after the hand-over, then blocks again.
+    assert_eq!(e.poll_timeout(), Some(t0().plus_secs(17)));
+    assert!(tick(&mut e, t0().plus_secs(17)).is_empty());
+    assert_eq!(e.poll_timeout(), None);
+}
+
+#[test]
+fn docker_machine_extra_ticks_do_not_move_the_poll_grid() {
+    let make = || {
+        let mut e = dm(settings(
+            "concurrent = 3\ncheck_interval = 10",
+            "",
+            "IdleCount = 1\nIdleTime = 30",
+        ));
+        tick(&mut e, t0());
+        e
+    };
+    let events = [
+        (15, EventKind::MachineReady { machine: 1 }),
+        (16, EventKind::JobArrived { job: 1 }),
+        (17, EventKind::JobArrived { job: 2 }),
+    ];
+    let run = |e: &mut Engine, extra: &[i64]| {
+        let mut out = Vec::new();
+        let mut ticks: Vec<i64> = extra.to_vec();
+        for (s, kind) in events.iter().cloned() {
+            while let Some(t) = ticks.first().copied().filter(|t| *t < s) {
+                ticks.remove(0);
+                while let Some(d) = e.poll_timeout().filter(|d| *d <= t0().plus_secs(t)) {
+                    out.extend(tick(e, d));
+                }
+                out.extend(tick(e, t0().plus_secs(t)));
+            }
+            while let Some(d) = e.poll_timeout().filter(|d| *d < t0().plus_secs(s)) {
+                out.extend(tick(e, d));
+            }
+            out.extend(feed(e, t0().plus_secs(s), kind));
+        }
+        while let Some(d) = e.poll_timeout().filter(|d| *d <= t0().plus_secs(120)) {
+            out.extend(tick(e, d));
+        }
+        out
+    };
+    let plain = run(&mut make(), &[]);
+    let ticked = run(&mut make(), &[1, 5, 11, 15, 16, 18, 19]);
+    assert!(!plain.is_empty());
+    assert_eq!(plain, ticked);
 }
 
 #[test]

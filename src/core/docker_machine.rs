@@ -9,25 +9,45 @@ use crate::core::fleet::{Counts, MachineState};
 use crate::core::time::Time;
 
 impl Engine {
+    /// GitLab's feeder (`commands/multi.go`, spec section 3): every `check_interval` it hands
+    /// the runner to a free worker. While all `concurrent` workers are busy the hand-over
+    /// blocks; it is taken the moment a worker frees, and the feeder sleeps a full interval
+    /// after it. The poll grid depends only on these facts, never on when the engine is woken.
     pub(crate) fn decide_docker_machine(&mut self, _event: &EventKind) {
-        let cap = self.settings.job_cap();
-        let due = self.now >= self.next_poll;
-        if !due && !self.poll_deferred {
-            return;
+        let interval = self.settings.check_interval.max(1) as i64;
+        let all_busy = self.jobs.in_flight() >= self.settings.concurrent;
+        if self.poll_deferred {
+            // The feeder is blocked on a busy pool: a worker freeing takes the hand-over.
+            if all_busy {
+                return;
+            }
+            self.poll_deferred = false;
+        } else {
+            if self.now < self.next_poll {
+                return;
+            }
+            if all_busy {
+                self.poll_deferred = true;
+                return;
+            }
         }
-        if due {
-            self.next_poll = self
-                .now
-                .plus_secs(self.settings.check_interval.max(1) as i64);
+        self.next_poll = self.now.plus_secs(interval);
+        self.worker_poll();
+    }
+
+    /// A worker holds the runner: `acquireBuild` checks the runner's `limit` before the
+    /// provider is asked; while `limit` jobs are in flight the poll decides nothing. After a
+    /// job is received the runner is handed straight to another free worker, if any.
+    fn worker_poll(&mut self) {
+        let (limit, concurrent) = (self.settings.limit, self.settings.concurrent);
+        loop {
+            if limit > 0 && self.jobs.in_flight() >= limit {
+                return;
+            }
+            if !self.poll_once() || self.jobs.in_flight() >= concurrent {
+                return;
+            }
         }
-        if self.jobs.in_flight() >= cap {
-            // No free worker: nothing polls until a job ends.
-            self.poll_deferred = true;
-            return;
-        }
-        self.poll_deferred = false;
-        // After a job is received the runner polls again right away.
-        while self.poll_once() && self.jobs.in_flight() < cap {}
     }
 
     /// One poll (spec section 3, steps 1-6). True when a job was received.
@@ -111,11 +131,9 @@ impl Engine {
         false
     }
 
+    /// The next hand-over of the feeder; none while it is blocked on busy workers (a job's
+    /// end, an event of its own, unblocks it).
     pub(crate) fn docker_machine_deadline(&self) -> Option<Time> {
-        if self.jobs.in_flight() >= self.settings.job_cap() {
-            None
-        } else {
-            Some(self.next_poll.max(self.now))
-        }
+        (!self.poll_deferred).then(|| self.next_poll.max(self.now))
     }
 }

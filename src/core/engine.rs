@@ -104,7 +104,8 @@ pub struct Engine {
     pub(crate) period: PeriodCache,
     /// docker-machine: when the runner polls next.
     pub(crate) next_poll: Time,
-    /// docker-machine: a poll was due while every worker was busy.
+    /// docker-machine: the feeder is blocked, a hand-over was due while every `concurrent`
+    /// worker was busy; it is taken when a worker frees.
     pub(crate) poll_deferred: bool,
     /// When the engine next needs a Tick, computed after each event.
     deadline: Option<Time>,
