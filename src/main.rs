@@ -167,6 +167,9 @@ enum TraceCommand {
     /// Summarise a trace: jobs, span, arrivals by weekday and hour, runtime percentiles.
     Stats {
         trace: PathBuf,
+        /// Keep only the jobs this runner ran (its id, description or name).
+        #[arg(long)]
+        runner: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -680,11 +683,18 @@ fn cmd_trace(command: TraceCommand) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        TraceCommand::Stats { trace, json } => {
-            let jobs =
-                scalecast::trace::read_file(&trace).map_err(|e| Failure::Input(e.to_string()))?;
-            let st = scalecast::trace::stats::compute(jobs)
-                .map_err(|e| Failure::Input(e.to_string()))?;
+        TraceCommand::Stats {
+            trace,
+            runner,
+            json,
+        } => {
+            let input = |e: scalecast::trace::TraceError| Failure::Input(e.to_string());
+            let filter = scalecast::trace::TraceFilter { runner };
+            let file =
+                scalecast::trace::TraceFile::scan_filtered(&trace, &filter).map_err(input)?;
+            let mut st =
+                scalecast::trace::stats::compute(file.arrivals().map_err(input)?).map_err(input)?;
+            st.skipped = file.summary.skipped;
             let out = std::io::stdout();
             let mut out = out.lock();
             if json {

@@ -153,3 +153,116 @@ fn a_gap_between_two_exports_does_not_end_the_run() {
     assert_eq!(v["variants"][0]["jobs"], 4);
     assert_eq!(v["variants"][0]["jobs_unfinished"], 0);
 }
+
+fn trace_stats(path: &Path, extra: &[&str]) -> (i32, serde_json::Value, String) {
+    let mut args = vec!["trace", "stats", path.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let o = scalecast(&args);
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+    (o.status.code().unwrap_or(-1), v, text(&o.stderr))
+}
+
+const JOB_A: &str = r#"{"id": 11, "status": "success", "started_at": "2026-01-13T04:00:00.000Z", "duration": 60.0, "queued_duration": 1.0, "runner": {"id": 7, "description": "aws-fleet"}}"#;
+const JOB_B: &str = r#"{"id": 12, "status": "success", "started_at": "2026-01-13T04:05:00.000Z", "duration": 30.0, "queued_duration": 2.0, "runner": {"id": 8, "description": "shared-runners"}}"#;
+const JOB_SKIPPED: &str =
+    r#"{"id": 13, "status": "skipped", "started_at": null, "duration": null}"#;
+
+#[test]
+fn an_api_error_page_is_an_error_naming_its_record() {
+    // Before: pages of {"message":"401 Unauthorized"} read as 0 jobs with exit 0.
+    let d = dir("401");
+    let p = d.join("jobs.json");
+    std::fs::write(
+        &p,
+        "{\"message\":\"401 Unauthorized\"}\n{\"message\":\"401 Unauthorized\"}\n",
+    )
+    .unwrap();
+    let (code, _, err) = trace_stats(&p, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("jobs.json: line 1") && err.contains("401 Unauthorized"),
+        "{err}"
+    );
+    // A rate-limit page among good pages is not skipped either.
+    std::fs::write(
+        &p,
+        format!("[{JOB_A}]\n{{\"error\": \"429 Too Many Requests\"}}\n[{JOB_B}]\n"),
+    )
+    .unwrap();
+    let (code, _, err) = trace_stats(&p, &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("line 2") && err.contains("429"), "{err}");
+    // Any other object that is not a job is named too.
+    std::fs::write(&p, format!("[{JOB_A}, {{\"name\": \"x\"}}]\n")).unwrap();
+    let (code, _, err) = trace_stats(&p, &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a job"), "{err}");
+}
+
+#[test]
+fn overlapping_pages_count_a_job_once_and_say_so() {
+    let d = dir("dups");
+    let p = d.join("jobs.json");
+    // Newest first, as the API lists them; page 2 repeats the last job of page 1.
+    std::fs::write(
+        &p,
+        format!("[{JOB_B}, {JOB_A}, {JOB_SKIPPED}]\n[{JOB_A}]\n"),
+    )
+    .unwrap();
+    let (code, v, err) = trace_stats(&p, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["jobs"], 2);
+    assert_eq!(v["skipped"]["duplicates"], 1);
+    assert_eq!(v["skipped"]["never_ran"], 1);
+    let o = scalecast(&["trace", "stats", p.to_str().unwrap()]);
+    assert!(
+        text(&o.stdout).contains("1 duplicates"),
+        "{}",
+        text(&o.stdout)
+    );
+}
+
+#[test]
+fn a_runner_filter_keeps_only_that_runners_jobs() {
+    let d = dir("runner");
+    let p = d.join("jobs.json");
+    std::fs::write(&p, format!("[{JOB_B}, {JOB_A}]\n")).unwrap();
+    for want in ["7", "aws-fleet"] {
+        let (code, v, err) = trace_stats(&p, &["--runner", want]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(v["jobs"], 1, "--runner {want}");
+        assert_eq!(v["skipped"]["other_runner"], 1);
+    }
+    // In a scenario: [trace] runner = ...; the real export has runner_id.
+    let sc = d.join("scenario.toml");
+    let config = root().join("scenarios/tutorial/config.toml");
+    let trace = root().join("traces/gitlab-datadog-2026-01-13.csv");
+    let body = |runner: &str| {
+        format!(
+            "[runner]\nconfig = {config:?}\n[trace]\npath = {trace:?}\n{runner}\n[machine]\nboot_seconds = 60\ninterruptions_per_hour = 0\n"
+        )
+    };
+    std::fs::write(&sc, body("")).unwrap();
+    let (_, all, err) = simulate(&[sc.to_str().unwrap()]);
+    let all = all["variants"][0]["jobs"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{err}"));
+    std::fs::write(&sc, body("runner = 999999999")).unwrap();
+    let (code, _, err) = simulate(&[sc.to_str().unwrap()]);
+    assert_eq!(code, 2, "no job of that runner: refused, {err}");
+    let csv = std::fs::read_to_string(&trace).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|c| *c == "runner_id").unwrap();
+    let some_runner = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(col))
+        .find(|r| !r.is_empty())
+        .unwrap()
+        .to_string();
+    std::fs::write(&sc, body(&format!("runner = \"{some_runner}\""))).unwrap();
+    let (code, one, err) = simulate(&[sc.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let one = one["variants"][0]["jobs"].as_u64().unwrap();
+    assert!(one > 0 && one < all, "{one} of {all}");
+}

@@ -79,6 +79,8 @@ struct RawRunner {
 #[serde(deny_unknown_fields)]
 struct RawTrace {
     path: Option<Spanned<String>>,
+    /// Keep only this runner's jobs: its id or its description or name.
+    runner: Option<Spanned<toml::Value>>,
     journal: Option<Spanned<String>>,
     synthetic: Option<Spanned<RawSynth>>,
 }
@@ -161,6 +163,8 @@ pub struct Scenario {
     pub config: ConfigFile,
     pub runner: Runner,
     pub trace: TraceSpec,
+    /// Which jobs of a trace file to keep.
+    pub trace_filter: crate::trace::TraceFilter,
     pub seed: u64,
     pub start: Option<Time>,
     pub end: Option<Time>,
@@ -420,11 +424,33 @@ impl Scenario {
                 set,
             });
         }
+        let trace_filter = crate::trace::TraceFilter {
+            runner: match &raw.trace.runner {
+                None => None,
+                Some(v) => match v.get_ref() {
+                    toml::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                    toml::Value::Integer(i) if *i >= 0 => Some(i.to_string()),
+                    _ => {
+                        return Err(src.err(
+                            at(v.span()),
+                            "trace.runner: a runner id (a whole number) or its description",
+                        ));
+                    }
+                },
+            },
+        };
+        if trace_filter.runner.is_some() && !matches!(trace, TraceSpec::File(_)) {
+            return Err(src.err(
+                raw.trace.runner.as_ref().map_or(0, |v| at(v.span())),
+                "trace.runner filters a trace file (path = ...)",
+            ));
+        }
         Ok(Scenario {
             path: path.to_path_buf(),
             config,
             runner,
             trace,
+            trace_filter,
             seed: raw.sim.seed.unwrap_or(0),
             start,
             end,

@@ -69,7 +69,9 @@ pub fn prepare(sc: &Scenario) -> Result<Prepared, PrepareError> {
     )
     .map_err(|m| PrepareError::World(format!("{}: {m}", sc.path.display())))?;
     let trace = match &sc.trace {
-        TraceSpec::File(p) => PreparedTrace::File(TraceFile::scan(p).map_err(PrepareError::Trace)?),
+        TraceSpec::File(p) => PreparedTrace::File(
+            TraceFile::scan_filtered(p, &sc.trace_filter).map_err(PrepareError::Trace)?,
+        ),
         TraceSpec::Synthetic(p) => PreparedTrace::Synthetic(p.clone()),
         TraceSpec::Journal(dir) => PreparedTrace::Jobs(
             crate::journal::trace::arrivals(dir)

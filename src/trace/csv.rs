@@ -1,7 +1,9 @@
 //! CSV (or TSV) with the Jobs API's column names, as python-gitlab + pandas export it. Columns
 //! may come in any order; extra columns are ignored.
 
-use crate::trace::{TraceError, TraceJob, TraceResult, io_error, job_from_fields};
+use crate::trace::{
+    Parsed, Skipped, TraceError, TraceFilter, TraceJob, TraceResult, io_error, job_from_fields,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -11,10 +13,12 @@ pub struct CsvJobs {
     columns: BTreeMap<String, usize>,
     record: csv::StringRecord,
     failed: bool,
+    filter: TraceFilter,
+    pub skipped: Skipped,
 }
 
 impl CsvJobs {
-    pub fn open(path: &Path, delimiter: u8) -> TraceResult<Self> {
+    pub fn open(path: &Path, delimiter: u8, filter: TraceFilter) -> TraceResult<Self> {
         let file = path.display().to_string();
         let f = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
         let mut reader = csv::ReaderBuilder::new()
@@ -47,12 +51,27 @@ impl CsvJobs {
                 });
             }
         }
+        if filter.runner.is_some()
+            && !["runner_id", "runner_description", "runner_name"]
+                .iter()
+                .any(|c| columns.contains_key(*c))
+        {
+            return Err(TraceError {
+                file,
+                place: "line 1".into(),
+                message:
+                    "a runner filter needs a runner_id, runner_description or runner_name column"
+                        .into(),
+            });
+        }
         Ok(CsvJobs {
             file,
             reader,
             columns,
             record: csv::StringRecord::new(),
             failed: false,
+            filter,
+            skipped: Skipped::default(),
         })
     }
 }
@@ -85,9 +104,10 @@ impl Iterator for CsvJobs {
                     .iter()
                     .find_map(|n| cols.get(*n).and_then(|&i| rec.get(i)))
             };
-            match job_from_fields(get) {
-                Ok(Some(job)) => return Some(Ok(job)),
-                Ok(None) => continue,
+            match job_from_fields(get, &self.filter) {
+                Ok(Parsed::Job(job)) => return Some(Ok(job)),
+                Ok(Parsed::NeverRan) => self.skipped.never_ran += 1,
+                Ok(Parsed::OtherRunner) => self.skipped.other_runner += 1,
                 Err(message) => {
                     self.failed = true;
                     let line = rec.position().map_or(0, |p| p.line());

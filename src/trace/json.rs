@@ -2,7 +2,9 @@
 //! webhook payloads. Objects are cut out of the byte stream one at a time, so a large file is
 //! never held whole.
 
-use crate::trace::{TraceError, TraceJob, TraceResult, io_error, job_from_fields};
+use crate::trace::{
+    Parsed, Skipped, TraceError, TraceFilter, TraceJob, TraceResult, io_error, job_from_fields,
+};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -138,15 +140,19 @@ pub struct JsonJobs {
     file: String,
     objects: JsonObjects<std::fs::File>,
     failed: bool,
+    filter: TraceFilter,
+    pub skipped: Skipped,
 }
 
 impl JsonJobs {
-    pub fn open(path: &Path) -> TraceResult<Self> {
+    pub fn open(path: &Path, filter: TraceFilter) -> TraceResult<Self> {
         let f = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
         Ok(JsonJobs {
             file: path.display().to_string(),
             objects: JsonObjects::new(f),
             failed: false,
+            filter,
+            skipped: Skipped::default(),
         })
     }
 
@@ -179,8 +185,11 @@ impl Iterator for JsonJobs {
                     return self.err(line + e.line() as u64 - 1, format!("malformed JSON: {e}"));
                 }
             };
-            // A Job Hook payload nests nothing we need; an API job may carry `pipeline{id}`.
-            let fields: Vec<(&str, Option<String>)> = [
+            // A Job Hook payload nests nothing we need but its runner; an API job carries
+            // `runner{id, description, name}` and `pipeline{id}`.
+            let runner = obj.get("runner");
+            let runner_field = |k: &str| runner.and_then(|r| r.get(k)).and_then(text_of);
+            let mut fields: Vec<(&str, Option<String>)> = [
                 "id",
                 "job_id",
                 "build_id",
@@ -190,10 +199,16 @@ impl Iterator for JsonJobs {
                 "build_duration",
                 "queued_duration",
                 "build_queued_duration",
+                "message",
+                "error",
+                "error_description",
             ]
             .iter()
             .map(|k| (*k, obj.get(*k).and_then(text_of)))
             .collect();
+            fields.push(("runner_id", runner_field("id")));
+            fields.push(("runner_description", runner_field("description")));
+            fields.push(("runner_name", runner_field("name")));
             let get = |names: &[&str]| {
                 names.iter().find_map(|n| {
                     fields
@@ -202,9 +217,10 @@ impl Iterator for JsonJobs {
                         .and_then(|(_, v)| v.as_deref())
                 })
             };
-            match job_from_fields(get) {
-                Ok(Some(job)) => return Some(Ok(job)),
-                Ok(None) => continue,
+            match job_from_fields(get, &self.filter) {
+                Ok(Parsed::Job(job)) => return Some(Ok(job)),
+                Ok(Parsed::NeverRan) => self.skipped.never_ran += 1,
+                Ok(Parsed::OtherRunner) => self.skipped.other_runner += 1,
                 Err(msg) => return self.err(line, msg),
             }
         }

@@ -79,19 +79,64 @@ fn seconds_to_ms(s: &str) -> Option<i64> {
     (v.is_finite() && (0.0..1e12).contains(&v)).then(|| (v * 1000.0).round() as i64)
 }
 
+/// Which jobs of a trace to keep.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TraceFilter {
+    /// Keep only jobs this runner ran: its numeric id, or its description or name.
+    pub runner: Option<String>,
+}
+
+/// Records read but not replayed, by why.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    /// Jobs with no `started_at` or `duration`: they never reached a runner.
+    pub never_ran: u64,
+    /// Jobs another runner ran (with a runner filter).
+    pub other_runner: u64,
+    /// The same job again (overlapping pages): dropped.
+    pub duplicates: u64,
+}
+
+/// What one record of a trace is.
+pub(crate) enum Parsed {
+    Job(TraceJob),
+    NeverRan,
+    OtherRunner,
+}
+
 /// Turn the fields of one record into an arrival. `get` returns a field's text, None or empty
-/// when absent. Ok(None) for a job that never ran.
+/// when absent.
 pub(crate) fn job_from_fields<'a>(
     get: impl Fn(&[&str]) -> Option<&'a str>,
-) -> Result<Option<TraceJob>, String> {
+    filter: &TraceFilter,
+) -> Result<Parsed, String> {
     let present = |keys: &[&str]| get(keys).filter(|v| !v.trim().is_empty());
+    let id_text = present(&["id", "job_id", "build_id"]);
+    if id_text.is_none() {
+        // Not a job: most often an API error page saved in place of a page of jobs.
+        if let Some(m) = present(&["message", "error", "error_description"]) {
+            return Err(format!(
+                "an API error, not a job: {m:?} (check the token and the URL of the export)"
+            ));
+        }
+    }
+    let id_text = id_text.ok_or("not a job: no job id (id, job_id or build_id)")?;
     let Some(started) = present(&["started_at", "build_started_at"]) else {
-        return Ok(None);
+        return Ok(Parsed::NeverRan);
     };
     let Some(duration) = present(&["duration", "build_duration"]) else {
-        return Ok(None);
+        return Ok(Parsed::NeverRan);
     };
-    let id_text = present(&["id", "job_id", "build_id"]).ok_or("no job id (id, job_id)")?;
+    if let Some(want) = &filter.runner {
+        let ids = ["runner_id", "runner_description", "runner_name"];
+        let matches = ids
+            .iter()
+            .filter_map(|k| present(&[k]))
+            .any(|v| v.trim() == want.as_str() || v.trim().trim_end_matches(".0") == want.as_str());
+        if !matches {
+            return Ok(Parsed::OtherRunner);
+        }
+    }
     let id = id_text
         .trim()
         .parse::<u64>()
@@ -114,7 +159,7 @@ pub(crate) fn job_from_fields<'a>(
         Some(q) => seconds_to_ms(q)
             .ok_or_else(|| format!("queued_duration {q:?} is not a number of seconds >= 0"))?,
     };
-    Ok(Some(TraceJob {
+    Ok(Parsed::Job(TraceJob {
         id,
         arrival: started.plus_millis(-queued_ms),
         duration_ms,
@@ -169,26 +214,108 @@ pub(crate) fn io_error(path: &Path, e: std::io::Error) -> TraceError {
 }
 
 /// A stream of the arrivals in a trace file, in file order.
-pub fn read_file(path: &Path) -> TraceResult<Box<dyn Iterator<Item = TraceResult<TraceJob>>>> {
+pub fn read_file(path: &Path) -> TraceResult<TraceReader> {
+    read_filtered(path, &TraceFilter::default())
+}
+
+/// A stream of the arrivals in a trace file that pass `filter`, in file order.
+pub fn read_filtered(path: &Path, filter: &TraceFilter) -> TraceResult<TraceReader> {
     match sniff(path)? {
-        Format::Csv { delimiter } => Ok(Box::new(csv::CsvJobs::open(path, delimiter)?)),
-        Format::Json => Ok(Box::new(json::JsonJobs::open(path)?)),
+        Format::Csv { delimiter } => Ok(TraceReader::Csv(csv::CsvJobs::open(
+            path,
+            delimiter,
+            filter.clone(),
+        )?)),
+        Format::Json => Ok(TraceReader::Json(json::JsonJobs::open(
+            path,
+            filter.clone(),
+        )?)),
+    }
+}
+
+/// A trace file's jobs as they come, with the count of records left out.
+pub enum TraceReader {
+    Csv(csv::CsvJobs),
+    Json(json::JsonJobs),
+}
+
+impl TraceReader {
+    /// Records read so far that were not jobs to replay (duplicates are counted later, in
+    /// time order).
+    pub fn skipped(&self) -> Skipped {
+        match self {
+            TraceReader::Csv(r) => r.skipped,
+            TraceReader::Json(r) => r.skipped,
+        }
+    }
+}
+
+impl Iterator for TraceReader {
+    type Item = TraceResult<TraceJob>;
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            TraceReader::Csv(r) => r.next(),
+            TraceReader::Json(r) => r.next(),
+        }
+    }
+}
+
+/// Drops a job seen before at the same arrival instant (overlapping pages of an export list
+/// a job twice). The input must be in time order, ties by id.
+pub struct Dedup<I> {
+    inner: I,
+    instant: Option<Time>,
+    ids: Vec<u64>,
+    pub duplicates: u64,
+}
+
+impl<I> Dedup<I> {
+    pub fn new(inner: I) -> Self {
+        Dedup {
+            inner,
+            instant: None,
+            ids: Vec::new(),
+            duplicates: 0,
+        }
+    }
+}
+
+impl<I: Iterator<Item = TraceResult<TraceJob>>> Iterator for Dedup<I> {
+    type Item = TraceResult<TraceJob>;
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let j = match self.inner.next()? {
+                Ok(j) => j,
+                e => return Some(e),
+            };
+            if self.instant != Some(j.arrival) {
+                self.instant = Some(j.arrival);
+                self.ids.clear();
+            } else if self.ids.contains(&j.id) {
+                self.duplicates += 1;
+                continue;
+            }
+            self.ids.push(j.id);
+            return Some(Ok(j));
+        }
     }
 }
 
 /// What a first pass over a trace learned.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Summary {
+    /// Jobs to replay (after the filter, duplicates dropped).
     pub jobs: u64,
     pub sorted: bool,
     pub first_arrival: Option<Time>,
     pub last_end: Option<Time>,
+    pub skipped: Skipped,
 }
 
 /// Arrivals in time order, for the simulator: a sorted file is streamed (memory flat in the
 /// trace length); an unsorted one (the Jobs API lists newest first) is sorted in memory.
 pub enum Arrivals {
-    Stream(Box<dyn Iterator<Item = TraceResult<TraceJob>>>),
+    Stream(Box<Dedup<TraceReader>>),
     Sorted(std::vec::IntoIter<TraceJob>),
     Synthetic(Box<synth::Generator>),
 }
@@ -207,20 +334,40 @@ impl Iterator for Arrivals {
 /// A trace file, checked whole once (so a malformed record stops the run before it starts).
 pub struct TraceFile {
     pub path: PathBuf,
+    pub filter: TraceFilter,
     pub summary: Summary,
+}
+
+/// Every job of a file in time order (ties by id), duplicates dropped and counted.
+fn sorted_jobs(path: &Path, filter: &TraceFilter) -> TraceResult<(Vec<TraceJob>, u64)> {
+    let mut all = Vec::new();
+    for j in read_filtered(path, filter)? {
+        all.push(j?);
+    }
+    all.sort_by_key(|j| (j.arrival, j.id));
+    let n = all.len();
+    all.dedup_by_key(|j| (j.arrival, j.id));
+    let dups = (n - all.len()) as u64;
+    Ok((all, dups))
 }
 
 impl TraceFile {
     /// Read the file through once: validate every record, count, see whether it is sorted.
     pub fn scan(path: &Path) -> TraceResult<Self> {
+        Self::scan_filtered(path, &TraceFilter::default())
+    }
+
+    pub fn scan_filtered(path: &Path, filter: &TraceFilter) -> TraceResult<Self> {
         let mut s = Summary {
             jobs: 0,
             sorted: true,
             first_arrival: None,
             last_end: None,
+            skipped: Skipped::default(),
         };
         let mut last: Option<Time> = None;
-        for job in read_file(path)? {
+        let mut jobs = Dedup::new(read_filtered(path, filter)?);
+        for job in &mut jobs {
             let job = job?;
             s.jobs += 1;
             if last.is_some_and(|l| job.arrival < l) {
@@ -230,8 +377,17 @@ impl TraceFile {
             s.first_arrival = Some(s.first_arrival.map_or(job.arrival, |f| f.min(job.arrival)));
             s.last_end = Some(s.last_end.map_or(job.end(), |e| e.max(job.end())));
         }
+        s.skipped = jobs.inner.skipped();
+        s.skipped.duplicates = jobs.duplicates;
+        if !s.sorted {
+            // Duplicates are found in time order: count them on the sorted jobs.
+            let (all, dups) = sorted_jobs(path, filter)?;
+            s.jobs = all.len() as u64;
+            s.skipped.duplicates = dups;
+        }
         Ok(TraceFile {
             path: path.to_path_buf(),
+            filter: filter.clone(),
             summary: s,
         })
     }
@@ -239,13 +395,12 @@ impl TraceFile {
     /// The arrivals in time order (ties by id when the file had to be sorted).
     pub fn arrivals(&self) -> TraceResult<Arrivals> {
         if self.summary.sorted {
-            return Ok(Arrivals::Stream(read_file(&self.path)?));
+            return Ok(Arrivals::Stream(Box::new(Dedup::new(read_filtered(
+                &self.path,
+                &self.filter,
+            )?))));
         }
-        let mut all = Vec::with_capacity(self.summary.jobs as usize);
-        for j in read_file(&self.path)? {
-            all.push(j?);
-        }
-        all.sort_by_key(|j| (j.arrival, j.id));
+        let (all, _) = sorted_jobs(&self.path, &self.filter)?;
         Ok(Arrivals::Sorted(all.into_iter()))
     }
 }
@@ -271,7 +426,9 @@ mod tests {
             ("duration", "30.509353"),
         ];
         let get = |keys: &[&str]| rec.iter().find(|(k, _)| keys.contains(k)).map(|(_, v)| *v);
-        let j = job_from_fields(get).unwrap().unwrap();
+        let Parsed::Job(j) = job_from_fields(get, &TraceFilter::default()).unwrap() else {
+            panic!("a job that ran");
+        };
         assert_eq!(
             j.arrival,
             Time::parse_rfc3339("2026-01-13T04:33:30.366Z").unwrap()

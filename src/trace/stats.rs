@@ -14,6 +14,8 @@ pub struct TraceStats {
     /// Arrivals by weekday (0 = Monday) and hour of day, UTC.
     pub arrivals_by_weekday_hour: Vec<Vec<u64>>,
     pub runtime_s: Summary,
+    /// Records read but not replayed: never ran, another runner's, duplicates.
+    pub skipped: crate::trace::Skipped,
 }
 
 pub fn compute(jobs: impl Iterator<Item = TraceResult<TraceJob>>) -> TraceResult<TraceStats> {
@@ -42,6 +44,7 @@ pub fn compute(jobs: impl Iterator<Item = TraceResult<TraceJob>>) -> TraceResult
         },
         arrivals_by_weekday_hour: grid,
         runtime_s: runtimes.summary(1000.0),
+        skipped: Default::default(),
     })
 }
 
@@ -55,6 +58,11 @@ impl TraceStats {
             self.first_arrival.as_deref().unwrap_or("-"),
             self.last_end.as_deref().unwrap_or("-"),
             self.span_days
+        ));
+        let k = &self.skipped;
+        out.push_str(&format!(
+            "skipped       {} never ran, {} another runner's, {} duplicates\n",
+            k.never_ran, k.other_runner, k.duplicates
         ));
         let r = &self.runtime_s;
         out.push_str(&format!(
