@@ -455,8 +455,14 @@ fn cmd_replay(
         }
         let ev: Event = serde_json::from_str(&line)
             .map_err(|e| Failure::Input(format!("{}: not an event: {e}", place(n))))?;
-        let rp = replayer
-            .get_or_insert_with(|| Replayer::new(Engine::new(kind, settings.clone(), ev.at)));
+        let rp = replayer.get_or_insert_with(|| {
+            Replayer::new(Engine::new(kind, settings.clone(), ev.at)).with_max_wakeups(
+                std::env::var("SCALECAST_MAX_WAKEUPS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(scalecast::replay::MAX_WAKEUPS),
+            )
+        });
         rp.feed(&ev, &mut emit)
             .map_err(|e| Failure::Input(format!("{}: {e}", place(n))))?;
     }
@@ -578,9 +584,7 @@ fn cmd_simulate(
         let obs: &mut dyn scalecast::sim::Observer = &mut both;
         let r = run_variant(&sc, &prepared, v, obs, &mut progress).map_err(|e| match e {
             scalecast::sim::SimError::Trace(t) => Failure::Input(t.to_string()),
-            scalecast::sim::SimError::EmptyTrace => {
-                Failure::Input(format!("{}: {e}", path.display()))
-            }
+            e if e.is_input() => Failure::Input(format!("{}: {e}", path.display())),
             other => Failure::Runtime(anyhow::anyhow!("variant {:?}: {other}", v.name)),
         })?;
         if let Some((bar, _, _)) = bar {
@@ -651,11 +655,8 @@ fn cmd_trace(command: TraceCommand) -> Result<ExitCode, Failure> {
             start,
             out,
         } => {
-            if days == 0 || jobs_per_day.is_nan() || jobs_per_day <= 0.0 {
-                return Err(Failure::Input(
-                    "--days and --jobs-per-day must be above 0".into(),
-                ));
-            }
+            SynthParams::check(days, jobs_per_day)
+                .map_err(|m| Failure::Input(format!("--days, --jobs-per-day: {m}")))?;
             let start = match start {
                 Some(s) => parse_time("start", &s)?,
                 None => SynthParams::default_start(),
@@ -737,6 +738,14 @@ fn cmd_sweep(
                 .map_err(|e| Failure::Input(format!("--target-{}: {e}", m.name())))?,
         )),
     };
+    let n = sweep::count(&axes);
+    let max = sweep::max_combinations();
+    if n.is_none_or(|n| n > max) {
+        return Err(Failure::Input(format!(
+            "--grid: {} combinations, above the limit of {max} (set SCALECAST_MAX_COMBINATIONS to raise it)",
+            n.map_or("too many".to_string(), |n| n.to_string())
+        )));
+    }
     let sc = Scenario::load(path, &sets, host_tz())?;
     let prepared = prepare(&sc).map_err(|e| Failure::Input(e.to_string()))?;
     let arrivals = prepared
@@ -764,7 +773,7 @@ fn cmd_sweep(
     };
     let (current, rows) = sweep::run(&sc, &prepared.world, &arrivals, &combos, threads, &progress)
         .map_err(|e| {
-            if e.starts_with("--grid") {
+            if e.starts_with("--grid") || e.starts_with("the trace: ") {
                 Failure::Input(e)
             } else {
                 Failure::Runtime(anyhow::anyhow!(e))

@@ -3,10 +3,27 @@
 
 use crate::core::{Action, Engine, EngineError, Event, EventKind, Time};
 
+/// The most deadline wake-ups one replay delivers: the `docker-machine` engine polls every
+/// `check_interval`, so events years apart would otherwise spin for hours.
+pub const MAX_WAKEUPS: u64 = 20_000_000;
+
+/// Why a replay stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    #[error(
+        "more than {max} wake-ups of the engine before {until} (it polls every check_interval): replay a shorter span, or set SCALECAST_MAX_WAKEUPS"
+    )]
+    TooManyWakeups { max: u64, until: Time },
+}
+
 /// Drives one engine over a sequence of events.
 pub struct Replayer {
     engine: Engine,
     last_tick: Option<Time>,
+    wakeups: u64,
+    max_wakeups: u64,
 }
 
 impl Replayer {
@@ -14,7 +31,15 @@ impl Replayer {
         Replayer {
             engine,
             last_tick: None,
+            wakeups: 0,
+            max_wakeups: MAX_WAKEUPS,
         }
+    }
+
+    /// Stop after this many wake-ups instead of [`MAX_WAKEUPS`].
+    pub fn with_max_wakeups(mut self, max: u64) -> Self {
+        self.max_wakeups = max;
+        self
     }
 
     pub fn engine(&self) -> &Engine {
@@ -26,11 +51,18 @@ impl Replayer {
         &mut self,
         until: Time,
         out: &mut dyn FnMut(Action),
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), ReplayError> {
         while let Some(d) = self.engine.poll_timeout() {
             let at = d.max(self.engine.now());
             if at > until || self.last_tick == Some(at) {
                 break;
+            }
+            self.wakeups += 1;
+            if self.wakeups > self.max_wakeups {
+                return Err(ReplayError::TooManyWakeups {
+                    max: self.max_wakeups,
+                    until,
+                });
             }
             self.last_tick = Some(at);
             self.engine.handle(&Event::new(at, EventKind::Tick))?;
@@ -40,7 +72,7 @@ impl Replayer {
     }
 
     /// Wake the engine for its deadlines before `ev`, then apply `ev`.
-    pub fn feed(&mut self, ev: &Event, out: &mut dyn FnMut(Action)) -> Result<(), EngineError> {
+    pub fn feed(&mut self, ev: &Event, out: &mut dyn FnMut(Action)) -> Result<(), ReplayError> {
         if ev.at >= self.engine.now() {
             self.run_until(ev.at, out)?;
         }

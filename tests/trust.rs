@@ -266,3 +266,164 @@ fn a_runner_filter_keeps_only_that_runners_jobs() {
     let one = one["variants"][0]["jobs"].as_u64().unwrap();
     assert!(one > 0 && one < all, "{one} of {all}");
 }
+
+#[test]
+fn a_lone_job_far_from_the_rest_is_refused_by_name() {
+    // Before: one row dated year 1 moved the start to year 1 and billed 2,025 years.
+    let d = dir("outlier");
+    let rows = [
+        (77, "0001-01-01T00:00:00Z", 0.0, 60.0),
+        (1, "2026-01-05T10:00:00Z", 5.0, 600.0),
+        (2, "2026-01-05T11:00:00Z", 5.0, 600.0),
+        (3, "2026-01-06T11:00:00Z", 5.0, 600.0),
+    ];
+    let s = scenario_with_trace(&d, &rows, "seed = 1");
+    let (code, _, err) = simulate(&[s.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("trace job 77") && err.contains("scenario.toml"),
+        "{err}"
+    );
+    // With a window that leaves it out, the run is fine and says what it left out.
+    let s = scenario_with_trace(
+        &d,
+        &rows,
+        "start = \"2026-01-05T00:00:00Z\"\nend = \"2026-01-07T00:00:00Z\"",
+    );
+    let (code, v, err) = simulate(&[s.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let w = &v["variants"][0]["window"];
+    assert_eq!(w["trace_jobs_inside"], 3);
+    assert_eq!(w["trace_jobs_before"], 1);
+}
+
+#[test]
+fn a_window_outside_the_trace_is_refused() {
+    // Before: 0 jobs simulated and idle machines billed, exit 0.
+    let d = dir("outside");
+    let rows = [
+        (1, "2026-01-05T10:00:00Z", 5.0, 600.0),
+        (2, "2026-01-05T11:00:00Z", 5.0, 600.0),
+    ];
+    let s = scenario_with_trace(
+        &d,
+        &rows,
+        "start = \"2026-03-01T00:00:00Z\"\nend = \"2026-03-08T00:00:00Z\"",
+    );
+    let (code, _, err) = simulate(&[s.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("holds none of the trace's jobs") && err.contains("2 arrive before"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_long_gap_in_the_trace_is_stated() {
+    let d = dir("gapnote");
+    let rows = [
+        (1, "2026-01-05T10:00:00Z", 5.0, 600.0),
+        (2, "2026-01-20T11:00:00Z", 5.0, 600.0),
+        (3, "2026-01-21T11:00:00Z", 5.0, 600.0),
+    ];
+    let s = scenario_with_trace(&d, &rows, "seed = 1");
+    let (code, v, err) = simulate(&[s.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let b = &v["variants"][0];
+    assert!(b["window"]["longest_gap"]["days"].as_f64().unwrap() > 15.0);
+    assert!(
+        b["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("no job from")),
+        "{}",
+        b["notes"]
+    );
+    let o = scalecast(&["simulate", s.to_str().unwrap()]);
+    assert!(
+        text(&o.stdout).contains("no job from 2026-01-05"),
+        "{}",
+        text(&o.stdout)
+    );
+}
+
+#[test]
+fn absurd_sizes_are_refused_with_the_limit_and_how_to_raise_it() {
+    for rate in ["inf", "1e12", "NaN"] {
+        let o = scalecast(&["trace", "synth", "--days", "1", "--jobs-per-day", rate]);
+        assert_eq!(o.status.code(), Some(2), "--jobs-per-day {rate}");
+        assert!(o.stdout.is_empty());
+    }
+    let o = scalecast(&["trace", "synth", "--days", "1", "--jobs-per-day", "1e12"]);
+    assert!(
+        text(&o.stderr).contains("SCALECAST_MAX_JOBS_PER_DAY"),
+        "{}",
+        text(&o.stderr)
+    );
+    // A scenario with the same rate names its file and line.
+    let d = dir("absurd");
+    let config = root().join("scenarios/tutorial/config.toml");
+    let sc = d.join("scenario.toml");
+    std::fs::write(
+        &sc,
+        format!("[runner]\nconfig = {config:?}\n[trace.synthetic]\ndays = 3\njobs_per_day = 1e12\nseed = 1\n"),
+    )
+    .unwrap();
+    let (code, _, err) = simulate(&[sc.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("scenario.toml:") && err.contains("limit"),
+        "{err}"
+    );
+    // A grid of 10^8 combinations.
+    let values = (0..100)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut args = vec!["sweep".to_string(), tutorial()];
+    for key in ["IdleCount", "IdleTime", "MaxBuilds", "limit"] {
+        args.push("--grid".into());
+        args.push(format!("{key}={values}"));
+    }
+    args.push("--out".into());
+    args.push(d.join("sweep").display().to_string());
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let o = scalecast(&args);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("100000000 combinations"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(!d.join("sweep").exists());
+}
+
+#[test]
+fn replay_across_centuries_stops_with_a_clear_error() {
+    let d = dir("replay");
+    let ev = d.join("events.ndjson");
+    std::fs::write(
+        &ev,
+        "{\"at\":\"1970-01-01T00:00:00Z\",\"event\":\"job_arrived\",\"job\":1}\n",
+    )
+    .unwrap();
+    let config = root().join("scenarios/tutorial/config.toml");
+    // The default limit is 20 million wake-ups; a lower one keeps the test quick.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"))
+        .args([
+            "replay",
+            "--config",
+            config.to_str().unwrap(),
+            "--engine",
+            "docker-machine",
+            "--until",
+            "2026-12-01T00:00:00Z",
+            ev.to_str().unwrap(),
+        ])
+        .env("SCALECAST_MAX_WAKEUPS", "100000")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("wake-ups"), "{}", text(&o.stderr));
+}

@@ -255,11 +255,8 @@ impl Scenario {
             (None, Some(s), None) => {
                 let line = at(s.span());
                 let r = s.get_ref();
-                if r.days == 0 || r.jobs_per_day.is_nan() || r.jobs_per_day <= 0.0 {
-                    return Err(src.err(
-                        line,
-                        "trace.synthetic: days and jobs_per_day must be above 0",
-                    ));
+                if let Err(m) = SynthParams::check(r.days, r.jobs_per_day) {
+                    return Err(src.err(line, format!("trace.synthetic: {m}")));
                 }
                 TraceSpec::Synthetic(SynthParams {
                     days: r.days,

@@ -40,6 +40,16 @@ pub fn rows(vs: &[VariantResult]) -> Vec<(String, Vec<String>)> {
     };
     vec![
         row("engine", &|v| v.engine.clone()),
+        row("window", &|v| {
+            format!(
+                "{} .. {}",
+                &v.start[..v.start.len().min(10)],
+                &v.end[..v.end.len().min(10)]
+            )
+        }),
+        row("trace jobs outside", &|v| {
+            (v.window.trace_jobs_before + v.window.trace_jobs_after).to_string()
+        }),
         row("jobs", &|v| v.jobs.to_string()),
         row("unfinished at end", &|v| {
             if v.jobs_unfinished > 0 {

@@ -35,7 +35,26 @@ pub struct VariantResult {
     pub interruptions: u64,
     pub jobs_retried: u64,
     pub per_day: Vec<DayResult>,
+    /// How the trace sits in the simulated window.
+    pub window: Window,
     pub notes: Vec<String>,
+}
+
+/// The trace's jobs inside and outside the simulated window, and its longest quiet stretch.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Window {
+    pub trace_jobs_inside: u64,
+    pub trace_jobs_before: u64,
+    pub trace_jobs_after: u64,
+    pub longest_gap: Option<Gap>,
+}
+
+/// The longest time between two arrivals of the window.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Gap {
+    pub from: String,
+    pub to: String,
+    pub days: f64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -338,6 +357,7 @@ impl Metrics {
             interruptions: self.interruptions,
             jobs_retried: self.retried,
             per_day,
+            window: Window::default(),
             notes,
         }
     }

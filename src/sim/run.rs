@@ -8,7 +8,7 @@ use crate::core::{
     Settings, Time,
 };
 use crate::rng::Rng;
-use crate::sim::metrics::{HourState, Metrics, VariantResult, WaitCause};
+use crate::sim::metrics::{Gap, HourState, Metrics, VariantResult, WaitCause, Window};
 use crate::sim::world::{NOTICE_MS, WorldModel};
 use crate::trace::{TraceError, TraceJob, TraceResult};
 use chrono_tz::Tz;
@@ -36,7 +36,31 @@ pub struct SimConfig {
 pub enum SimError {
     Trace(TraceError),
     EmptyTrace,
-    Engine { at: Time, error: EngineError },
+    Engine {
+        at: Time,
+        error: EngineError,
+    },
+    /// The window holds none of the trace's jobs.
+    EmptyWindow {
+        start: Time,
+        end: Time,
+        before: u64,
+        after: u64,
+    },
+    /// One job so far from the rest that the window is mostly empty time.
+    Outlier {
+        job: u64,
+        at: Time,
+        gap_days: f64,
+        rest_days: f64,
+    },
+}
+
+impl SimError {
+    /// Whether the input is at fault (exit 2) rather than the run.
+    pub fn is_input(&self) -> bool {
+        !matches!(self, SimError::Engine { .. })
+    }
 }
 
 impl fmt::Display for SimError {
@@ -47,6 +71,24 @@ impl fmt::Display for SimError {
                 write!(f, "the trace has no job that ran, and no start was given")
             }
             SimError::Engine { at, error } => write!(f, "engine refused an event at {at}: {error}"),
+            SimError::EmptyWindow {
+                start,
+                end,
+                before,
+                after,
+            } => write!(
+                f,
+                "the window {start} .. {end} holds none of the trace's jobs ({before} arrive before it, {after} after it): move [sim] start and end"
+            ),
+            SimError::Outlier {
+                job,
+                at,
+                gap_days,
+                rest_days,
+            } => write!(
+                f,
+                "trace job {job} (arriving {at}) is {gap_days:.0} days from the other jobs, which span {rest_days:.1} days: the forecast would be idle time; remove it or set [sim] start and end"
+            ),
         }
     }
 }
@@ -153,6 +195,13 @@ struct Sim<'a> {
     interruptions: BTreeSet<(Time, MachineId)>,
     next_job: JobId,
     pending_arrival: Option<TraceJob>,
+    /// Trace jobs that arrive before the window.
+    before: u64,
+    /// The previous arrival in the window, and the longest quiet stretch between two
+    /// arrivals: (from, to, the job before it, the job after it).
+    prev_arrival: Option<(Time, u64)>,
+    first_arrival: Option<Time>,
+    gap: Option<(Time, Time, u64, u64)>,
     boot_rng: Rng,
     fail_rng: Rng,
     spot_rng: Rng,
@@ -297,6 +346,7 @@ impl Sim<'_> {
         for j in &mut *arrivals {
             let j = j?;
             if j.arrival < start {
+                self.before += 1;
                 continue;
             }
             self.pending_arrival = Some(j);
@@ -333,6 +383,10 @@ pub fn simulate(
         interruptions: BTreeSet::new(),
         next_job: 1,
         pending_arrival: None,
+        before: 0,
+        prev_arrival: None,
+        first_arrival: None,
+        gap: None,
         boot_rng: Rng::derive(cfg.seed, "boot"),
         fail_rng: Rng::derive(cfg.seed, "create failure"),
         spot_rng: Rng::derive(cfg.seed, "spot interruption"),
@@ -402,6 +456,13 @@ pub fn simulate(
                     continue;
                 };
                 last_arrival = at;
+                if let Some((p, pid)) = sim.prev_arrival
+                    && sim.gap.is_none_or(|(a, b, _, _)| at.since(p) > b.since(a))
+                {
+                    sim.gap = Some((p, at, pid, j.id));
+                }
+                sim.prev_arrival = Some((at, j.id));
+                sim.first_arrival.get_or_insert(at);
                 let id = sim.next_job;
                 sim.next_job += 1;
                 sim.m.arrival(at);
@@ -471,6 +532,52 @@ pub fn simulate(
     }
     let end = cfg.end.unwrap_or(now).max(start);
     sim.advance(now, end, obs);
+    // What of the trace fell outside the window.
+    let mut after = sim.pending_arrival.is_some() as u64;
+    for j in arrivals {
+        j?;
+        after += 1;
+    }
+    let window = Window {
+        trace_jobs_inside: sim.m.arrived,
+        trace_jobs_before: sim.before + u64::from(first.is_some_and(|j| j.arrival < start)),
+        trace_jobs_after: after,
+        longest_gap: None,
+    };
+    if window.trace_jobs_inside == 0 {
+        return Err(SimError::EmptyWindow {
+            start,
+            end,
+            before: window.trace_jobs_before,
+            after: window.trace_jobs_after,
+        });
+    }
+    let mut window = window;
+    if let Some((a, b, before_id, after_id)) = sim.gap {
+        let (first_at, last_at) = (sim_first_arrival(&sim, a), last_arrival);
+        let gap_days = b.since(a) as f64 / 86_400_000.0;
+        let rest_days = (last_at.since(first_at) - b.since(a)) as f64 / 86_400_000.0;
+        // A lone job far from all the others: the window would be nearly all empty time.
+        let lone = a == first_at || b == last_at;
+        if lone && gap_days > 30.0 && gap_days > 10.0 * rest_days.max(0.1) {
+            let (job, at) = if a == first_at {
+                (before_id, a)
+            } else {
+                (after_id, b)
+            };
+            return Err(SimError::Outlier {
+                job,
+                at,
+                gap_days,
+                rest_days,
+            });
+        }
+        window.longest_gap = Some(Gap {
+            from: a.to_rfc3339(),
+            to: b.to_rfc3339(),
+            days: gap_days,
+        });
+    }
     // Jobs still waiting at the end: their wait so far counts (censored, a lower bound), so a
     // variant that never runs them cannot look fast. Jobs running at the end waited their
     // whole wait already.
@@ -507,8 +614,37 @@ pub fn simulate(
         running,
         cfg.world.notes.clone(),
     );
+    r.notes.extend(window_notes(&r.name, &window));
+    r.window = window;
     r.notes.extend(variant_notes(&r, &cfg.settings));
     Ok(r)
+}
+
+/// The first arrival of the window (the gap bookkeeping starts there).
+fn sim_first_arrival(sim: &Sim, gap_from: Time) -> Time {
+    sim.first_arrival.unwrap_or(gap_from)
+}
+
+/// A trace with a long quiet stretch, or jobs outside the window: say so.
+fn window_notes(name: &str, w: &Window) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(g) = &w.longest_gap
+        && g.days > 3.0
+    {
+        notes.push(format!(
+            "{name}: the trace has no job from {} to {} ({:.1} days); idle machines are billed through it. Is the export whole?",
+            g.from, g.to, g.days
+        ));
+    }
+    if w.trace_jobs_before + w.trace_jobs_after > 0 {
+        notes.push(format!(
+            "{name}: {} trace jobs fall outside the window ({} before, {} after) and are not simulated",
+            w.trace_jobs_before + w.trace_jobs_after,
+            w.trace_jobs_before,
+            w.trace_jobs_after
+        ));
+    }
+    notes
 }
 
 /// What a reader of this variant's figures must know: jobs that never ran, and the cap that

@@ -38,6 +38,23 @@ pub fn parse_axis(s: &str) -> Result<Axis, String> {
     })
 }
 
+/// The most combinations a sweep runs unless `SCALECAST_MAX_COMBINATIONS` says otherwise:
+/// each holds its settings in memory before any runs.
+pub const MAX_COMBINATIONS: usize = 100_000;
+
+pub fn max_combinations() -> usize {
+    std::env::var("SCALECAST_MAX_COMBINATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MAX_COMBINATIONS)
+}
+
+/// How many combinations a grid has (None past usize).
+pub fn count(axes: &[Axis]) -> Option<usize> {
+    axes.iter()
+        .try_fold(1usize, |n, a| n.checked_mul(a.values.len()))
+}
+
 /// Every combination, the first axis varying slowest.
 pub fn combinations(axes: &[Axis]) -> Vec<Vec<(String, SetValue)>> {
     let mut out: Vec<Vec<(String, SetValue)>> = vec![Vec::new()];
@@ -242,9 +259,13 @@ pub fn run(
         .into_iter()
         .enumerate()
     {
-        let r = slot
-            .expect("every combination ran")
-            .map_err(|e| format!("combination {i}: {e}"))?;
+        let r = slot.expect("every combination ran").map_err(|e| {
+            if e.is_input() {
+                format!("the trace: {e}")
+            } else {
+                format!("combination {i}: {e}")
+            }
+        })?;
         rows.push(Row {
             set: configs[i].0.clone(),
             result: r,

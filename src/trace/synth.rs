@@ -18,7 +18,35 @@ pub struct SynthParams {
     pub start: Time,
 }
 
+/// The most jobs a synthetic day may hold (a busy runner runs a few thousand); the
+/// generator holds a day's jobs in memory. `SCALECAST_MAX_JOBS_PER_DAY` raises it.
+pub const MAX_JOBS_PER_DAY: f64 = 1_000_000.0;
+
+/// The limit in force: the default, or `SCALECAST_MAX_JOBS_PER_DAY`.
+pub fn max_jobs_per_day() -> f64 {
+    std::env::var("SCALECAST_MAX_JOBS_PER_DAY")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .unwrap_or(MAX_JOBS_PER_DAY)
+}
+
 impl SynthParams {
+    /// Refuse what cannot be generated: no days, a rate that is not a positive finite
+    /// number, or more jobs a day than the limit.
+    pub fn check(days: u32, jobs_per_day: f64) -> Result<(), String> {
+        if days == 0 || !jobs_per_day.is_finite() || jobs_per_day <= 0.0 {
+            return Err("days and jobs_per_day must be finite numbers above 0".into());
+        }
+        let max = max_jobs_per_day();
+        if jobs_per_day > max {
+            return Err(format!(
+                "jobs_per_day {jobs_per_day} is above the limit of {max} (set SCALECAST_MAX_JOBS_PER_DAY to raise it)"
+            ));
+        }
+        Ok(())
+    }
+
     pub fn default_start() -> Time {
         Time::parse_rfc3339("2026-11-02T00:00:00Z").expect("fixed date")
     }
