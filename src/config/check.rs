@@ -74,6 +74,24 @@ pub fn check(
         None => cfg.runners.iter().collect(),
     };
     let mut out = Vec::new();
+    if cfg.runners.is_empty() {
+        out.push(Finding {
+            severity: Severity::Error,
+            code: "no_runners",
+            message: "no [[runners]] entry: there is nothing to check or forecast".into(),
+            line: None,
+        });
+        return Ok(out);
+    }
+    let text = std::fs::read_to_string(&cfg.file).unwrap_or_default();
+    unknown_keys(cfg, &runners, &text, &mut out);
+    if cfg.concurrent == 0 {
+        out.push(Finding::warn(
+            "concurrent_zero",
+            key_line(&text, "concurrent"),
+            "concurrent = 0: no worker ever takes a job, so no job runs".into(),
+        ));
+    }
     for r in runners {
         check_runner(cfg, r, host_tz, &mut out);
     }
@@ -82,6 +100,16 @@ pub fn check(
 }
 
 fn check_runner(cfg: &ConfigFile, r: &Runner, host_tz: Tz, out: &mut Vec<Finding>) {
+    if r.executor != "docker+machine" {
+        out.push(Finding::warn(
+            "executor_not_modelled",
+            r.line,
+            format!(
+                "runner {:?} uses executor {:?}: scalecast forecasts docker+machine autoscaling; its figures for this runner assume docker+machine",
+                r.name, r.executor
+            ),
+        ));
+    }
     let Some(m) = &r.machine else {
         if r.executor.contains("machine") {
             out.push(Finding::warn(
@@ -120,7 +148,179 @@ fn check_runner(cfg: &ConfigFile, r: &Runner, host_tz: Tz, out: &mut Vec<Finding
     for (i, e) in m.autoscaling.iter().enumerate() {
         entry_warnings(i, e, r, out);
     }
-    shadow_warnings(&settings, &m.autoscaling, out);
+    // The busiest idle target any period asks for, against the caps on jobs and machines.
+    let widest = m
+        .autoscaling
+        .iter()
+        .map(|e| (e.idle_count.value, e.idle_count.line))
+        .chain(std::iter::once((m.idle_count.value, m.idle_count.line)))
+        .max_by_key(|x| x.0)
+        .unwrap_or((0, 0));
+    if cfg.concurrent > 0 && widest.0 > cfg.concurrent {
+        out.push(Finding::warn(
+            "idle_count_above_concurrent",
+            widest.1,
+            format!(
+                "IdleCount = {} is above concurrent = {}: at most {} jobs run at once, so jobs can wait while machines stay idle; concurrent is the binding limit",
+                widest.0, cfg.concurrent, cfg.concurrent
+            ),
+        ));
+    }
+    // An entry that is active one second a minute changes every few seconds: looking for
+    // shadowed entries over a year would take millions of steps, and `seconds_field` already
+    // says what is wrong with it.
+    let second_grained = m
+        .autoscaling
+        .iter()
+        .any(|e| e.periods.iter().any(|p| p.expr.seconds_restricted()));
+    if !second_grained {
+        shadow_warnings(&settings, &m.autoscaling, out);
+    }
+}
+
+const TOP_KEYS: &[&str] = &[
+    "concurrent",
+    "check_interval",
+    "log_level",
+    "log_format",
+    "listen_address",
+    "shutdown_timeout",
+    "sentry_dsn",
+    "connection_max_age",
+    "session_server",
+    "runners",
+];
+const RUNNER_KEYS: &[&str] = &[
+    "name",
+    "url",
+    "id",
+    "token",
+    "token_obtained_at",
+    "token_expires_at",
+    "tls-ca-file",
+    "tls-cert-file",
+    "tls-key-file",
+    "limit",
+    "executor",
+    "shell",
+    "builds_dir",
+    "cache_dir",
+    "clone_url",
+    "environment",
+    "pre_get_sources_script",
+    "post_get_sources_script",
+    "pre_clone_script",
+    "post_clone_script",
+    "pre_build_script",
+    "post_build_script",
+    "output_limit",
+    "request_concurrency",
+    "unhealthy_requests_limit",
+    "unhealthy_interval",
+    "debug_trace_disabled",
+    "referees",
+    "custom_build_dir",
+    "feature_flags",
+    "job_status_final_update_retry_limit",
+    "docker",
+    "cache",
+    "machine",
+    "custom",
+    "ssh",
+    "parallels",
+    "virtualbox",
+    "kubernetes",
+    "autoscaler",
+    "instance",
+];
+const MACHINE_KEYS: &[&str] = &[
+    "IdleCount",
+    "IdleCountMin",
+    "IdleScaleFactor",
+    "IdleTime",
+    "MaxGrowthRate",
+    "MaxBuilds",
+    "MachineDriver",
+    "MachineName",
+    "MachineOptions",
+    "OffPeakPeriods",
+    "OffPeakTimezone",
+    "OffPeakIdleCount",
+    "OffPeakIdleTime",
+    "autoscaling",
+];
+const ENTRY_KEYS: &[&str] = &[
+    "Periods",
+    "Timezone",
+    "IdleCount",
+    "IdleCountMin",
+    "IdleScaleFactor",
+    "IdleTime",
+];
+
+/// Keys GitLab Runner does not know in a section, each with the nearest known key.
+fn unknown_keys(cfg: &ConfigFile, runners: &[&Runner], text: &str, out: &mut Vec<Finding>) {
+    let mut judge = |section: &str, other: &[(String, String)], known: &[&str]| {
+        for (key, _) in other {
+            if known.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                continue;
+            }
+            let near = known
+                .iter()
+                .map(|k| {
+                    (
+                        edit_distance(&k.to_ascii_lowercase(), &key.to_ascii_lowercase()),
+                        k,
+                    )
+                })
+                .filter(|(d, _)| *d <= 2.max(key.len() / 4))
+                .min();
+            let hint = near.map_or(String::new(), |(_, k)| format!("; did you mean {k}?"));
+            out.push(Finding::warn(
+                "unknown_key",
+                key_line(text, key),
+                format!("{key} is not a GitLab Runner setting of {section}{hint} It is ignored"),
+            ));
+        }
+    };
+    judge("the top level", &cfg.other, TOP_KEYS);
+    for r in runners {
+        judge("[[runners]]", &r.other, RUNNER_KEYS);
+        if let Some(m) = &r.machine {
+            judge("[runners.machine]", &m.other, MACHINE_KEYS);
+            for e in &m.autoscaling {
+                judge("[[runners.machine.autoscaling]]", &e.other, ENTRY_KEYS);
+            }
+        }
+    }
+}
+
+/// The first line that sets `key` (`key = ...`), 0 when not found.
+fn key_line(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key)
+                .or_else(|| l.strip_prefix(&format!("\"{key}\"")))
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map_or(0, |i| i + 1)
+}
+
+/// Levenshtein distance, for did-you-mean.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 fn integer_factor(what: &str, f: At<f64>) -> Finding {
@@ -198,7 +398,7 @@ fn entry_warnings(i: usize, e: &EntryConfig, r: &Runner, out: &mut Vec<Finding>)
                 "seconds_field",
                 p.line,
                 format!(
-                    "{what}: period {:?} has {} fields, so its seconds field is not `*`: it is active about one second a minute. Use 7 fields starting with `*`",
+                    "{what}: period {:?} has {} fields and its seconds field is not `*`: it is active only in the seconds that field lists (a 5- or 6-field period: one second a minute). Use 7 fields starting with `*`",
                     p.text,
                     p.expr.field_count()
                 ),

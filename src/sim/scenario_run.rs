@@ -68,6 +68,13 @@ pub fn prepare(sc: &Scenario) -> Result<Prepared, PrepareError> {
         &o,
     )
     .map_err(|m| PrepareError::World(format!("{}: {m}", sc.path.display())))?;
+    let mut world = world;
+    if sc.runner.executor != "docker+machine" {
+        world.notes.push(format!(
+            "runner {:?} uses executor {:?}: the forecast models it as docker+machine",
+            sc.runner.name, sc.runner.executor
+        ));
+    }
     let trace = match &sc.trace {
         TraceSpec::File(p) => PreparedTrace::File(
             TraceFile::scan_filtered(p, &sc.trace_filter).map_err(PrepareError::Trace)?,
