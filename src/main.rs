@@ -67,6 +67,9 @@ enum Command {
         /// With --journal: snapshot the engine state every N events.
         #[arg(long, value_name = "N", default_value_t = scalecast::journal::DEFAULT_SNAPSHOT_EVERY, requires = "journal")]
         snapshot_every: u64,
+        /// With --journal: keep the newest N snapshots, delete older ones.
+        #[arg(long, value_name = "N", default_value_t = scalecast::journal::DEFAULT_KEEP_SNAPSHOTS, requires = "journal")]
+        keep_snapshots: u64,
         /// No progress bar and no table.
         #[arg(long, short)]
         quiet: bool,
@@ -297,13 +300,16 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             report,
             journal,
             snapshot_every,
+            keep_snapshots,
             quiet,
         } => cmd_simulate(
             &scenario,
             &sets,
             json.as_deref(),
             report.as_deref(),
-            journal.as_deref().map(|d| (d, snapshot_every)),
+            journal
+                .as_deref()
+                .map(|d| (d, snapshot_every, keep_snapshots)),
             quiet,
         ),
         Command::Trace { command } => cmd_trace(command),
@@ -497,7 +503,7 @@ fn cmd_simulate(
     sets: &[String],
     json: Option<&Path>,
     report: Option<&Path>,
-    journal: Option<(&Path, u64)>,
+    journal: Option<(&Path, u64, u64)>,
     quiet: bool,
 ) -> Result<ExitCode, Failure> {
     use scalecast::config::scenario::Scenario;
@@ -505,9 +511,11 @@ fn cmd_simulate(
     let sets = parse_sets(sets)?;
     let sc = Scenario::load(path, &sets, host_tz())?;
     let prepared = prepare(&sc).map_err(|e| Failure::Input(e.to_string()))?;
-    if let Some((dir, every)) = journal {
-        if every == 0 {
-            return Err(Failure::Input("--snapshot-every must be at least 1".into()));
+    if let Some((dir, every, keep)) = journal {
+        if every == 0 || keep == 0 {
+            return Err(Failure::Input(
+                "--snapshot-every and --keep-snapshots must be at least 1".into(),
+            ));
         }
         if dir.exists() && std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_some()) {
             return Err(Failure::Input(format!(
@@ -516,9 +524,10 @@ fn cmd_simulate(
             )));
         }
     }
-    let mut sink = journal.map(|(dir, snapshot_every)| JournalSink {
+    let mut sink = journal.map(|(dir, snapshot_every, keep_snapshots)| JournalSink {
         dir: dir.to_path_buf(),
         snapshot_every,
+        keep_snapshots,
         engine: sc.variants[0].engine,
         settings: sc.variants[0].settings.clone(),
         seed: sc.seed,
@@ -958,8 +967,10 @@ fn cmd_journal(command: JournalCommand) -> Result<ExitCode, Failure> {
                 }
                 writeln!(
                     o,
-                    "snapshots     {} (every {} events){}",
+                    "snapshots     {} kept of the newest {}, {} bytes (every {} events){}",
                     i.snapshots.len(),
+                    i.header.keep_snapshots,
+                    i.snapshot_bytes,
                     i.header.snapshot_every,
                     i.snapshots
                         .last()
@@ -1076,6 +1087,7 @@ fn cmd_journal(command: JournalCommand) -> Result<ExitCode, Failure> {
 struct JournalSink {
     dir: PathBuf,
     snapshot_every: u64,
+    keep_snapshots: u64,
     engine: EngineKind,
     settings: scalecast::core::Settings,
     seed: u64,
@@ -1121,6 +1133,7 @@ impl scalecast::sim::Observer for JournalSink {
                 Some(self.seed),
             );
             header.snapshot_every = self.snapshot_every;
+            header.keep_snapshots = self.keep_snapshots;
             match scalecast::journal::Journal::create(&self.dir, header) {
                 Ok(j) => self.journal = Some(j),
                 Err(err) => {

@@ -321,9 +321,78 @@ fn secrets_never_enter_the_journal() {
 fn not_a_journal_is_a_clear_error() {
     let dir = temp("empty");
     std::fs::create_dir_all(&dir).unwrap();
-    let o = scalecast(&["journal", "inspect", dir.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("not a scalecast journal"));
+    for cmd in ["inspect", "verify", "export"] {
+        let o = scalecast(&["journal", cmd, dir.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        assert!(text(&o.stderr).contains("not a scalecast journal"), "{cmd}");
+        // A read-only command writes nothing into a folder that is not a journal.
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "{cmd} wrote files"
+        );
+    }
+}
+
+#[test]
+fn a_writer_killed_while_creating_leaves_a_whole_journal_or_none() {
+    // Before: a directory with no header that nothing could open again.
+    let mut rng = Rng::new(9);
+    for round in 0..12 {
+        let parent = temp(&format!("create-{round}"));
+        std::fs::create_dir_all(&parent).unwrap();
+        let dir = parent.join("j");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scalecast"))
+            .args([
+                "journal",
+                "_crash-writer",
+                dir.to_str().unwrap(),
+                "--seed",
+                "1",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(rng.below(30_000)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if dir.exists() {
+            let o = scalecast(&["journal", "inspect", dir.to_str().unwrap()]);
+            assert!(o.status.success(), "round {round}: {}", text(&o.stderr));
+        }
+        // Whatever was left beside it, a new journal can be made in its place.
+        let again = parent.join("k");
+        make_journal(&again, 10);
+        assert!(Reader::open(&again).is_ok());
+        let _ = std::fs::remove_dir_all(&parent);
+    }
+}
+
+#[test]
+fn snapshots_are_pruned_to_the_newest_few_and_their_size_reported() {
+    let dir = temp("prune");
+    let (settings, start) = crash_settings();
+    let mut header = Header::new(EngineKind::Scalecast, settings.clone(), start, Some(1));
+    header.snapshot_every = 100;
+    header.keep_snapshots = 2;
+    let mut j = Journal::create(&dir, header).unwrap();
+    let mut w = Workload::new(7, EngineKind::Scalecast, settings, start);
+    let events: Vec<Event> = (0..1000).map(|_| w.next_event()).collect();
+    for chunk in events.chunks(100) {
+        j.append_batch(chunk).unwrap();
+    }
+    let want = digest(j.engine());
+    drop(j);
+    let i = Reader::open(&dir).unwrap().inspect().unwrap();
+    assert_eq!(i.snapshots, vec![900, 1000]);
+    assert!(i.snapshot_bytes > 0);
+    let (j, _) = Journal::open(&dir).unwrap();
+    assert_eq!(digest(j.engine()), want, "recovery from the kept snapshots");
+    drop(j);
+    let o = scalecast(&["journal", "inspect", dir.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["snapshots"].as_array().unwrap().len(), 2);
+    assert_eq!(v["snapshot_bytes"], i.snapshot_bytes);
 }
 
 proptest! {

@@ -32,8 +32,18 @@ pub struct Header {
     /// Set when the journal records a simulated run.
     pub seed: Option<u64>,
     pub snapshot_every: u64,
+    /// How many snapshots are kept (older ones are deleted as new ones are written).
+    #[serde(default = "default_keep")]
+    pub keep_snapshots: u64,
     pub start: Time,
     pub settings: Settings,
+}
+
+/// Snapshots kept unless the journal says otherwise.
+pub const DEFAULT_KEEP_SNAPSHOTS: u64 = 3;
+
+fn default_keep() -> u64 {
+    DEFAULT_KEEP_SNAPSHOTS
 }
 
 impl Header {
@@ -45,6 +55,7 @@ impl Header {
             config_digest: format!("{:016x}", fnv1a(&json)),
             seed,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            keep_snapshots: DEFAULT_KEEP_SNAPSHOTS,
             start,
             settings,
         }
@@ -305,16 +316,35 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Start a new journal in `dir` (made if needed).
+    /// Start a new journal in `dir` (made if needed; it must not exist or be empty). The
+    /// journal is built beside it and renamed into place with its header, so `dir` holds a
+    /// whole journal or nothing, whenever the writer dies.
     pub fn create(dir: &Path, header: Header) -> JournalResult<Self> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| JournalError::Store(StoreError(format!("{}: {e}", dir.display()))))?;
-        let mut store = SledStore::open(dir)?;
-        if store.header()?.is_some() {
+        let io =
+            |e: std::io::Error| JournalError::Store(StoreError(format!("{}: {e}", dir.display())));
+        if dir.is_dir() && std::fs::read_dir(dir).map_err(io)?.next().is_some() {
             return Err(JournalError::AlreadyExists(dir.to_path_buf()));
         }
-        store.put_header(codec::encode_json(Kind::Header, &header))?;
-        store.flush()?;
+        let name = dir
+            .file_name()
+            .map_or("journal".into(), |n| n.to_string_lossy().into_owned());
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(io)?;
+        let staging = parent.join(format!(".{name}.creating-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        {
+            let mut store = SledStore::open(&staging)?;
+            store.put_header(codec::encode_json(Kind::Header, &header))?;
+            store.flush()?;
+        }
+        if let Err(e) = std::fs::rename(&staging, dir) {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(io(e));
+        }
+        let store = SledStore::open(dir)?;
         let engine = Engine::new(header.engine, header.settings.clone(), header.start);
         Ok(Journal {
             dir: dir.to_path_buf(),
@@ -329,7 +359,7 @@ impl Journal {
     /// Open and recover: newest snapshot, then the events after it. A torn tail is cut from
     /// the store so appending continues after the valid prefix.
     pub fn open(dir: &Path) -> JournalResult<(Self, Recovery)> {
-        if !dir.is_dir() {
+        if !dir.is_dir() || !store::is_store(dir) {
             return Err(JournalError::NotAJournal(dir.to_path_buf()));
         }
         let mut store = SledStore::open(dir)?;
@@ -419,6 +449,8 @@ impl Journal {
             self.last_seq,
             codec::encode_json(Kind::Snapshot, &self.engine),
         )?;
+        self.store
+            .prune_snapshots(self.header.keep_snapshots.max(1) as usize)?;
         self.store.flush()?;
         self.since_snapshot = 0;
         Ok(())
@@ -439,6 +471,8 @@ pub struct Inspection {
     pub first_at: Option<Time>,
     pub last_at: Option<Time>,
     pub snapshots: Vec<u64>,
+    /// Bytes the kept snapshots take.
+    pub snapshot_bytes: u64,
     pub by_kind: BTreeMap<String, u64>,
     pub dropped: Option<Dropped>,
 }
@@ -467,7 +501,7 @@ pub fn kind_name(k: &EventKind) -> &'static str {
 
 impl Reader {
     pub fn open(dir: &Path) -> JournalResult<Self> {
-        if !dir.is_dir() {
+        if !dir.is_dir() || !store::is_store(dir) {
             return Err(JournalError::NotAJournal(dir.to_path_buf()));
         }
         let store = SledStore::open(dir)?;
@@ -490,7 +524,9 @@ impl Reader {
             last = Some(e.at);
             *by_kind.entry(kind_name(&e.kind).to_string()).or_insert(0) += 1;
         })?;
-        let mut snapshots: Vec<u64> = self.store.snapshots()?.into_iter().map(|s| s.0).collect();
+        let all = self.store.snapshots()?;
+        let snapshot_bytes = all.iter().map(|s| s.1.len() as u64).sum();
+        let mut snapshots: Vec<u64> = all.into_iter().map(|s| s.0).collect();
         snapshots.sort_unstable();
         Ok(Inspection {
             header: self.header.clone(),
@@ -498,6 +534,7 @@ impl Reader {
             first_at: first,
             last_at: last,
             snapshots,
+            snapshot_bytes,
             by_kind,
             dropped,
         })

@@ -29,6 +29,8 @@ pub trait Store {
     /// Drop events from `seq` on (a torn tail being cut).
     fn truncate_from(&mut self, seq: u64) -> StoreResult<()>;
     fn put_snapshot(&mut self, seq: u64, bytes: Vec<u8>) -> StoreResult<()>;
+    /// Delete every snapshot but the newest `keep`.
+    fn prune_snapshots(&mut self, keep: usize) -> StoreResult<()>;
     /// Snapshots, newest first.
     fn snapshots(&self) -> StoreResult<Vec<(u64, Vec<u8>)>>;
     fn put_header(&mut self, bytes: Vec<u8>) -> StoreResult<()>;
@@ -51,6 +53,12 @@ pub struct SledStore {
 }
 
 const HEADER_KEY: &[u8] = b"header";
+
+/// Whether `dir` holds a sled store (its `conf` and `db` files), so that opening it for
+/// reading writes nothing into a folder that is not a journal.
+pub fn is_store(dir: &Path) -> bool {
+    dir.join("conf").is_file() && dir.join("db").is_file()
+}
 
 impl SledStore {
     /// Open (or make) the store in `dir`. A store another handle is still closing is waited
@@ -221,6 +229,22 @@ impl Store for SledStore {
             self.snapshots.insert(key(seq), bytes)
         })
         .map(|_| ())
+    }
+
+    fn prune_snapshots(&mut self, keep: usize) -> StoreResult<()> {
+        guard("pruning snapshots", || {
+            let old: Vec<sled::IVec> = self
+                .snapshots
+                .iter()
+                .keys()
+                .rev()
+                .skip(keep)
+                .collect::<Result<_, _>>()?;
+            for k in old {
+                self.snapshots.remove(k)?;
+            }
+            Ok(())
+        })
     }
 
     fn snapshots(&self) -> StoreResult<Vec<(u64, Vec<u8>)>> {
