@@ -863,6 +863,7 @@ fn cmd_sweep(
             current: false,
             chosen: rec.as_ref().is_some_and(|x| x.row == i),
             meets: rec.as_ref().is_some_and(|x| x.meets),
+            unfinished: r.result.jobs_unfinished > 0,
         })
         .collect();
     points.push(ParetoPoint {
@@ -872,6 +873,7 @@ fn cmd_sweep(
         current: true,
         chosen: false,
         meets: false,
+        unfinished: current.result.jobs_unfinished > 0,
     });
     pareto(
         &out_dir.join("pareto.png"),
@@ -929,7 +931,12 @@ fn cmd_sweep(
             "{:>22}  {:>12}  {:>12}",
             "jobs unfinished", a.jobs_unfinished, b.jobs_unfinished
         )?;
-        writeln!(o, "\nIn config.toml:\n{}", sweep::config_lines(&chosen.set))?;
+        for note in sweep::edge_notes(&axes, &chosen.set) {
+            writeln!(o, "note: {note}")?;
+        }
+        if r.meets {
+            writeln!(o, "\nIn config.toml:\n{}", sweep::config_lines(&chosen.set))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

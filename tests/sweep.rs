@@ -132,6 +132,12 @@ fn nothing_meeting_the_target_shows_the_closest() {
     let out = d.join("sweep");
     let o = sweep(&s, &out, &["--target-p99", "0.001s"]);
     assert!(text(&o.stdout).contains("No combination meets p99"));
+    // Nothing to paste: the closest is not a recommendation.
+    assert!(
+        !text(&o.stdout).contains("In config.toml"),
+        "{}",
+        text(&o.stdout)
+    );
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("sweep.json")).unwrap()).unwrap();
     assert_eq!(v["recommendation"]["meets"], false);
@@ -188,4 +194,34 @@ fn bad_grid_is_an_input_error() {
         "soon",
     ]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_combination_that_leaves_jobs_unfinished_is_never_recommended() {
+    // concurrent = 0 runs nothing: every wait is a lower bound, and it must not win.
+    let (d, s) = setup("unfinished");
+    let out = d.join("sweep");
+    let o = scalecast(&[
+        "sweep",
+        s.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--grid",
+        "concurrent=0,20",
+        "--target-p95",
+        "1h",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("sweep.json")).unwrap()).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let zero = rows.iter().find(|r| r["name"] == "concurrent=0").unwrap();
+    assert!(zero["jobs_unfinished"].as_u64().unwrap() > 0);
+    assert!(
+        zero["wait_s"]["p95"].as_f64().unwrap() > 3600.0,
+        "censored waits count"
+    );
+    let chosen = &rows[v["recommendation"]["row"].as_u64().unwrap() as usize];
+    assert_eq!(chosen["name"], "concurrent=20");
 }

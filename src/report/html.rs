@@ -30,10 +30,6 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn money(x: f64) -> String {
-    format!("${x:.2}")
-}
-
 /// The page, with each plot read from `dir` and embedded.
 pub fn index(
     dir: &Path,
@@ -48,33 +44,18 @@ pub fn index(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>\nbody {{ font-family: sans-serif; margin: 2em; color: #222; }}\ntable {{ border-collapse: collapse; margin: 1em 0; }}\nth, td {{ border: 1px solid #ccc; padding: 4px 10px; text-align: right; }}\nth:first-child, td:first-child {{ text-align: left; }}\nimg {{ max-width: 100%; border: 1px solid #ddd; }}\nfigure {{ margin: 2em 0; }}\n</style>\n</head>\n<body>\n<h1>{t}</h1>\n",
         t = escape(title)
     );
-    h.push_str("<h2>Summary</h2>\n<table>\n<tr><th>variant</th><th>engine</th><th>jobs</th><th>unfinished</th><th>cost</th><th>per 30 days</th><th>compute</th><th>storage</th><th>wait mean</th><th>wait p50</th><th>wait p95</th><th>wait p99</th><th>wait max</th><th>machines created</th><th>interruptions</th><th>retried</th></tr>\n");
+    // The same rows as the terminal's table, one column per variant.
+    h.push_str("<h2>Summary</h2>\n<table>\n<tr><th></th>");
     for r in results {
-        let month = if r.days >= 1.0 {
-            money(r.cost_usd / r.days * 30.0)
-        } else {
-            "-".into()
-        };
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td><td>{:.1} s</td><td>{:.1} s</td><td>{:.1} s</td><td>{:.1} s</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&r.name),
-            escape(&r.engine),
-            r.jobs,
-            r.jobs_unfinished,
-            money(r.cost_usd),
-            month,
-            money(r.cost.compute_usd),
-            money(r.cost.storage_usd),
-            r.wait_s.mean,
-            r.wait_s.p50,
-            r.wait_s.p95,
-            r.wait_s.p99,
-            r.wait_s.max,
-            r.machines_created,
-            r.interruptions,
-            r.jobs_retried
-        );
+        let _ = write!(h, "<th>{}</th>", escape(&r.name));
+    }
+    h.push_str("</tr>\n");
+    for (label, cells) in crate::report::table::rows(results) {
+        let _ = write!(h, "<tr><td>{}</td>", escape(label.trim()));
+        for c in cells {
+            let _ = write!(h, "<td>{}</td>", escape(&c));
+        }
+        h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
     if let Some(r) = results.first() {
@@ -86,9 +67,14 @@ pub fn index(
             r.days
         );
     }
-    if !notes.is_empty() {
+    let variant_notes = results
+        .iter()
+        .flat_map(|r| &r.notes)
+        .filter(|n| !notes.contains(n));
+    let all: Vec<&String> = notes.iter().chain(variant_notes).collect();
+    if !all.is_empty() {
         h.push_str("<ul>\n");
-        for n in notes {
+        for n in all {
             let _ = writeln!(h, "<li>{}</li>", escape(n));
         }
         h.push_str("</ul>\n");

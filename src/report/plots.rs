@@ -27,14 +27,30 @@ fn fonts() {
     });
 }
 
-const PALETTE: [RGBColor; 6] = [
+const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
+const GREY: RGBColor = RGBColor(120, 120, 120);
+
+/// The colour of the i-th variant: the ten of the palette, then hues spread by the golden
+/// ratio, so no two of a report's variants share one.
+fn variant_color(i: usize) -> RGBColor {
+    if let Some(c) = PALETTE.get(i) {
+        return *c;
+    }
+    let hue = (i as f64 * 0.618_033_988_75).fract();
+    let (r, g, b) = HSLColor(hue, 0.65, 0.42).rgb();
+    RGBColor(r, g, b)
+}
 const BUSY: RGBColor = RGBColor(31, 119, 180);
 const IDLE: RGBColor = RGBColor(158, 202, 225);
 const BOOTING: RGBColor = RGBColor(253, 174, 97);
@@ -274,7 +290,7 @@ pub fn waits(path: &Path, results: &[VariantResult], series: &[VariantSeries]) -
             .draw()
             .map_err(err)?;
         for (i, (s, r)) in series.iter().zip(results).enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
+            let color = variant_color(i);
             let mut pts: Vec<(f64, f64)> = vec![(min, 0.0)];
             pts.extend(s.wait_cdf.iter().map(|(q, w)| (w.max(min), *q)));
             chart
@@ -360,7 +376,15 @@ pub fn cost(path: &Path, results: &[VariantResult]) -> PlotResult {
             .zip(&buckets)
         {
             let mut chart = ChartBuilder::on(panel)
-                .caption(format!("{}: ${:.2} in all", r.name, r.cost_usd), (SANS, 22))
+                .caption(
+                    format!(
+                        "{}: ${:.2} in all, {:.0}% of it on idle machines",
+                        r.name,
+                        r.cost_usd,
+                        100.0 * r.idle_share()
+                    ),
+                    (SANS, 22),
+                )
                 .margin(10)
                 .x_label_area_size(40)
                 .y_label_area_size(80)
@@ -429,6 +453,18 @@ pub fn heatmap(path: &Path, name: &str, s: &VariantSeries, tz: Tz) -> PlotResult
             .flatten()
             .flatten()
             .fold(1.0f64, |a, b| a.max(*b));
+        let (root, side) = root.split_horizontally(1330);
+        let root = &root;
+        // White (no wait) to deep red (the longest), on a square-root scale.
+        let shade = |v: f64| {
+            let f = (v / max).sqrt().clamp(0.0, 1.0);
+            RGBColor(
+                255,
+                (255.0 * (1.0 - 0.8 * f)) as u8,
+                (255.0 * (1.0 - 0.9 * f)) as u8,
+            )
+        };
+        heat_legend(&side, max, &shade)?;
         let mut chart = ChartBuilder::on(root)
             .caption(
                 format!("p95 queue wait by weekday and hour ({name}, {tz})"),
@@ -472,16 +508,7 @@ pub fn heatmap(path: &Path, name: &str, s: &VariantSeries, tz: Tz) -> PlotResult
                 let y = 6.0 - d as f64 - 0.5;
                 let (fill, label) = match v {
                     None => (RGBColor(235, 235, 235), "-".to_string()),
-                    Some(v) => {
-                        // White (no wait) to deep red (the longest), on a square-root scale.
-                        let f = (v / max).sqrt().clamp(0.0, 1.0);
-                        let c = RGBColor(
-                            255,
-                            (255.0 * (1.0 - 0.8 * f)) as u8,
-                            (255.0 * (1.0 - 0.9 * f)) as u8,
-                        );
-                        (c, short_secs(*v))
-                    }
+                    Some(v) => (shade(*v), short_secs(*v)),
                 };
                 let x = h as f64 - 0.5;
                 chart
@@ -502,6 +529,52 @@ pub fn heatmap(path: &Path, name: &str, s: &VariantSeries, tz: Tz) -> PlotResult
     })
 }
 
+/// The heatmap's key: the colour scale from no wait to the longest p95, and the grey of an
+/// hour in which no job arrived.
+fn heat_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    max: f64,
+    shade: &dyn Fn(f64) -> RGBColor,
+) -> PlotResult {
+    let mut chart = ChartBuilder::on(area)
+        .caption("p95 wait", (SANS, 18))
+        .margin_top(60)
+        .margin_bottom(120)
+        .margin_right(20)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..1.0, 0.0..max)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_labels(6)
+        .y_label_formatter(&|v: &f64| short_secs(*v))
+        .label_style((SANS, 14))
+        .draw()
+        .map_err(err)?;
+    let steps = 60;
+    chart
+        .draw_series((0..steps).map(|i| {
+            let (a, b) = (
+                max * i as f64 / steps as f64,
+                max * (i + 1) as f64 / steps as f64,
+            );
+            Rectangle::new([(0.0, a), (1.0, b)], shade((a + b) / 2.0).filled())
+        }))
+        .map_err(err)?;
+    let (_, h) = area.dim_in_pixel();
+    let y = h as i32 - 90;
+    area.draw(&Rectangle::new(
+        [(10, y), (34, y + 24)],
+        RGBColor(235, 235, 235).filled(),
+    ))
+    .map_err(err)?;
+    area.draw(&Text::new("- no job", (40, y + 4), (SANS, 14)))
+        .map_err(err)?;
+    Ok(())
+}
+
 /// One point of a sweep for `pareto.png`.
 pub struct ParetoPoint {
     pub label: String,
@@ -511,6 +584,8 @@ pub struct ParetoPoint {
     pub chosen: bool,
     /// The chosen point meets the target (else it is only the closest).
     pub meets: bool,
+    /// Some jobs never finished: its wait is a lower bound; it is never on the front.
+    pub unfinished: bool,
 }
 
 /// `pareto.png`: cost against wait for every combination, the Pareto front drawn, the current
@@ -560,7 +635,7 @@ pub fn pareto(
             .draw()
             .map_err(err)?;
         chart
-            .draw_series(points.iter().map(|p| {
+            .draw_series(points.iter().filter(|p| !p.unfinished).map(|p| {
                 Circle::new(
                     (p.wait_s, p.cost_per_month),
                     5,
@@ -570,6 +645,18 @@ pub fn pareto(
             .map_err(err)?
             .label("combination")
             .legend(|(x, y)| Circle::new((x + 8, y), 5, PALETTE[0].filled()));
+        if points.iter().any(|p| p.unfinished) {
+            chart
+                .draw_series(
+                    points
+                        .iter()
+                        .filter(|p| p.unfinished)
+                        .map(|p| Cross::new((p.wait_s, p.cost_per_month), 5, GREY.stroke_width(2))),
+                )
+                .map_err(err)?
+                .label("jobs left unfinished (wait is a lower bound)")
+                .legend(|(x, y)| Cross::new((x + 8, y), 5, GREY.stroke_width(2)));
+        }
         let front = pareto_front(points);
         chart
             .draw_series(LineSeries::new(
@@ -598,8 +685,10 @@ pub fn pareto(
         for p in points.iter().filter(|p| p.current || p.chosen) {
             let (color, tag) = if p.current {
                 (PALETTE[3], "current")
-            } else {
+            } else if p.meets {
                 (PALETTE[2], "recommended")
+            } else {
+                (PALETTE[2], "closest (misses the target)")
             };
             chart
                 .draw_series([Cross::new(
@@ -623,7 +712,9 @@ pub fn pareto(
 
 /// Indexes of the points no other point beats on both cost and wait, by rising wait.
 pub fn pareto_front(points: &[ParetoPoint]) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..points.len()).collect();
+    let mut idx: Vec<usize> = (0..points.len())
+        .filter(|&i| !points[i].unfinished)
+        .collect();
     idx.sort_by(|&a, &b| {
         points[a].wait_s.total_cmp(&points[b].wait_s).then(
             points[a]

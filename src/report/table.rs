@@ -58,6 +58,13 @@ pub fn rows(vs: &[VariantResult]) -> Vec<(String, Vec<String>)> {
                 "0".to_string()
             }
         }),
+        row("changed settings", &|v| {
+            if v.changes.is_empty() {
+                "as configured".to_string()
+            } else {
+                v.changes.join(" ")
+            }
+        }),
         row("cost", &|v| money(v.cost_usd)),
         row("  compute", &|v| money(v.cost.compute_usd)),
         row("  storage", &|v| money(v.cost.storage_usd)),
@@ -74,6 +81,9 @@ pub fn rows(vs: &[VariantResult]) -> Vec<(String, Vec<String>)> {
         }),
         row("machine-hours idle", &|v| {
             format!("{:.1}", v.machine_hours.idle)
+        }),
+        row("idle share of spend", &|v| {
+            format!("{:.0}%", 100.0 * v.idle_share())
         }),
         row("machine-hours booting", &|v| {
             format!("{:.1}", v.machine_hours.booting)

@@ -13,6 +13,8 @@ use serde::Serialize;
 pub struct VariantResult {
     pub name: String,
     pub engine: String,
+    /// The settings this variant changed, `KEY=VALUE`, as written.
+    pub changes: Vec<String>,
     pub start: String,
     pub end: String,
     /// Length of the window, in days.
@@ -38,6 +40,18 @@ pub struct VariantResult {
     /// How the trace sits in the simulated window.
     pub window: Window,
     pub notes: Vec<String>,
+}
+
+impl VariantResult {
+    /// The share of the compute spend that paid for idle machines.
+    pub fn idle_share(&self) -> f64 {
+        let idle: f64 = self.per_day.iter().map(|d| d.idle_usd).sum();
+        if self.cost.compute_usd > 0.0 {
+            idle / self.cost.compute_usd
+        } else {
+            0.0
+        }
+    }
 }
 
 /// The trace's jobs inside and outside the simulated window, and its longest quiet stretch.
@@ -326,6 +340,7 @@ impl Metrics {
         VariantResult {
             name: name.to_string(),
             engine: engine.to_string(),
+            changes: Vec::new(),
             start: start.to_rfc3339(),
             end: end.to_rfc3339(),
             days: end.since(start) as f64 / 86_400_000.0,

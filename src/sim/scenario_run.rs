@@ -137,5 +137,11 @@ pub fn run_variant(
         tz: sc.tz,
     };
     let mut arrivals = prepared.arrivals()?;
-    simulate(&cfg, &mut arrivals, obs, progress)
+    let mut r = simulate(&cfg, &mut arrivals, obs, progress)?;
+    r.changes = variant
+        .set
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    Ok(r)
 }

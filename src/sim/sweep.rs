@@ -275,13 +275,22 @@ pub fn run(
     Ok((current, rows))
 }
 
-/// The lines to paste into config.toml for a row's settings.
+/// The lines to paste into config.toml for a row's settings, each under a comment naming
+/// the section it goes in (no table headers: pasting must not add a second runner). Values
+/// are written as GitLab reads them: IdleScaleFactor as a float.
 pub fn config_lines(set: &[(String, String)]) -> String {
     let mut top = Vec::new();
     let mut runner = Vec::new();
     let mut machine = Vec::new();
     let mut entries: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
     let mut other = Vec::new();
+    let value = |field: &str, v: &str| {
+        if field.eq_ignore_ascii_case("IdleScaleFactor") && !v.contains(['.', 'e', 'E']) {
+            format!("{v}.0")
+        } else {
+            v.to_string()
+        }
+    };
     for (k, v) in set {
         let lk = k.to_ascii_lowercase();
         if let Some(rest) = lk.strip_prefix("autoscaling.")
@@ -289,37 +298,90 @@ pub fn config_lines(set: &[(String, String)]) -> String {
             && let Ok(n) = n.parse::<usize>()
         {
             let field = &k[k.rfind('.').map_or(0, |i| i + 1)..];
-            entries
-                .entry(n)
-                .or_default()
-                .push(format!("    {} = {v}", canonical(field)));
+            entries.entry(n).or_default().push(format!(
+                "    {} = {}",
+                canonical(field),
+                value(field, v)
+            ));
             continue;
         }
         match lk.as_str() {
             "concurrent" | "check_interval" => top.push(format!("{lk} = {v}")),
             "limit" => runner.push(format!("  limit = {v}")),
             "engine" => other.push(format!("# engine: {v} (a scalecast setting, not GitLab's)")),
-            _ => machine.push(format!("    {} = {v}", canonical(k))),
+            _ => machine.push(format!("    {} = {}", canonical(k), value(k, v))),
         }
     }
     let mut out = Vec::new();
-    out.extend(top);
+    if !top.is_empty() {
+        out.push("# at the top of the file, before any [[runners]]:".into());
+        out.extend(top);
+    }
     if !runner.is_empty() {
-        out.push("[[runners]]".into());
+        out.push("# in this runner's [[runners]] entry, replacing the line there:".into());
         out.extend(runner);
     }
     if !machine.is_empty() {
-        out.push("  [runners.machine]".into());
+        out.push("# in its [runners.machine], replacing the lines there:".into());
         out.extend(machine);
     }
     for (n, lines) in entries {
         out.push(format!(
-            "  [[runners.machine.autoscaling]]  # entry {n}, keep its Periods and Timezone"
+            "# in its autoscaling entry {n} (the {} [[runners.machine.autoscaling]]), keeping its Periods and Timezone:",
+            ordinal(n + 1)
         ));
         out.extend(lines);
     }
     out.extend(other);
     out.join("\n")
+}
+
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// A pick at the end of an axis: the best value may lie beyond the grid.
+pub fn edge_notes(axes: &[Axis], set: &[(String, String)]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for a in axes {
+        let Some((_, v)) = set.iter().find(|(k, _)| *k == a.key) else {
+            continue;
+        };
+        let nums: Vec<f64> = a
+            .values
+            .iter()
+            .filter_map(|x| x.to_string().parse::<f64>().ok())
+            .collect();
+        let (Ok(x), true) = (
+            v.parse::<f64>(),
+            nums.len() >= 2 && nums.len() == a.values.len(),
+        ) else {
+            continue;
+        };
+        let lo = nums.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = nums.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let side = if x <= lo && lo > 0.0 {
+            Some("lowest")
+        } else if x >= hi {
+            Some("highest")
+        } else {
+            None
+        };
+        if let Some(side) = side {
+            notes.push(format!(
+                "{} = {v} is the {side} value of the grid: a better value may lie beyond it; widen the grid on that side",
+                a.key
+            ));
+        }
+    }
+    notes
 }
 
 /// GitLab's spelling of a key given in any case.
@@ -369,8 +431,50 @@ mod tests {
             ("limit".to_string(), "40".to_string()),
         ];
         let l = config_lines(&set);
-        assert!(l.contains("[runners.machine]\n    IdleCount = 5"));
-        assert!(l.contains("# entry 0"));
-        assert!(l.contains("  limit = 40"));
+        assert!(l.contains("[runners.machine], replacing the lines there:\n    IdleCount = 5"));
+        assert!(l.contains("autoscaling entry 0 (the 1st [[runners.machine.autoscaling]])"));
+        assert!(l.contains("[[runners]] entry, replacing the line there:\n  limit = 40"));
+        // Pasting adds no table: every header is a comment.
+        assert!(l.lines().all(|x| !x.trim_start().starts_with('[')), "{l}");
+    }
+
+    #[test]
+    fn idle_scale_factor_is_pasted_as_a_float() {
+        let set = vec![
+            ("IdleScaleFactor".to_string(), "1".to_string()),
+            ("autoscaling.1.idlescalefactor".to_string(), "2".to_string()),
+            ("IdleCount".to_string(), "1".to_string()),
+        ];
+        let l = config_lines(&set);
+        assert!(l.contains("    IdleScaleFactor = 1.0\n"), "{l}");
+        assert!(l.contains("    IdleScaleFactor = 2.0"), "{l}");
+        assert!(
+            l.contains("    IdleCount = 1\n") || l.ends_with("IdleCount = 1"),
+            "{l}"
+        );
+    }
+
+    #[test]
+    fn a_pick_at_the_edge_of_the_grid_is_flagged() {
+        let axes = vec![
+            parse_axis("IdleCount=0,2,5").unwrap(),
+            parse_axis("IdleTime=60,600,1800").unwrap(),
+        ];
+        let pick = |c: &str, t: &str| {
+            edge_notes(
+                &axes,
+                &[
+                    ("IdleCount".to_string(), c.to_string()),
+                    ("IdleTime".to_string(), t.to_string()),
+                ],
+            )
+        };
+        assert!(pick("2", "600").is_empty());
+        let n = pick("5", "60");
+        assert_eq!(n.len(), 2, "{n:?}");
+        assert!(n[0].contains("IdleCount = 5 is the highest"), "{n:?}");
+        assert!(n[1].contains("IdleTime = 60 is the lowest"), "{n:?}");
+        // Zero is the floor of a count: nothing lies below it.
+        assert!(pick("0", "600").is_empty());
     }
 }
