@@ -68,6 +68,33 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 /// The legend box every plot uses.
+/// How an entry of a key is drawn.
+enum Mark {
+    Fill(RGBColor),
+    Line(RGBColor),
+}
+
+/// Room on the right of a panel for its key.
+const KEY_WIDTH: u32 = 240;
+
+/// A key drawn in its own area beside the data, so it never covers any.
+fn key<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    entries: &[(String, Mark)],
+) -> PlotResult {
+    for (i, (label, mark)) in entries.iter().enumerate() {
+        let y = 55 + 22 * i as i32;
+        match mark {
+            Mark::Fill(c) => area.draw(&Rectangle::new([(8, y - 7), (26, y + 7)], c.filled())),
+            Mark::Line(c) => area.draw(&PathElement::new(vec![(8, y), (26, y)], c.stroke_width(3))),
+        }
+        .map_err(err)?;
+        area.draw(&Text::new(label.clone(), (34, y - 8), (SANS, 15)))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
 fn legend<'a, CT: plotters::coord::CoordTranslate>(
     chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
     position: SeriesLabelPosition,
@@ -182,7 +209,10 @@ pub fn fleet(
                 .map(|p| (p.booting + p.idle + p.busy + p.removing).max(p.waiting))
                 .fold(1.0f64, f64::max)
                 * 1.15;
-            let mut chart = ChartBuilder::on(panel)
+            let (w, _) = panel.dim_in_pixel();
+            let (panel, side) = panel.split_horizontally(w.saturating_sub(KEY_WIDTH));
+            let mut keys: Vec<(String, Mark)> = Vec::new();
+            let mut chart = ChartBuilder::on(&panel)
                 .caption(format!("{} ({})", r.name, r.engine), (SANS, 22))
                 .margin(10)
                 .x_label_area_size(40)
@@ -215,14 +245,10 @@ pub fn fleet(
                 }
             }
             for e in shaded {
-                let c = SHADES[e % SHADES.len()];
-                chart
-                    .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
-                    .map_err(err)?
-                    .label(format!("autoscaling entry {e} active"))
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled())
-                    });
+                keys.push((
+                    format!("autoscaling entry {e} active"),
+                    Mark::Fill(SHADES[e % SHADES.len()]),
+                ));
             }
             let layers: [Layer; 3] = [
                 ("booting", BOOTING, |p| {
@@ -238,23 +264,17 @@ pub fn fleet(
                         0.0,
                         color.filled(),
                     ))
-                    .map_err(err)?
-                    .label(format!("machines {label}"))
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled())
-                    });
+                    .map_err(err)?;
+                keys.push((format!("machines {label}"), Mark::Fill(color)));
             }
             chart
                 .draw_series(LineSeries::new(
                     s.fleet.iter().map(|p| (x(p), p.waiting)),
                     WAITING.stroke_width(2),
                 ))
-                .map_err(err)?
-                .label("jobs waiting")
-                .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], WAITING.stroke_width(2))
-                });
-            legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
+                .map_err(err)?;
+            keys.push(("jobs waiting".into(), Mark::Line(WAITING)));
+            key(&side, &keys)?;
         }
         Ok(())
     })
@@ -305,17 +325,11 @@ pub fn waits(path: &Path, results: &[VariantResult], series: &[VariantSeries]) -
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
                 });
-            for (q, w, tag) in [(0.5, s.wait_p50_s, "p50"), (0.95, s.wait_p95_s, "p95")] {
-                let at = (w.max(min), q);
+            // The figures are in the key; the curve carries only the dots, which cannot
+            // overlap into an unreadable pile of labels when variants agree.
+            for (q, w) in [(0.5, s.wait_p50_s), (0.95, s.wait_p95_s)] {
                 chart
-                    .draw_series([Circle::new(at, 6, color.filled())])
-                    .map_err(err)?;
-                chart
-                    .draw_series([Text::new(
-                        format!("{tag} {}", short_secs(w)),
-                        at,
-                        (SANS, 15).into_font().color(&color),
-                    )])
+                    .draw_series([Circle::new((w.max(min), q), 6, color.filled())])
                     .map_err(err)?;
             }
         }
@@ -375,7 +389,9 @@ pub fn cost(path: &Path, results: &[VariantResult]) -> PlotResult {
             .zip(results)
             .zip(&buckets)
         {
-            let mut chart = ChartBuilder::on(panel)
+            let (w, _) = panel.dim_in_pixel();
+            let (panel, side) = panel.split_horizontally(w.saturating_sub(KEY_WIDTH));
+            let mut chart = ChartBuilder::on(&panel)
                 .caption(
                     format!(
                         "{}: ${:.2} in all, {:.0}% of it on idle machines",
@@ -417,7 +433,7 @@ pub fn cost(path: &Path, results: &[VariantResult]) -> PlotResult {
                 ("booting", BOOTING),
                 ("storage", STORAGE),
             ];
-            for (k, (label, color)) in parts.iter().enumerate() {
+            for (k, (_, color)) in parts.iter().enumerate() {
                 let rects: Vec<Rectangle<(f64, f64)>> = b
                     .iter()
                     .enumerate()
@@ -429,16 +445,15 @@ pub fn cost(path: &Path, results: &[VariantResult]) -> PlotResult {
                         )
                     })
                     .collect();
-                let color = *color;
-                chart
-                    .draw_series(rects)
-                    .map_err(err)?
-                    .label(*label)
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled())
-                    });
+                chart.draw_series(rects).map_err(err)?;
             }
-            legend(&mut chart, SeriesLabelPosition::UpperRight, 14)?;
+            key(
+                &side,
+                &parts
+                    .iter()
+                    .map(|(l, c)| (l.to_string(), Mark::Fill(*c)))
+                    .collect::<Vec<_>>(),
+            )?;
         }
         Ok(())
     })
