@@ -79,10 +79,32 @@ fn report_writes_every_plot_and_a_page_with_every_variant() {
             .unwrap()
             .replace('<', "&lt;")
             .replace('>', "&gt;");
-        assert!(html.contains(&format!("<td>{name}</td>")), "{name} missing");
+        assert!(html.contains(&format!("<th>{name}</th>")), "{name} missing");
         let cost = format!("${:.2}", r["cost_usd"].as_f64().unwrap());
         assert!(html.contains(&cost), "{cost} missing");
-        let p95 = format!("{:.1} s", r["wait_s"]["p95"].as_f64().unwrap());
-        assert!(html.contains(&p95), "{p95} missing");
+        // The same figures as the terminal's table, in its units.
+        let p95 = r["wait_s"]["p95"].as_f64().unwrap();
+        let p95 = if p95 < 60.0 {
+            format!("{p95:.1}s")
+        } else if p95 < 3600.0 {
+            format!("{:.1}m", p95 / 60.0)
+        } else {
+            format!("{:.1}h", p95 / 3600.0)
+        };
+        assert!(html.contains(&format!("<td>{p95}</td>")), "{p95} missing");
+        for change in r["changes"].as_array().unwrap() {
+            assert!(html.contains(change.as_str().unwrap()), "{change} missing");
+        }
+    }
+    for row in [
+        "window",
+        "changed settings",
+        "idle share of spend",
+        "machine-hours idle",
+    ] {
+        assert!(
+            html.contains(&format!("<tr><td>{row}</td>")),
+            "{row} row missing"
+        );
     }
 }
