@@ -211,6 +211,14 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Runtime(e)) => {
+            // A reader that stops early (`| head`) is not a failure.
+            let broken_pipe = e
+                .chain()
+                .filter_map(|c| c.downcast_ref::<std::io::Error>())
+                .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe);
+            if broken_pipe {
+                return ExitCode::SUCCESS;
+            }
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }

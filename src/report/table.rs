@@ -38,7 +38,21 @@ pub fn rows(vs: &[VariantResult]) -> Vec<(String, Vec<String>)> {
             "-".to_string()
         }
     };
-    vec![
+    // The settings each variant changed, one per row, so the columns stay narrow.
+    let most = vs.iter().map(|v| v.changes.len()).max().unwrap_or(0).max(1);
+    let changes = (0..most).map(|i| {
+        let label = if i == 0 { "changed settings" } else { "" };
+        let cells = vs
+            .iter()
+            .map(|v| match (v.changes.get(i), i) {
+                (Some(c), _) => c.clone(),
+                (None, 0) => "as configured".to_string(),
+                (None, _) => String::new(),
+            })
+            .collect();
+        (label.to_string(), cells)
+    });
+    let mut rows = vec![
         row("engine", &|v| v.engine.clone()),
         row("window", &|v| {
             format!(
@@ -56,13 +70,6 @@ pub fn rows(vs: &[VariantResult]) -> Vec<(String, Vec<String>)> {
                 format!("{} (!)", v.jobs_unfinished)
             } else {
                 "0".to_string()
-            }
-        }),
-        row("changed settings", &|v| {
-            if v.changes.is_empty() {
-                "as configured".to_string()
-            } else {
-                v.changes.join(" ")
             }
         }),
         row("cost", &|v| money(v.cost_usd)),
@@ -90,7 +97,9 @@ pub fn rows(vs: &[VariantResult]) -> Vec<(String, Vec<String>)> {
         }),
         row("spot interruptions", &|v| v.interruptions.to_string()),
         row("jobs retried", &|v| v.jobs_retried.to_string()),
-    ]
+    ];
+    rows.splice(1..1, changes);
+    rows
 }
 
 pub fn render(vs: &[VariantResult]) -> String {
