@@ -278,12 +278,25 @@ fn a_lone_job_far_from_the_rest_is_refused_by_name() {
         (3, "2026-01-06T11:00:00Z", 5.0, 600.0),
     ];
     let s = scenario_with_trace(&d, &rows, "seed = 1");
-    let (code, _, err) = simulate(&[s.to_str().unwrap()]);
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("trace job 77") && err.contains("scenario.toml"),
-        "{err}"
+    for engine in ["scalecast", "docker-machine"] {
+        // Refused before any engine runs: polling through 2,025 years would never end.
+        let set = format!("engine={engine}");
+        let (code, _, err) = simulate(&[s.to_str().unwrap(), "--set", &set]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("trace job 77") && err.contains("scenario.toml"),
+            "{err}"
+        );
+    }
+    // A window that reaches far beyond its jobs is refused the same way.
+    let far = scenario_with_trace(
+        &d,
+        &rows[1..],
+        "start = \"2020-01-01T00:00:00Z\"\nend = \"2026-01-07T00:00:00Z\"",
     );
+    let (code, _, err) = simulate(&[far.to_str().unwrap(), "--set", "engine=docker-machine"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nearly all empty time"), "{err}");
     // With a window that leaves it out, the run is fine and says what it left out.
     let s = scenario_with_trace(
         &d,

@@ -8,6 +8,7 @@ pub mod run;
 pub mod scenario_run;
 pub mod series;
 pub mod sweep;
+pub mod window;
 pub mod world;
 
 pub use metrics::VariantResult;

@@ -8,7 +8,7 @@ use crate::core::{
     Settings, Time,
 };
 use crate::rng::Rng;
-use crate::sim::metrics::{Gap, HourState, Metrics, VariantResult, WaitCause, Window};
+use crate::sim::metrics::{HourState, Metrics, VariantResult, WaitCause, Window};
 use crate::sim::world::{NOTICE_MS, WorldModel};
 use crate::trace::{TraceError, TraceJob, TraceResult};
 use chrono_tz::Tz;
@@ -47,6 +47,12 @@ pub enum SimError {
         before: u64,
         after: u64,
     },
+    /// The window reaches far beyond the jobs it holds.
+    MostlyEmpty {
+        first: Time,
+        last: Time,
+        empty_days: f64,
+    },
     /// One job so far from the rest that the window is mostly empty time.
     Outlier {
         job: u64,
@@ -79,6 +85,14 @@ impl fmt::Display for SimError {
             } => write!(
                 f,
                 "the window {start} .. {end} holds none of the trace's jobs ({before} arrive before it, {after} after it): move [sim] start and end"
+            ),
+            SimError::MostlyEmpty {
+                first,
+                last,
+                empty_days,
+            } => write!(
+                f,
+                "the window is nearly all empty time: its jobs arrive from {first} to {last}, and it reaches {empty_days:.0} days beyond them; move [sim] start and end"
             ),
             SimError::Outlier {
                 job,
@@ -197,11 +211,6 @@ struct Sim<'a> {
     pending_arrival: Option<TraceJob>,
     /// Trace jobs that arrive before the window.
     before: u64,
-    /// The previous arrival in the window, and the longest quiet stretch between two
-    /// arrivals: (from, to, the job before it, the job after it).
-    prev_arrival: Option<(Time, u64)>,
-    first_arrival: Option<Time>,
-    gap: Option<(Time, Time, u64, u64)>,
     boot_rng: Rng,
     fail_rng: Rng,
     spot_rng: Rng,
@@ -384,9 +393,6 @@ pub fn simulate(
         next_job: 1,
         pending_arrival: None,
         before: 0,
-        prev_arrival: None,
-        first_arrival: None,
-        gap: None,
         boot_rng: Rng::derive(cfg.seed, "boot"),
         fail_rng: Rng::derive(cfg.seed, "create failure"),
         spot_rng: Rng::derive(cfg.seed, "spot interruption"),
@@ -456,13 +462,6 @@ pub fn simulate(
                     continue;
                 };
                 last_arrival = at;
-                if let Some((p, pid)) = sim.prev_arrival
-                    && sim.gap.is_none_or(|(a, b, _, _)| at.since(p) > b.since(a))
-                {
-                    sim.gap = Some((p, at, pid, j.id));
-                }
-                sim.prev_arrival = Some((at, j.id));
-                sim.first_arrival.get_or_insert(at);
                 let id = sim.next_job;
                 sim.next_job += 1;
                 sim.m.arrival(at);
@@ -552,32 +551,6 @@ pub fn simulate(
             after: window.trace_jobs_after,
         });
     }
-    let mut window = window;
-    if let Some((a, b, before_id, after_id)) = sim.gap {
-        let (first_at, last_at) = (sim_first_arrival(&sim, a), last_arrival);
-        let gap_days = b.since(a) as f64 / 86_400_000.0;
-        let rest_days = (last_at.since(first_at) - b.since(a)) as f64 / 86_400_000.0;
-        // A lone job far from all the others: the window would be nearly all empty time.
-        let lone = a == first_at || b == last_at;
-        if lone && gap_days > 30.0 && gap_days > 10.0 * rest_days.max(0.1) {
-            let (job, at) = if a == first_at {
-                (before_id, a)
-            } else {
-                (after_id, b)
-            };
-            return Err(SimError::Outlier {
-                job,
-                at,
-                gap_days,
-                rest_days,
-            });
-        }
-        window.longest_gap = Some(Gap {
-            from: a.to_rfc3339(),
-            to: b.to_rfc3339(),
-            days: gap_days,
-        });
-    }
     // Jobs still waiting at the end: their wait so far counts (censored, a lower bound), so a
     // variant that never runs them cannot look fast. Jobs running at the end waited their
     // whole wait already.
@@ -620,22 +593,9 @@ pub fn simulate(
     Ok(r)
 }
 
-/// The first arrival of the window (the gap bookkeeping starts there).
-fn sim_first_arrival(sim: &Sim, gap_from: Time) -> Time {
-    sim.first_arrival.unwrap_or(gap_from)
-}
-
-/// A trace with a long quiet stretch, or jobs outside the window: say so.
+/// Jobs of the trace outside the window: say so.
 fn window_notes(name: &str, w: &Window) -> Vec<String> {
     let mut notes = Vec::new();
-    if let Some(g) = &w.longest_gap
-        && g.days > 3.0
-    {
-        notes.push(format!(
-            "{name}: the trace has no job from {} to {} ({:.1} days); idle machines are billed through it. Is the export whole?",
-            g.from, g.to, g.days
-        ));
-    }
     if w.trace_jobs_before + w.trace_jobs_after > 0 {
         notes.push(format!(
             "{name}: {} trace jobs fall outside the window ({} before, {} after) and are not simulated",

@@ -12,6 +12,8 @@ use crate::trace::{Arrivals, TraceError, TraceFile};
 pub struct Prepared {
     pub world: WorldModel,
     trace: PreparedTrace,
+    /// The window against the trace, checked before any variant runs.
+    pub survey: crate::sim::window::Survey,
 }
 
 enum PreparedTrace {
@@ -25,6 +27,8 @@ enum PreparedTrace {
 pub enum PrepareError {
     Trace(TraceError),
     World(String),
+    /// The window would give a meaningless answer (the scenario's path and why).
+    Window(String),
 }
 
 impl std::fmt::Display for PrepareError {
@@ -32,6 +36,7 @@ impl std::fmt::Display for PrepareError {
         match self {
             PrepareError::Trace(e) => write!(f, "{e}"),
             PrepareError::World(m) => write!(f, "{m}"),
+            PrepareError::Window(e) => write!(f, "{e}"),
         }
     }
 }
@@ -85,7 +90,18 @@ pub fn prepare(sc: &Scenario) -> Result<Prepared, PrepareError> {
                 .map_err(|e| PrepareError::World(format!("{}: {e}", dir.display())))?,
         ),
     };
-    Ok(Prepared { world, trace })
+    let mut p = Prepared {
+        world,
+        trace,
+        survey: Default::default(),
+    };
+    let arrivals = p.arrivals().map_err(PrepareError::Trace)?;
+    p.survey =
+        crate::sim::window::survey(arrivals, sc.start, sc.end).map_err(PrepareError::Trace)?;
+    p.survey
+        .check(sc.start, sc.end)
+        .map_err(|e| PrepareError::Window(format!("{}: {e}", sc.path.display())))?;
+    Ok(p)
 }
 
 impl Prepared {
@@ -143,5 +159,14 @@ pub fn run_variant(
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
+    r.window.longest_gap = prepared.survey.longest_gap();
+    let name = r.name.clone();
+    r.notes.extend(
+        prepared
+            .survey
+            .notes()
+            .into_iter()
+            .map(|n| format!("{name}: {n}")),
+    );
     Ok(r)
 }
