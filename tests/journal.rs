@@ -33,24 +33,22 @@ fn all_events(dir: &Path) -> Vec<Event> {
     v
 }
 
+/// The hidden writer that appends seeded batches until it is killed.
+fn crash_writer(dir: &Path, seed: u64, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_scalecast"));
+    c.args(["journal", "_crash-writer", dir.to_str().unwrap()])
+        .args(["--seed", &seed.to_string()])
+        .args(extra);
+    c
+}
+
 #[test]
 fn sigkill_at_random_moments_loses_no_acknowledged_event() {
     let mut rng = Rng::new(2026);
     for round in 0..20 {
         let dir = temp(&format!("crash-{round}"));
         let seed = 100 + round;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_scalecast"))
-            .args([
-                "journal",
-                "_crash-writer",
-                dir.to_str().unwrap(),
-                "--seed",
-                &seed.to_string(),
-                "--batch",
-                "20",
-                "--snapshot-every",
-                "100",
-            ])
+        let mut child = crash_writer(&dir, seed, &["--batch", "20", "--snapshot-every", "100"])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -342,14 +340,7 @@ fn a_writer_killed_while_creating_leaves_a_whole_journal_or_none() {
         let parent = temp(&format!("create-{round}"));
         std::fs::create_dir_all(&parent).unwrap();
         let dir = parent.join("j");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_scalecast"))
-            .args([
-                "journal",
-                "_crash-writer",
-                dir.to_str().unwrap(),
-                "--seed",
-                "1",
-            ])
+        let mut child = crash_writer(&dir, 1, &[])
             .stdout(Stdio::null())
             .spawn()
             .unwrap();

@@ -25,18 +25,19 @@ fn setup(name: &str) -> (PathBuf, PathBuf) {
 
 const GRID: [&str; 4] = ["--grid", "IdleCount=0,1,3", "--grid", "IdleTime=60,1800"];
 
+/// `scalecast sweep S --out OUT` with `args`, as it comes out.
+fn run_sweep(s: &Path, out: &Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["sweep", s.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    all.extend(args);
+    scalecast(&all)
+}
+
 /// `scalecast sweep S --out OUT --quiet` over GRID, with `extra` arguments; must succeed.
 fn sweep(s: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "sweep",
-        s.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ];
+    let mut args = vec!["--quiet"];
     args.extend(GRID);
     args.extend(extra);
-    let o = scalecast(&args);
+    let o = run_sweep(s, out, &args);
     assert!(o.status.success(), "{}", text(&o.stderr));
     o
 }
@@ -172,27 +173,11 @@ fn sweeps_do_not_depend_on_the_number_of_threads() {
 fn bad_grid_is_an_input_error() {
     let (d, s) = setup("badgrid");
     let out = d.join("sweep");
-    let o = scalecast(&[
-        "sweep",
-        s.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--grid",
-        "Colour=red,blue",
-    ]);
+    let o = run_sweep(&s, &out, &["--grid", "Colour=red,blue"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("Colour"));
     assert!(!out.join("sweep.csv").exists());
-    let o = scalecast(&[
-        "sweep",
-        s.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--grid",
-        "IdleCount=1",
-        "--target-p95",
-        "soon",
-    ]);
+    let o = run_sweep(&s, &out, &["--grid", "IdleCount=1", "--target-p95", "soon"]);
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -201,17 +186,11 @@ fn a_combination_that_leaves_jobs_unfinished_is_never_recommended() {
     // concurrent = 0 runs nothing: every wait is a lower bound, and it must not win.
     let (d, s) = setup("unfinished");
     let out = d.join("sweep");
-    let o = scalecast(&[
-        "sweep",
-        s.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-        "--grid",
-        "concurrent=0,20",
-        "--target-p95",
-        "1h",
-    ]);
+    let o = run_sweep(
+        &s,
+        &out,
+        &["--quiet", "--grid", "concurrent=0,20", "--target-p95", "1h"],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("sweep.json")).unwrap()).unwrap();
