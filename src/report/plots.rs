@@ -747,3 +747,21 @@ pub fn pareto_front(points: &[ParetoPoint]) -> Vec<usize> {
     }
     front
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forty_variants_get_forty_distinct_colours() {
+        let colours: Vec<RGBColor> = (0..40).map(variant_color).collect();
+        for (i, a) in colours.iter().enumerate() {
+            for b in &colours[i + 1..] {
+                let d = (a.0 as i32 - b.0 as i32).abs()
+                    + (a.1 as i32 - b.1 as i32).abs()
+                    + (a.2 as i32 - b.2 as i32).abs();
+                assert!(d >= 12, "variants {i} and another look alike: {a:?} {b:?}");
+            }
+        }
+    }
+}
