@@ -27,6 +27,7 @@
 
 pub mod config;
 pub mod core;
+pub mod drive;
 pub mod journal;
 pub mod replay;
 pub mod report;

@@ -506,6 +506,9 @@ fn parse_sets(
         .collect()
 }
 
+/// Events per journal write for a simulated run (a live journal writes each one through).
+const JOURNAL_BATCH: usize = 4096;
+
 fn cmd_simulate(
     path: &Path,
     sets: &[String],
@@ -515,7 +518,7 @@ fn cmd_simulate(
     quiet: bool,
 ) -> Result<ExitCode, Failure> {
     use scalecast::config::scenario::Scenario;
-    use scalecast::sim::scenario_run::{prepare, run_variant};
+    use scalecast::sim::scenario_run::{prepare, run_variant, run_variant_logged};
     let sets = parse_sets(sets)?;
     let sc = Scenario::load(path, &sets, host_tz())?;
     let prepared = prepare(&sc).map_err(|e| Failure::Input(e.to_string()))?;
@@ -532,17 +535,24 @@ fn cmd_simulate(
             )));
         }
     }
-    let mut sink = journal.map(|(dir, snapshot_every, keep_snapshots)| JournalSink {
-        dir: dir.to_path_buf(),
-        snapshot_every,
-        keep_snapshots,
-        engine: sc.variants[0].engine,
-        settings: sc.variants[0].settings.clone(),
-        seed: sc.seed,
-        journal: None,
-        buf: Vec::new(),
-        err: None,
-    });
+    // The baseline's events go to a new journal, through the simulator's own driver.
+    let mut journal_log = match journal {
+        None => None,
+        Some((dir, snapshot_every, keep_snapshots)) => {
+            let v = &sc.variants[0];
+            let start = sc
+                .start
+                .or(prepared.survey.first.map(|f| f.0))
+                .ok_or_else(|| Failure::Input(format!("{}: no job to journal", path.display())))?;
+            let mut header =
+                scalecast::journal::Header::new(v.engine, v.settings.clone(), start, Some(sc.seed));
+            header.snapshot_every = snapshot_every;
+            header.keep_snapshots = keep_snapshots;
+            let log = scalecast::journal::JournalLog::create(dir, header)
+                .map_err(|e| Failure::Runtime(anyhow::anyhow!("creating the journal: {e}")))?;
+            Some(log.buffered(JOURNAL_BATCH))
+        }
+    };
     let show = !quiet && std::io::stderr().is_terminal();
     let mut results = Vec::new();
     let mut series = Vec::new();
@@ -587,19 +597,17 @@ fn cmd_simulate(
             _ => None,
         };
         let mut none = scalecast::sim::NoObserver;
-        let mut none2 = scalecast::sim::NoObserver;
-        let first = results.is_empty();
-        let journal_obs: &mut dyn scalecast::sim::Observer = match sink.as_mut() {
-            Some(j) if first => j,
-            _ => &mut none2,
-        };
-        let report_obs: &mut dyn scalecast::sim::Observer = match recorder.as_mut() {
+        let obs: &mut dyn scalecast::sim::Observer = match recorder.as_mut() {
             Some(r) => r,
             None => &mut none,
         };
-        let mut both = scalecast::sim::run::Both(report_obs, journal_obs);
-        let obs: &mut dyn scalecast::sim::Observer = &mut both;
-        let r = run_variant(&sc, &prepared, v, obs, &mut progress).map_err(|e| match e {
+        let run = match journal_log.as_mut() {
+            Some(log) if results.is_empty() => {
+                run_variant_logged(&sc, &prepared, v, obs, &mut progress, log)
+            }
+            _ => run_variant(&sc, &prepared, v, obs, &mut progress),
+        };
+        let r = run.map_err(|e| match e {
             scalecast::sim::SimError::Trace(t) => Failure::Input(t.to_string()),
             e if e.is_input() => Failure::Input(format!("{}: {e}", path.display())),
             other => Failure::Runtime(anyhow::anyhow!("variant {:?}: {other}", v.name)),
@@ -612,10 +620,6 @@ fn cmd_simulate(
             series.push(rec.finish(end));
         }
         results.push(r);
-    }
-    if let Some(j) = sink {
-        j.finish()
-            .map_err(|e| Failure::Runtime(anyhow::anyhow!("writing the journal: {e}")))?;
     }
     if let Some(dir) = report {
         let title = format!("scalecast forecast: {}", path.display());
@@ -1094,72 +1098,6 @@ fn cmd_journal(command: JournalCommand) -> Result<ExitCode, Failure> {
                 )?;
                 o.flush()?;
             }
-        }
-    }
-}
-
-/// Journals the events of a simulated run, in batches.
-struct JournalSink {
-    dir: PathBuf,
-    snapshot_every: u64,
-    keep_snapshots: u64,
-    engine: EngineKind,
-    settings: scalecast::core::Settings,
-    seed: u64,
-    journal: Option<scalecast::journal::Journal>,
-    buf: Vec<Event>,
-    err: Option<String>,
-}
-
-impl JournalSink {
-    fn write_out(&mut self) {
-        if self.err.is_some() || self.buf.is_empty() {
-            return;
-        }
-        if let Some(j) = self.journal.as_mut()
-            && let Err(e) = j.append_batch(&self.buf)
-        {
-            self.err = Some(e.to_string());
-        }
-        self.buf.clear();
-    }
-
-    fn finish(mut self) -> Result<(), String> {
-        self.write_out();
-        if let (None, Some(j)) = (&self.err, self.journal.as_mut())
-            && let Err(e) = j.snapshot()
-        {
-            return Err(e.to_string());
-        }
-        self.err.map_or(Ok(()), Err)
-    }
-}
-
-impl scalecast::sim::Observer for JournalSink {
-    fn event(&mut self, e: &Event) {
-        if self.err.is_some() {
-            return;
-        }
-        if self.journal.is_none() {
-            let mut header = scalecast::journal::Header::new(
-                self.engine,
-                self.settings.clone(),
-                e.at,
-                Some(self.seed),
-            );
-            header.snapshot_every = self.snapshot_every;
-            header.keep_snapshots = self.keep_snapshots;
-            match scalecast::journal::Journal::create(&self.dir, header) {
-                Ok(j) => self.journal = Some(j),
-                Err(err) => {
-                    self.err = Some(err.to_string());
-                    return;
-                }
-            }
-        }
-        self.buf.push(e.clone());
-        if self.buf.len() >= 4096 {
-            self.write_out();
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Replay: feed recorded events through the engine as a driver would, waking it at each
 //! deadline it asks for before the next event, and hand out every action it emits.
 
-use crate::core::{Action, Engine, EngineError, Event, EventKind, Time};
+use crate::core::{Action, Engine, EngineError, Event, Time};
+use crate::drive::{DriveError, Driver};
 
 /// The most deadline wake-ups one replay delivers: the `docker-machine` engine polls every
 /// `check_interval`, so events years apart would otherwise spin for hours.
@@ -20,7 +21,7 @@ pub enum ReplayError {
 
 /// Drives one engine over a sequence of events.
 pub struct Replayer {
-    engine: Engine,
+    driver: Driver,
     last_tick: Option<Time>,
     wakeups: u64,
     max_wakeups: u64,
@@ -29,7 +30,7 @@ pub struct Replayer {
 impl Replayer {
     pub fn new(engine: Engine) -> Self {
         Replayer {
-            engine,
+            driver: Driver::unlogged(engine),
             last_tick: None,
             wakeups: 0,
             max_wakeups: MAX_WAKEUPS,
@@ -43,7 +44,16 @@ impl Replayer {
     }
 
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        self.driver.engine()
+    }
+
+    fn handle(&mut self, ev: &Event, out: &mut dyn FnMut(Action)) -> Result<(), ReplayError> {
+        self.driver.handle(ev).map_err(|e| match e {
+            DriveError::Refused { error, .. } => ReplayError::Engine(error),
+            DriveError::Log(never) => match never {},
+        })?;
+        self.driver.drain_actions().for_each(out);
+        Ok(())
     }
 
     /// Deliver every deadline due up to `until` (inclusive) as a Tick.
@@ -52,8 +62,8 @@ impl Replayer {
         until: Time,
         out: &mut dyn FnMut(Action),
     ) -> Result<(), ReplayError> {
-        while let Some(d) = self.engine.poll_timeout() {
-            let at = d.max(self.engine.now());
+        while let Some(d) = self.driver.poll_timeout() {
+            let at = d.max(self.engine().now());
             if at > until || self.last_tick == Some(at) {
                 break;
             }
@@ -65,19 +75,16 @@ impl Replayer {
                 });
             }
             self.last_tick = Some(at);
-            self.engine.handle(&Event::new(at, EventKind::Tick))?;
-            self.engine.drain_actions().for_each(&mut *out);
+            self.handle(&Event::tick(at), out)?;
         }
         Ok(())
     }
 
     /// Wake the engine for its deadlines before `ev`, then apply `ev`.
     pub fn feed(&mut self, ev: &Event, out: &mut dyn FnMut(Action)) -> Result<(), ReplayError> {
-        if ev.at >= self.engine.now() {
+        if ev.at >= self.engine().now() {
             self.run_until(ev.at, out)?;
         }
-        self.engine.handle(ev)?;
-        self.engine.drain_actions().for_each(&mut *out);
-        Ok(())
+        self.handle(ev, out)
     }
 }

@@ -9,6 +9,7 @@
 
 use scalecast::config::ConfigFile;
 use scalecast::core::{Action, ActionKind, Engine, EngineKind, Event, EventKind, Settings, Time};
+use scalecast::drive::EventLog;
 use scalecast::rng::Rng;
 use scalecast::sim::{Boot, Observer, SimConfig, VariantResult, WorldModel, WorldOverrides};
 use scalecast::trace::{TraceJob, TraceResult};
@@ -190,6 +191,25 @@ impl Observer for Watch {
     }
 }
 
+/// An event log that keeps what it is given, to check the driver writes every event first.
+#[derive(Default)]
+struct Kept {
+    events: Vec<Event>,
+    closed: bool,
+}
+
+impl EventLog for Kept {
+    type Error = std::convert::Infallible;
+    fn append(&mut self, events: &[Event]) -> Result<(), Self::Error> {
+        self.events.extend_from_slice(events);
+        Ok(())
+    }
+    fn close(&mut self, _engine: &Engine) -> Result<(), Self::Error> {
+        self.closed = true;
+        Ok(())
+    }
+}
+
 fn run(seed: u64, c: &Case) -> (VariantResult, Watch) {
     let cfg = SimConfig {
         name: format!("seed {seed}"),
@@ -208,8 +228,17 @@ fn run(seed: u64, c: &Case) -> (VariantResult, Watch) {
     };
     let mut arrivals = c.jobs.iter().copied().map(Ok::<_, _>);
     let arrivals: &mut dyn Iterator<Item = TraceResult<TraceJob>> = &mut arrivals;
-    let r = scalecast::sim::simulate(&cfg, arrivals, &mut watch, &mut |_| {})
-        .unwrap_or_else(|e| fail(seed, c, &format!("the run aborted: {e}")));
+    let mut kept = Kept::default();
+    let r =
+        scalecast::sim::run::simulate_logged(&cfg, arrivals, &mut watch, &mut |_| {}, &mut kept)
+            .unwrap_or_else(|e| fail(seed, c, &format!("the run aborted: {e}")));
+    if kept.events != watch.events || !kept.closed {
+        fail(
+            seed,
+            c,
+            "the log did not get exactly the events the engine applied",
+        );
+    }
     (r, watch)
 }
 

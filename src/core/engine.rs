@@ -219,6 +219,11 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether actions wait to be drained.
+    pub fn has_actions(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
     /// The next action decided, oldest first.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()

@@ -42,4 +42,9 @@ impl Event {
     pub fn new(at: Time, kind: EventKind) -> Self {
         Event { at, kind }
     }
+
+    /// A wake-up at `at`.
+    pub fn tick(at: Time) -> Self {
+        Event::new(at, EventKind::Tick)
+    }
 }

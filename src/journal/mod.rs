@@ -11,6 +11,7 @@ pub mod trace;
 pub mod workload;
 
 use crate::core::{Action, Engine, EngineError, EngineKind, Event, EventKind, Settings, Time};
+use crate::drive::{Driver, EventLog};
 use codec::{CodecError, Kind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -305,17 +306,23 @@ fn load_state(
     Ok((Engine::new(h.engine, h.settings.clone(), h.start), None))
 }
 
-/// A journal opened for appending, with the engine it feeds.
-pub struct Journal {
+/// The journal as the driver's event log: events are appended (and flushed) before the
+/// engine applies them, and a snapshot of the engine is written every `snapshot_every` events.
+///
+/// With [`JournalLog::buffered`] the events are written in batches instead (a simulated run,
+/// where nothing is lost if the process dies: the run is simply made again); a live journal
+/// writes each event through.
+pub struct JournalLog {
     dir: PathBuf,
     store: Box<dyn Store>,
     header: Header,
-    engine: Engine,
     last_seq: u64,
     since_snapshot: u64,
+    buf: Vec<Event>,
+    batch: usize,
 }
 
-impl Journal {
+impl JournalLog {
     /// Start a new journal in `dir` (made if needed; it must not exist or be empty). The
     /// journal is built beside it and renamed into place with its header, so `dir` holds a
     /// whole journal or nothing, whenever the writer dies.
@@ -345,15 +352,104 @@ impl Journal {
             return Err(io(e));
         }
         let store = SledStore::open(dir)?;
-        let engine = Engine::new(header.engine, header.settings.clone(), header.start);
-        Ok(Journal {
+        Ok(JournalLog {
             dir: dir.to_path_buf(),
             store: Box::new(store),
             header,
-            engine,
             last_seq: 0,
             since_snapshot: 0,
+            buf: Vec::new(),
+            batch: 1,
         })
+    }
+
+    /// Write events in batches of `batch` rather than each before it is applied.
+    pub fn buffered(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Append `events` as one stored batch and make it durable.
+    fn write(&mut self, events: &[Event]) -> JournalResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<Vec<u8>> = events.iter().map(codec::encode_event).collect();
+        self.store.append(self.last_seq + 1, &records)?;
+        self.store.flush()?;
+        self.last_seq += events.len() as u64;
+        self.since_snapshot += events.len() as u64;
+        Ok(())
+    }
+
+    fn write_buffered(&mut self) -> JournalResult<()> {
+        let buf = std::mem::take(&mut self.buf);
+        self.write(&buf)?;
+        self.buf = buf;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Write a snapshot of `engine`, the state after the last written event; keep the newest
+    /// few.
+    pub fn snapshot(&mut self, engine: &Engine) -> JournalResult<()> {
+        self.store
+            .put_snapshot(self.last_seq, codec::encode_json(Kind::Snapshot, engine))?;
+        self.store
+            .prune_snapshots(self.header.keep_snapshots.max(1) as usize)?;
+        self.store.flush()?;
+        self.since_snapshot = 0;
+        Ok(())
+    }
+}
+
+impl EventLog for JournalLog {
+    type Error = JournalError;
+
+    fn append(&mut self, events: &[Event]) -> JournalResult<()> {
+        if self.batch <= 1 {
+            return self.write(events);
+        }
+        self.buf.extend_from_slice(events);
+        if self.buf.len() >= self.batch {
+            self.write_buffered()?;
+        }
+        Ok(())
+    }
+
+    /// A snapshot at the first batch boundary after every `snapshot_every` events, when all
+    /// that the engine applied is written.
+    fn applied(&mut self, engine: &Engine) -> JournalResult<()> {
+        if self.buf.is_empty() && self.since_snapshot >= self.header.snapshot_every.max(1) {
+            self.snapshot(engine)?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, engine: &Engine) -> JournalResult<()> {
+        self.write_buffered()?;
+        self.snapshot(engine)
+    }
+}
+
+/// A journal opened for appending: the driver with the journal as its log.
+pub type Journal = Driver<JournalLog>;
+
+impl Driver<JournalLog> {
+    /// Start a new journal in `dir` and an engine at the header's start.
+    pub fn create(dir: &Path, header: Header) -> JournalResult<Self> {
+        let engine = Engine::new(header.engine, header.settings.clone(), header.start);
+        Ok(Driver::new(engine, JournalLog::create(dir, header)?))
     }
 
     /// Open and recover: newest snapshot, then the events after it. A torn tail is cut from
@@ -365,16 +461,17 @@ impl Journal {
         let mut store = SledStore::open(dir)?;
         let header = read_header(&store, dir)?;
         let mut rec = Recovery::default();
-        let (mut engine, snap) = load_state(&store, &header, &mut rec.notes)?;
+        let (engine, snap) = load_state(&store, &header, &mut rec.notes)?;
         rec.snapshot = snap;
+        let mut driver = Driver::unlogged(engine);
         let mut replayed = 0;
         let mut refused = 0;
         let end = walk(&store, snap.unwrap_or(0) + 1, |_, ev| {
             replayed += 1;
-            if engine.handle(&ev).is_err() {
+            if driver.handle(&ev).is_err() {
                 refused += 1;
             }
-            engine.drain_actions().for_each(drop);
+            driver.drain_actions().for_each(drop);
         })?;
         rec.replayed = replayed;
         rec.refused = refused;
@@ -384,30 +481,26 @@ impl Journal {
             store.flush()?;
         }
         rec.dropped = end.dropped;
-        Ok((
-            Journal {
-                dir: dir.to_path_buf(),
-                store: Box::new(store),
-                header,
-                engine,
-                last_seq: rec.last_seq,
-                since_snapshot: replayed,
-            },
-            rec,
-        ))
+        let log = JournalLog {
+            dir: dir.to_path_buf(),
+            store: Box::new(store),
+            header,
+            last_seq: rec.last_seq,
+            since_snapshot: replayed,
+            buf: Vec::new(),
+            batch: 1,
+        };
+        Ok((Driver::new(driver.into_parts().0, log), rec))
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
     pub fn header(&self) -> &Header {
-        &self.header
+        self.log().header()
     }
     pub fn last_seq(&self) -> u64 {
-        self.last_seq
+        self.log().last_seq()
     }
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.log().dir()
     }
 
     /// Journal `events` as one batch, make it durable, then apply each: the result of each
@@ -416,26 +509,7 @@ impl Journal {
         &mut self,
         events: &[Event],
     ) -> JournalResult<Vec<Result<Vec<Action>, EngineError>>> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let records: Vec<Vec<u8>> = events.iter().map(codec::encode_event).collect();
-        self.store.append(self.last_seq + 1, &records)?;
-        self.store.flush()?;
-        self.last_seq += events.len() as u64;
-        let mut out = Vec::with_capacity(events.len());
-        for ev in events {
-            let r = self
-                .engine
-                .handle(ev)
-                .map(|()| self.engine.drain_actions().collect());
-            out.push(r);
-        }
-        self.since_snapshot += events.len() as u64;
-        if self.since_snapshot >= self.header.snapshot_every.max(1) {
-            self.snapshot()?;
-        }
-        Ok(out)
+        self.handle_batch(events)
     }
 
     /// One event, flushed before it is applied.
@@ -445,15 +519,8 @@ impl Journal {
 
     /// Write a snapshot of the state after the last event.
     pub fn snapshot(&mut self) -> JournalResult<()> {
-        self.store.put_snapshot(
-            self.last_seq,
-            codec::encode_json(Kind::Snapshot, &self.engine),
-        )?;
-        self.store
-            .prune_snapshots(self.header.keep_snapshots.max(1) as usize)?;
-        self.store.flush()?;
-        self.since_snapshot = 0;
-        Ok(())
+        let (engine, log) = self.parts_mut();
+        log.snapshot(engine)
     }
 }
 
@@ -553,17 +620,18 @@ impl Reader {
             snaps.insert(seq, digest(&e));
         }
         let h = &self.header;
-        let mut engine = Engine::new(h.engine, h.settings.clone(), h.start);
+        let mut driver = Driver::unlogged(Engine::new(h.engine, h.settings.clone(), h.start));
         let mut n = 0;
         let mut checked = 0;
         let mut divergence = None;
         let dropped = self.events(|seq, ev| {
             n += 1;
-            let _ = engine.handle(&ev);
-            engine.drain_actions().for_each(drop);
+            // A refused event leaves the state as it was, as it did for the writer.
+            let _ = driver.handle(&ev);
+            driver.drain_actions().for_each(drop);
             if let Some(d) = snaps.get(&seq) {
                 checked += 1;
-                if divergence.is_none() && *d != digest(&engine) {
+                if divergence.is_none() && *d != digest(driver.engine()) {
                     divergence = Some(seq);
                 }
             }

@@ -3,6 +3,7 @@
 //! its last start (the engine's `start_job`, found by replaying) to its `job_finished`.
 
 use crate::core::{ActionKind, Engine, EventKind, Time};
+use crate::drive::Driver;
 use crate::journal::{JournalResult, Reader};
 use crate::trace::TraceJob;
 use std::collections::BTreeMap;
@@ -11,7 +12,7 @@ use std::path::Path;
 pub fn arrivals(dir: &Path) -> JournalResult<Vec<TraceJob>> {
     let r = Reader::open(dir)?;
     let h = &r.header;
-    let mut engine = Engine::new(h.engine, h.settings.clone(), h.start);
+    let mut driver = Driver::unlogged(Engine::new(h.engine, h.settings.clone(), h.start));
     let mut arrived: BTreeMap<u64, Time> = BTreeMap::new();
     let mut started: BTreeMap<u64, Time> = BTreeMap::new();
     let mut out = Vec::new();
@@ -31,8 +32,9 @@ pub fn arrivals(dir: &Path) -> JournalResult<Vec<TraceJob>> {
             }
             _ => {}
         }
-        let _ = engine.handle(&ev);
-        for a in engine.drain_actions() {
+        // A refused event changed nothing for the writer either.
+        let _ = driver.handle(&ev);
+        for a in driver.drain_actions() {
             if let ActionKind::StartJob { job, .. } = a.kind {
                 started.insert(job, a.at);
             }

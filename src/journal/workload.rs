@@ -4,10 +4,11 @@
 
 use crate::core::fleet::MachineState;
 use crate::core::{ActionKind, Engine, EngineKind, Event, EventKind, Settings, Time};
+use crate::drive::Driver;
 use crate::rng::Rng;
 
 pub struct Workload {
-    engine: Engine,
+    driver: Driver,
     rng: Rng,
     now: Time,
     next_job: u64,
@@ -18,7 +19,7 @@ pub struct Workload {
 impl Workload {
     pub fn new(seed: u64, kind: EngineKind, settings: Settings, start: Time) -> Self {
         Workload {
-            engine: Engine::new(kind, settings, start),
+            driver: Driver::unlogged(Engine::new(kind, settings, start)),
             rng: Rng::derive(seed, "workload"),
             now: start,
             next_job: 1,
@@ -28,7 +29,7 @@ impl Workload {
 
     /// The generator's own engine, after every event it gave.
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        self.driver.engine()
     }
 
     fn pick<T: Copy>(&mut self, v: &[T]) -> Option<T> {
@@ -58,24 +59,24 @@ impl Workload {
                 self.running = running;
                 job.map(|job| EventKind::JobFinished { job })
             } else if roll < 85 {
-                let c = machines(Some(MachineState::Creating), &self.engine);
+                let c = machines(Some(MachineState::Creating), self.driver.engine());
                 self.pick(&c)
                     .map(|machine| EventKind::MachineReady { machine })
             } else if roll < 88 {
-                let c = machines(Some(MachineState::Creating), &self.engine);
+                let c = machines(Some(MachineState::Creating), self.driver.engine());
                 self.pick(&c)
                     .map(|machine| EventKind::MachineFailed { machine })
             } else if roll < 95 {
-                let r = machines(Some(MachineState::Removing), &self.engine);
+                let r = machines(Some(MachineState::Removing), self.driver.engine());
                 let r = if r.is_empty() {
-                    machines(None, &self.engine)
+                    machines(None, self.driver.engine())
                 } else {
                     r
                 };
                 self.pick(&r)
                     .map(|machine| EventKind::MachineGone { machine })
             } else if roll < 97 {
-                let all = machines(None, &self.engine);
+                let all = machines(None, self.driver.engine());
                 self.pick(&all)
                     .map(|machine| EventKind::SpotNotice { machine })
             } else {
@@ -83,11 +84,11 @@ impl Workload {
             };
             if let Some(kind) = kind {
                 let ev = Event::new(self.now, kind);
-                if self.engine.handle(&ev).is_ok() {
+                if self.driver.handle(&ev).is_ok() {
                     if let EventKind::JobFinished { job } = ev.kind {
                         self.running.retain(|j| *j != job);
                     }
-                    for a in self.engine.drain_actions() {
+                    for a in self.driver.drain_actions() {
                         match a.kind {
                             ActionKind::StartJob { job, .. } => self.running.push(job),
                             ActionKind::RequeueJob { job, .. } => {

@@ -7,6 +7,7 @@ use crate::core::{
     Action, ActionKind, Engine, EngineError, EngineKind, Event, EventKind, JobId, MachineId,
     Settings, Time,
 };
+use crate::drive::{DriveError, Driver, EventLog, NoLog};
 use crate::rng::Rng;
 use crate::sim::metrics::{HourState, Metrics, VariantResult, WaitCause, Window};
 use crate::sim::world::{NOTICE_MS, WorldModel};
@@ -40,6 +41,8 @@ pub enum SimError {
         at: Time,
         error: EngineError,
     },
+    /// The event log (a journal) failed.
+    Log(String),
     /// The window holds none of the trace's jobs.
     EmptyWindow {
         start: Time,
@@ -65,7 +68,7 @@ pub enum SimError {
 impl SimError {
     /// Whether the input is at fault (exit 2) rather than the run.
     pub fn is_input(&self) -> bool {
-        !matches!(self, SimError::Engine { .. })
+        !matches!(self, SimError::Engine { .. } | SimError::Log(_))
     }
 }
 
@@ -77,6 +80,7 @@ impl fmt::Display for SimError {
                 write!(f, "the trace has no job that ran, and no start was given")
             }
             SimError::Engine { at, error } => write!(f, "engine refused an event at {at}: {error}"),
+            SimError::Log(e) => write!(f, "writing the journal: {e}"),
             SimError::EmptyWindow {
                 start,
                 end,
@@ -196,9 +200,9 @@ const OPEN_END_GRACE_MS: i64 = 30 * 86_400_000;
 /// How often (in events) progress is reported.
 const PROGRESS_EVERY: u64 = 1 << 16;
 
-struct Sim<'a> {
+struct Sim<'a, L: EventLog> {
     cfg: &'a SimConfig,
-    engine: Engine,
+    driver: Driver<L>,
     queue: BinaryHeap<Reverse<(Time, u64, SimEvent)>>,
     seq: u64,
     wake_at: Option<Time>,
@@ -217,7 +221,7 @@ struct Sim<'a> {
     m: Metrics,
 }
 
-impl Sim<'_> {
+impl<L: EventLog> Sim<'_, L> {
     fn push(&mut self, at: Time, e: SimEvent) {
         self.seq += 1;
         self.queue.push(Reverse((at, self.seq, e)));
@@ -226,18 +230,19 @@ impl Sim<'_> {
     /// Time passes from `from` to `to` with the engine as it stands: report the state, and
     /// charge the queue's waiting to what held the jobs back.
     fn advance(&mut self, from: Time, to: Time, obs: &mut dyn Observer) {
-        obs.state(from, &self.engine);
-        let jobs = self.engine.jobs();
+        let engine = self.driver.engine();
+        obs.state(from, engine);
+        let jobs = engine.jobs();
         let waiting = jobs.waiting() as i64;
         if waiting == 0 || to <= from {
             return;
         }
-        let s = self.engine.settings();
+        let s = engine.settings();
         let in_flight = jobs.in_flight();
         let cause = if in_flight >= s.concurrent {
             WaitCause::Concurrent
         } else if s.limit > 0
-            && (in_flight >= s.limit || self.engine.fleet().counts().total() >= s.limit)
+            && (in_flight >= s.limit || engine.fleet().counts().total() >= s.limit)
         {
             WaitCause::Limit
         } else {
@@ -271,14 +276,15 @@ impl Sim<'_> {
     fn feed(&mut self, now: Time, kind: EventKind, obs: &mut dyn Observer) -> Result<(), SimError> {
         let ev = Event::new(now, kind);
         obs.event(&ev);
-        self.engine
-            .handle(&ev)
-            .map_err(|error| SimError::Engine { at: now, error })?;
-        while let Some(a) = self.engine.poll_action() {
+        self.driver.handle(&ev).map_err(|e| match e {
+            DriveError::Refused { at, error } => SimError::Engine { at, error },
+            DriveError::Log(e) => SimError::Log(e.to_string()),
+        })?;
+        while let Some(a) = self.driver.poll_action() {
             obs.action(&a);
             self.act(now, &a);
         }
-        if let Some(d) = self.engine.poll_timeout() {
+        if let Some(d) = self.driver.poll_timeout() {
             let d = d.max(now);
             if self.wake_at.is_none_or(|w| d < w) {
                 self.wake_at = Some(d);
@@ -374,6 +380,17 @@ pub fn simulate(
     obs: &mut dyn Observer,
     progress: &mut dyn FnMut(Time),
 ) -> Result<VariantResult, SimError> {
+    simulate_logged(cfg, arrivals, obs, progress, NoLog)
+}
+
+/// Run one variant, writing every event to `log` before the engine applies it.
+pub fn simulate_logged<L: EventLog>(
+    cfg: &SimConfig,
+    arrivals: &mut dyn Iterator<Item = TraceResult<TraceJob>>,
+    obs: &mut dyn Observer,
+    progress: &mut dyn FnMut(Time),
+    log: L,
+) -> Result<VariantResult, SimError> {
     // The first arrival fixes the default start.
     let first = arrivals.next().transpose()?;
     let start = match (cfg.start, first) {
@@ -383,7 +400,7 @@ pub fn simulate(
     };
     let mut sim = Sim {
         cfg,
-        engine: Engine::new(cfg.engine, cfg.settings.clone(), start),
+        driver: Driver::new(Engine::new(cfg.engine, cfg.settings.clone(), start), log),
         queue: BinaryHeap::new(),
         seq: 0,
         wake_at: None,
@@ -574,8 +591,12 @@ pub fn simulate(
             sim.m.segment(&cfg.world, r.state, r.since, end);
         }
     }
-    let waiting = sim.engine.jobs().waiting() as u64 + sim.engine.jobs().awaiting() as u64;
-    let running = sim.engine.jobs().running() as u64;
+    let jobs = sim.driver.engine().jobs();
+    let waiting = jobs.waiting() as u64 + jobs.awaiting() as u64;
+    let running = jobs.running() as u64;
+    let (engine, mut log) = sim.driver.into_parts();
+    log.close(&engine)
+        .map_err(|e| SimError::Log(e.to_string()))?;
     progress(end);
     let mut r = sim.m.result(
         &cfg.name,

@@ -3,7 +3,7 @@
 
 use crate::config::scenario::{Scenario, TraceSpec, Variant};
 use crate::sim::price_history;
-use crate::sim::run::{Observer, SimConfig, SimError, simulate};
+use crate::sim::run::{Observer, SimConfig, SimError, simulate_logged};
 use crate::sim::{VariantResult, WorldModel};
 use crate::trace::synth::Generator;
 use crate::trace::{Arrivals, TraceError, TraceFile};
@@ -142,6 +142,18 @@ pub fn run_variant(
     obs: &mut dyn Observer,
     progress: &mut dyn FnMut(crate::core::Time),
 ) -> Result<VariantResult, SimError> {
+    run_variant_logged(sc, prepared, variant, obs, progress, crate::drive::NoLog)
+}
+
+/// Simulate one variant of a scenario, every event written to `log` first (a journal).
+pub fn run_variant_logged<L: crate::drive::EventLog>(
+    sc: &Scenario,
+    prepared: &Prepared,
+    variant: &Variant,
+    obs: &mut dyn Observer,
+    progress: &mut dyn FnMut(crate::core::Time),
+    log: L,
+) -> Result<VariantResult, SimError> {
     let cfg = SimConfig {
         name: variant.name.clone(),
         settings: variant.settings.clone(),
@@ -153,7 +165,7 @@ pub fn run_variant(
         tz: sc.tz,
     };
     let mut arrivals = prepared.arrivals()?;
-    let mut r = simulate(&cfg, &mut arrivals, obs, progress)?;
+    let mut r = simulate_logged(&cfg, &mut arrivals, obs, progress, log)?;
     r.changes = variant
         .set
         .iter()
