@@ -1,7 +1,7 @@
 //! `MachineOptions` of the `amazonec2` docker-machine driver, read into typed fields. Defaults
 //! are docker-machine's own (region us-east-1, zone a, t2.micro, 16 GB root volume).
 
-use crate::config::runner::{Secret, is_secret_key};
+use crate::config::secret::{Secret, is_secret_key};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize, PartialEq)]

@@ -5,6 +5,7 @@ pub mod machine_options;
 pub mod overrides;
 pub mod runner;
 pub mod scenario;
+pub mod secret;
 pub mod toml_util;
 
 pub use runner::{ConfigFile, Runner, Secret};

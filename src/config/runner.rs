@@ -4,61 +4,13 @@
 //! ignored. Secrets are held in [`Secret`] and never printed.
 
 use crate::config::machine_options::Ec2Options;
+pub use crate::config::secret::{Secret, is_secret_key};
 use crate::config::toml_util::{InputError, Source, Table};
 use crate::core::cron::CronExpr;
 use crate::core::settings::{AutoscalingEntry, IdleSettings, Settings};
 use chrono_tz::Tz;
-use serde::{Serialize, Serializer};
-use std::fmt;
+use serde::Serialize;
 use std::path::Path;
-
-/// A value that must never reach an output or a log.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The secret itself, for the adapters that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "\"\""
-        } else {
-            "\"[redacted]\""
-        })
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(if self.0.is_empty() { "" } else { "[redacted]" })
-    }
-}
-
-/// Keys whose values are secrets wherever they appear.
-pub fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    [
-        "token",
-        "secret",
-        "password",
-        "accesskey",
-        "access_key",
-        "access-key",
-    ]
-    .iter()
-    .any(|s| k.contains(s))
-}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ConfigFile {
