@@ -1,0 +1,157 @@
+//! `scalecast journal inspect|export|verify`, and the crash tests' hidden writer.
+
+use crate::JournalCommand;
+use crate::cli::Failure;
+use anyhow::Context;
+use scalecast::core::{EngineKind, Event};
+use std::io::{BufWriter, Write};
+use std::process::ExitCode;
+
+fn journal_input(e: scalecast::journal::JournalError) -> Failure {
+    Failure::Input(e.to_string())
+}
+
+pub fn run(command: JournalCommand) -> Result<ExitCode, Failure> {
+    use scalecast::journal::{Reader, workload::Workload};
+    let stdout = std::io::stdout();
+    match command {
+        JournalCommand::Inspect { dir, json } => {
+            let r = Reader::open(&dir).map_err(journal_input)?;
+            let i = r.inspect().map_err(journal_input)?;
+            let mut o = stdout.lock();
+            if json {
+                writeln!(
+                    o,
+                    "{}",
+                    serde_json::to_string_pretty(&i).context("encoding")?
+                )?;
+            } else {
+                writeln!(o, "journal       {}", dir.display())?;
+                writeln!(o, "format        {}", i.header.format)?;
+                writeln!(o, "engine        {}", i.header.engine.name())?;
+                writeln!(o, "config digest {}", i.header.config_digest)?;
+                if let Some(seed) = i.header.seed {
+                    writeln!(o, "seed          {seed} (simulated)")?;
+                }
+                writeln!(o, "events        {}", i.events)?;
+                match (i.first_at, i.last_at) {
+                    (Some(a), Some(b)) => writeln!(o, "time span     {a} .. {b}")?,
+                    _ => writeln!(o, "time span     -")?,
+                }
+                writeln!(
+                    o,
+                    "snapshots     {} kept of the newest {}, {} bytes (every {} events){}",
+                    i.snapshots.len(),
+                    i.header.keep_snapshots,
+                    i.snapshot_bytes,
+                    i.header.snapshot_every,
+                    i.snapshots
+                        .last()
+                        .map_or(String::new(), |s| format!(", latest after event {s}"))
+                )?;
+                for (k, n) in &i.by_kind {
+                    writeln!(o, "  {k:<16} {n}")?;
+                }
+                if let Some(d) = &i.dropped {
+                    writeln!(
+                        o,
+                        "torn tail     {} record(s) after event {}: {}",
+                        d.count,
+                        d.first - 1,
+                        d.reason
+                    )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        JournalCommand::Export { dir } => {
+            let r = Reader::open(&dir).map_err(journal_input)?;
+            let mut o = BufWriter::new(stdout.lock());
+            let mut err = None;
+            let dropped = r
+                .events(|_, e| {
+                    if err.is_none()
+                        && let Err(x) =
+                            writeln!(o, "{}", serde_json::to_string(&e).expect("events encode"))
+                    {
+                        err = Some(x);
+                    }
+                })
+                .map_err(journal_input)?;
+            let flushed = o.flush();
+            // A reader that stops early (`| head`) is not a failure.
+            for e in err.into_iter().chain(flushed.err()) {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(e.into());
+                }
+            }
+            if let Some(d) = dropped {
+                eprintln!(
+                    "note: a torn tail of {} record(s) from event {} was left out: {}",
+                    d.count, d.first, d.reason
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        JournalCommand::Verify { dir } => {
+            let r = Reader::open(&dir).map_err(journal_input)?;
+            let v = r.verify().map_err(journal_input)?;
+            let mut o = stdout.lock();
+            writeln!(
+                o,
+                "{} events replayed, {} snapshots compared",
+                v.events, v.snapshots_checked
+            )?;
+            if let Some(d) = &v.dropped {
+                writeln!(
+                    o,
+                    "torn tail: {} record(s) from event {} left out: {}",
+                    d.count, d.first, d.reason
+                )?;
+            }
+            match v.divergence {
+                None => {
+                    writeln!(o, "ok: replay reproduces every snapshot")?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(seq) => {
+                    writeln!(
+                        o,
+                        "DIVERGENCE: the state replayed up to event {seq} differs from the snapshot taken there"
+                    )?;
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        JournalCommand::CrashWriter {
+            dir,
+            seed,
+            batch,
+            snapshot_every,
+        } => {
+            let (settings, start) = scalecast::journal::workload::crash_settings();
+            let mut header = scalecast::journal::Header::new(
+                EngineKind::Scalecast,
+                settings.clone(),
+                start,
+                Some(seed),
+            );
+            header.snapshot_every = snapshot_every;
+            let mut j = scalecast::journal::Journal::create(&dir, header).map_err(journal_input)?;
+            let mut w = Workload::new(seed, EngineKind::Scalecast, settings, start);
+            let mut o = stdout.lock();
+            loop {
+                let events: Vec<Event> = (0..batch).map(|_| w.next_event()).collect();
+                j.append_batch(&events)
+                    .map_err(|e| Failure::Runtime(anyhow::anyhow!(e.to_string())))?;
+                writeln!(
+                    o,
+                    "ack {} {:016x}",
+                    j.last_seq(),
+                    scalecast::journal::digest(j.engine())
+                )?;
+                o.flush()?;
+            }
+        }
+    }
+}

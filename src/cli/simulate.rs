@@ -1,0 +1,168 @@
+//! `scalecast simulate`: every variant of a scenario, as a table, JSON, a report, a journal.
+
+use crate::cli::{Failure, host_tz, parse_sets};
+use anyhow::Context;
+use scalecast::core::Time;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Events per journal write for a simulated run (a live journal writes each one through).
+const JOURNAL_BATCH: usize = 4096;
+
+pub fn run(
+    path: &Path,
+    sets: &[String],
+    json: Option<&Path>,
+    report: Option<&Path>,
+    journal: Option<(&Path, u64, u64)>,
+    quiet: bool,
+) -> Result<ExitCode, Failure> {
+    use scalecast::config::scenario::Scenario;
+    use scalecast::sim::scenario_run::{prepare, run_variant, run_variant_logged};
+    let sets = parse_sets(sets)?;
+    let sc = Scenario::load(path, &sets, host_tz())?;
+    let prepared = prepare(&sc).map_err(|e| Failure::Input(e.to_string()))?;
+    if let Some((dir, every, keep)) = journal {
+        if every == 0 || keep == 0 {
+            return Err(Failure::Input(
+                "--snapshot-every and --keep-snapshots must be at least 1".into(),
+            ));
+        }
+        if dir.exists() && std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_some()) {
+            return Err(Failure::Input(format!(
+                "--journal {}: the folder exists and is not empty",
+                dir.display()
+            )));
+        }
+    }
+    // The baseline's events go to a new journal, through the simulator's own driver.
+    let mut journal_log = match journal {
+        None => None,
+        Some((dir, snapshot_every, keep_snapshots)) => {
+            let v = &sc.variants[0];
+            let start = sc
+                .start
+                .or(prepared.survey.first.map(|f| f.0))
+                .ok_or_else(|| Failure::Input(format!("{}: no job to journal", path.display())))?;
+            let mut header =
+                scalecast::journal::Header::new(v.engine, v.settings.clone(), start, Some(sc.seed));
+            header.snapshot_every = snapshot_every;
+            header.keep_snapshots = keep_snapshots;
+            let log = scalecast::journal::JournalLog::create(dir, header)
+                .map_err(|e| Failure::Runtime(anyhow::anyhow!("creating the journal: {e}")))?;
+            Some(log.buffered(JOURNAL_BATCH))
+        }
+    };
+    let show = !quiet && std::io::stderr().is_terminal();
+    let mut results = Vec::new();
+    let mut series = Vec::new();
+    let window = (
+        sc.start.or(prepared.trace_start()),
+        sc.end.or(prepared.trace_end()),
+    );
+    for v in &sc.variants {
+        let bar = if show {
+            let span = match (
+                sc.start.or(prepared.trace_start()),
+                sc.end.or(prepared.trace_end()),
+            ) {
+                (Some(a), Some(b)) if b > a => Some((a, b)),
+                _ => None,
+            };
+            span.map(|(a, b)| {
+                let bar = indicatif::ProgressBar::new(1000);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{prefix:>20} [{bar:40}] {percent:>3}% {elapsed} (eta {eta})",
+                    )
+                    .expect("template")
+                    .progress_chars("=> "),
+                );
+                bar.set_prefix(v.name.clone());
+                (bar, a, b)
+            })
+        } else {
+            None
+        };
+        let mut progress = |t: Time| {
+            if let Some((bar, a, b)) = &bar {
+                let f = t.since(*a) as f64 / b.since(*a) as f64;
+                bar.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
+            }
+        };
+        let mut recorder = match (report, window) {
+            (Some(_), (Some(a), Some(b))) => {
+                Some(scalecast::sim::series::Recorder::new(a, b, sc.tz))
+            }
+            _ => None,
+        };
+        let mut none = scalecast::sim::NoObserver;
+        let obs: &mut dyn scalecast::sim::Observer = match recorder.as_mut() {
+            Some(r) => r,
+            None => &mut none,
+        };
+        let run = match journal_log.as_mut() {
+            Some(log) if results.is_empty() => {
+                run_variant_logged(&sc, &prepared, v, obs, &mut progress, log)
+            }
+            _ => run_variant(&sc, &prepared, v, obs, &mut progress),
+        };
+        let r = run.map_err(|e| match e {
+            scalecast::sim::SimError::Trace(t) => Failure::Input(t.to_string()),
+            e if e.is_input() => Failure::Input(format!("{}: {e}", path.display())),
+            other => Failure::Runtime(anyhow::anyhow!("variant {:?}: {other}", v.name)),
+        })?;
+        if let Some((bar, _, _)) = bar {
+            bar.finish_and_clear();
+        }
+        if let Some(rec) = recorder {
+            let end = Time::parse_rfc3339(&r.end).unwrap_or(Time(0));
+            series.push(rec.finish(end));
+        }
+        results.push(r);
+    }
+    if let Some(dir) = report {
+        let title = format!("scalecast forecast: {}", path.display());
+        scalecast::report::write_report(
+            dir,
+            &title,
+            &results,
+            &series,
+            &prepared.world.notes,
+            sc.tz,
+        )
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("writing the report: {e}")))?;
+    }
+    if let Some(json) = json {
+        let doc = serde_json::json!({
+            "scenario": path.display().to_string(),
+            "seed": sc.seed,
+            "world": {
+                "instance_type": prepared.world.instance_type,
+                "region": prepared.world.region,
+                "spot": prepared.world.spot,
+                "interruptions_per_hour": prepared.world.interruptions_per_hour,
+            },
+            "variants": results,
+        });
+        let mut bytes = serde_json::to_vec_pretty(&doc).context("encoding the results")?;
+        bytes.push(b'\n');
+        scalecast::report::output::write_atomic(json, &bytes)
+            .with_context(|| format!("writing {}", json.display()))?;
+    }
+    if !quiet && json != Some(Path::new("-")) {
+        let out = std::io::stdout();
+        let mut out = out.lock();
+        writeln!(out, "{}", scalecast::report::table::render(&results))?;
+        for n in &prepared.world.notes {
+            writeln!(out, "note: {n}")?;
+        }
+        for n in results.iter().flat_map(|r| &r.notes) {
+            if !prepared.world.notes.contains(n) {
+                writeln!(out, "note: {n}")?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
