@@ -1,7 +1,6 @@
 //! `scalecast sweep`: every combination of a grid, its files, and a recommendation.
 
 use crate::cli::{Failure, host_tz, parse_sets};
-use anyhow::Context;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -16,7 +15,6 @@ pub fn run(
     quiet: bool,
 ) -> Result<ExitCode, Failure> {
     use scalecast::config::scenario::Scenario;
-    use scalecast::report::plots::{ParetoPoint, pareto};
     use scalecast::sim::scenario_run::prepare;
     use scalecast::sim::sweep::{self, monthly};
     let sets = parse_sets(sets)?;
@@ -67,10 +65,10 @@ pub fn run(
     };
     let (current, rows) = sweep::run(&sc, &prepared.world, &arrivals, &combos, threads, &progress)
         .map_err(|e| {
-            if e.starts_with("--grid") || e.starts_with("the trace: ") {
-                Failure::Input(e)
+            if e.is_input() {
+                Failure::Input(format!("{}: {e}", path.display()))
             } else {
-                Failure::Runtime(anyhow::anyhow!(e))
+                Failure::Runtime(e.into())
             }
         })?;
     if let Some(b) = bar {
@@ -78,95 +76,19 @@ pub fn run(
     }
     let rec = target.and_then(|(m, t)| sweep::recommend(&rows, m, t));
 
-    // sweep.csv
-    let keys: Vec<String> = axes.iter().map(|a| a.key.clone()).collect();
-    let mut csv = String::new();
-    csv.push_str("combination");
-    for k in &keys {
-        csv.push_str(&format!(",{k}"));
-    }
-    csv.push_str(",engine,jobs,jobs_unfinished,cost_usd,cost_per_30_days_usd,compute_usd,storage_usd,wait_mean_s,wait_p50_s,wait_p90_s,wait_p95_s,wait_p99_s,wait_max_s,machines_created,hours_booting,hours_idle,hours_busy,interruptions,jobs_retried\n");
-    let line = |label: &str, values: Vec<String>, r: &scalecast::sim::VariantResult| {
-        let mut l = label.to_string();
-        for v in values {
-            l.push(',');
-            l.push_str(&v);
-        }
-        l.push_str(&format!(
-            ",{},{},{},{:.6},{:.6},{:.6},{:.6},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{},{:.4},{:.4},{:.4},{},{}\n",
-            r.engine, r.jobs, r.jobs_unfinished, r.cost_usd, monthly(r), r.cost.compute_usd, r.cost.storage_usd,
-            r.wait_s.mean, r.wait_s.p50, r.wait_s.p90, r.wait_s.p95, r.wait_s.p99, r.wait_s.max,
-            r.machines_created, r.machine_hours.booting, r.machine_hours.idle, r.machine_hours.busy,
-            r.interruptions, r.jobs_retried
-        ));
-        l
-    };
-    csv.push_str(&line(
-        "current",
-        keys.iter().map(|_| String::new()).collect(),
-        &current.result,
-    ));
-    for (i, r) in rows.iter().enumerate() {
-        csv.push_str(&line(
-            &i.to_string(),
-            r.set.iter().map(|(_, v)| v.clone()).collect(),
-            &r.result,
-        ));
-    }
-    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    scalecast::report::output::write_atomic(&out_dir.join("sweep.csv"), csv.as_bytes())
-        .with_context(|| format!("writing {}", out_dir.display()))?;
-
-    // sweep.json
-    let doc = serde_json::json!({
-        "scenario": path.display().to_string(),
-        "seed": sc.seed,
-        "grid": axes.iter().map(|a| (a.key.clone(), a.values.iter().map(|v| v.to_string()).collect::<Vec<_>>())).collect::<Vec<_>>(),
-        "current": current,
-        "rows": rows,
-        "recommendation": rec,
-    });
-    let mut bytes = serde_json::to_vec_pretty(&doc).context("encoding")?;
-    bytes.push(b'\n');
-    scalecast::report::output::write_atomic(&out_dir.join("sweep.json"), &bytes)
-        .with_context(|| format!("writing {}", out_dir.display()))?;
-
-    // pareto.png
-    let metric = rec.as_ref().map_or(sweep::Metric::P95, |r| r.metric);
-    let mut points: Vec<ParetoPoint> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| ParetoPoint {
-            label: r
-                .set
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" "),
-            cost_per_month: monthly(&r.result),
-            wait_s: metric.of(&r.result),
-            current: false,
-            chosen: rec.as_ref().is_some_and(|x| x.row == i),
-            meets: rec.as_ref().is_some_and(|x| x.meets),
-            unfinished: r.result.jobs_unfinished > 0,
-        })
-        .collect();
-    points.push(ParetoPoint {
-        label: "as configured".into(),
-        cost_per_month: monthly(&current.result),
-        wait_s: metric.of(&current.result),
-        current: true,
-        chosen: false,
-        meets: false,
-        unfinished: current.result.jobs_unfinished > 0,
-    });
-    pareto(
-        &out_dir.join("pareto.png"),
-        &points,
-        metric.name(),
-        target.map(|t| t.1),
+    scalecast::report::sweep::write(
+        out_dir,
+        &scalecast::report::sweep::SweepOutput {
+            scenario: path,
+            seed: sc.seed,
+            axes: &axes,
+            current: &current,
+            rows: &rows,
+            recommendation: rec.as_ref(),
+            target_s: target.map(|t| t.1),
+        },
     )
-    .map_err(|e| Failure::Runtime(anyhow::anyhow!("writing pareto.png: {e}")))?;
+    .map_err(|e| Failure::Runtime(anyhow::anyhow!("writing the sweep: {e}")))?;
 
     let stdout = std::io::stdout();
     let mut o = stdout.lock();

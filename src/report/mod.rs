@@ -4,6 +4,7 @@
 pub mod html;
 pub mod output;
 pub mod plots;
+pub mod sweep;
 pub mod table;
 
 use crate::sim::VariantResult;
@@ -31,6 +32,17 @@ pub const REPORT_PLOTS: [(&str, &str); 4] = [
     ),
 ];
 
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("drawing a plot: {0}")]
+    Plot(String),
+    #[error("encoding: {0}")]
+    Encode(String),
+}
+
 /// Write `fleet.png`, `wait.png`, `cost.png`, `heatmap.png` and `index.html` into `dir`.
 pub fn write_report(
     dir: &Path,
@@ -39,14 +51,19 @@ pub fn write_report(
     series: &[VariantSeries],
     notes: &[String],
     tz: Tz,
-) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    plots::fleet(&dir.join("fleet.png"), results, series, tz)?;
-    plots::waits(&dir.join("wait.png"), results, series)?;
-    plots::cost(&dir.join("cost.png"), results)?;
+) -> Result<(), ReportError> {
+    let io = |what: &Path| {
+        let what = what.display().to_string();
+        move |e: std::io::Error| ReportError::Io(what, e)
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    plots::fleet(&dir.join("fleet.png"), results, series, tz).map_err(ReportError::Plot)?;
+    plots::waits(&dir.join("wait.png"), results, series).map_err(ReportError::Plot)?;
+    plots::cost(&dir.join("cost.png"), results).map_err(ReportError::Plot)?;
     if let (Some(r), Some(s)) = (results.first(), series.first()) {
-        plots::heatmap(&dir.join("heatmap.png"), &r.name, s, tz)?;
+        plots::heatmap(&dir.join("heatmap.png"), &r.name, s, tz).map_err(ReportError::Plot)?;
     }
-    let page = html::index(dir, title, results, &REPORT_PLOTS, notes).map_err(|e| e.to_string())?;
-    output::write_atomic(&dir.join("index.html"), page.as_bytes()).map_err(|e| e.to_string())
+    let page = html::index(dir, title, results, &REPORT_PLOTS, notes).map_err(io(dir))?;
+    let index = dir.join("index.html");
+    output::write_atomic(&index, page.as_bytes()).map_err(io(&index))
 }

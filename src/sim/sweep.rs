@@ -188,6 +188,26 @@ pub fn recommend(rows: &[Row], metric: Metric, target_s: f64) -> Option<Recommen
         })
 }
 
+/// Why a sweep stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// A grid value that does not apply (exit 2).
+    #[error("--grid {0}")]
+    Grid(String),
+    /// The scenario's input (exit 2).
+    #[error("{0}")]
+    Input(SimError),
+    /// A combination failed while running (exit 1).
+    #[error("combination {index}: {error}")]
+    Run { index: usize, error: SimError },
+}
+
+impl SweepError {
+    pub fn is_input(&self) -> bool {
+        !matches!(self, SweepError::Run { .. })
+    }
+}
+
 /// Run the current config and every combination; `progress(done, total)` after each.
 pub fn run(
     sc: &Scenario,
@@ -196,7 +216,7 @@ pub fn run(
     combos: &[Vec<(String, SetValue)>],
     threads: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<(Row, Vec<Row>), String> {
+) -> Result<(Row, Vec<Row>), SweepError> {
     let base = &sc.variants[0];
     // Check every combination before running any.
     let mut configs = Vec::with_capacity(combos.len() + 1);
@@ -205,7 +225,7 @@ pub fn run(
         let mut s = base.settings.clone();
         let mut e = base.engine;
         for (k, v) in c {
-            overrides::apply(&mut s, &mut e, k, v).map_err(|m| format!("--grid {m}"))?;
+            overrides::apply(&mut s, &mut e, k, v).map_err(SweepError::Grid)?;
         }
         let set = c.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
         configs.push((set, s, e));
@@ -259,11 +279,11 @@ pub fn run(
         .into_iter()
         .enumerate()
     {
-        let r = slot.expect("every combination ran").map_err(|e| {
-            if e.is_input() {
-                format!("the trace: {e}")
+        let r = slot.expect("every combination ran").map_err(|error| {
+            if error.is_input() {
+                SweepError::Input(error)
             } else {
-                format!("combination {i}: {e}")
+                SweepError::Run { index: i, error }
             }
         })?;
         rows.push(Row {
