@@ -17,7 +17,7 @@ pub fn run(
 ) -> Result<ExitCode, Failure> {
     let kind: EngineKind = engine
         .parse()
-        .map_err(|e: String| Failure::Input(format!("--engine: {e}")))?;
+        .map_err(|e: scalecast::core::UnknownEngine| Failure::Input(format!("--engine: {e}")))?;
     let until = until.map(|u| parse_time("until", u)).transpose()?;
     let cfg = ConfigFile::load(config)?;
     let r = cfg.runner(runner)?;

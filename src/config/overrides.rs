@@ -128,7 +128,7 @@ pub fn apply(
             *engine = v
                 .to_string()
                 .parse()
-                .map_err(|e: String| format!("{key}: {e}"))?
+                .map_err(|e: crate::core::UnknownEngine| format!("{key}: {e}"))?
         }
         _ => return Err(format!("unknown setting {key:?} (known: {KEYS})")),
     }

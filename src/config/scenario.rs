@@ -239,7 +239,9 @@ impl Scenario {
             engine = e
                 .get_ref()
                 .parse()
-                .map_err(|m: String| src.err(at(e.span()), format!("runner.engine: {m}")))?;
+                .map_err(|m: crate::core::UnknownEngine| {
+                    src.err(at(e.span()), format!("runner.engine: {m}"))
+                })?;
         }
         let time = |v: &Option<Spanned<String>>, what: &str| -> Result<Option<Time>, InputError> {
             match v {

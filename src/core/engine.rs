@@ -38,15 +38,18 @@ impl EngineKind {
     }
 }
 
+/// A name that is not an engine.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown engine {0:?} (expected docker-machine or scalecast)")]
+pub struct UnknownEngine(pub String);
+
 impl std::str::FromStr for EngineKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownEngine;
+    fn from_str(s: &str) -> Result<Self, UnknownEngine> {
         match s {
             "docker-machine" => Ok(EngineKind::DockerMachine),
             "scalecast" => Ok(EngineKind::Scalecast),
-            _ => Err(format!(
-                "unknown engine {s:?} (expected docker-machine or scalecast)"
-            )),
+            _ => Err(UnknownEngine(s.to_string())),
         }
     }
 }

@@ -13,7 +13,7 @@ pub mod settings;
 pub mod time;
 
 pub use action::{Action, ActionKind, CreateReason, RemoveReason};
-pub use engine::{Engine, EngineError, EngineKind};
+pub use engine::{Engine, EngineError, EngineKind, UnknownEngine};
 pub use event::{Event, EventKind, JobId, MachineId};
 pub use settings::{AutoscalingEntry, Effective, IdleSettings, Settings};
-pub use time::Time;
+pub use time::{Time, TimeParseError};

@@ -37,10 +37,13 @@ impl Time {
         Utc.timestamp_millis_opt(self.0).single()
     }
     /// Parse an RFC 3339 timestamp (`2026-11-25T10:00:00Z`, with optional fraction and offset).
-    pub fn parse_rfc3339(s: &str) -> Result<Self, String> {
+    pub fn parse_rfc3339(s: &str) -> Result<Self, TimeParseError> {
         DateTime::parse_from_rfc3339(s.trim())
             .map(|d| Time(d.timestamp_millis()))
-            .map_err(|e| format!("not an RFC 3339 time ({e}): {s:?}"))
+            .map_err(|e| TimeParseError {
+                text: s.to_string(),
+                reason: e.to_string(),
+            })
     }
     /// RFC 3339 in UTC with milliseconds, the stable JSON form.
     pub fn to_rfc3339(self) -> String {
@@ -49,6 +52,14 @@ impl Time {
             None => format!("@{}ms", self.0),
         }
     }
+}
+
+/// Text that is not an RFC 3339 time.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not an RFC 3339 time ({reason}): {text:?}")]
+pub struct TimeParseError {
+    pub text: String,
+    pub reason: String,
 }
 
 impl fmt::Display for Time {
