@@ -326,7 +326,7 @@ fn check(seed: u64) {
         );
     }
     // Billed machine-time is the sum of every machine's lifetime.
-    let end = Time::parse_rfc3339(&r.end).unwrap();
+    let end = r.end;
     let lived_ms: i64 = w
         .life
         .values()

@@ -117,7 +117,7 @@ pub fn run(
             bar.finish_and_clear();
         }
         if let Some(rec) = recorder {
-            let end = Time::parse_rfc3339(&r.end).unwrap_or(Time(0));
+            let end = r.end;
             series.push(rec.finish(end));
         }
         results.push(r);

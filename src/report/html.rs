@@ -62,8 +62,8 @@ pub fn index(
         let _ = writeln!(
             h,
             "<p>Window: {} to {} ({:.1} days).</p>",
-            escape(&r.start),
-            escape(&r.end),
+            escape(&r.start.to_rfc3339()),
+            escape(&r.end.to_rfc3339()),
             r.days
         );
     }

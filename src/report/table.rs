@@ -16,6 +16,12 @@ fn secs(x: f64) -> String {
     }
 }
 
+/// The UTC date of an instant.
+fn day(t: crate::core::Time) -> String {
+    let s = t.to_rfc3339();
+    s[..s.len().min(10)].to_string()
+}
+
 /// A wait figure; a lower bound (`>=`) when jobs were still waiting at the end.
 fn wait(v: &VariantResult, x: f64) -> String {
     if v.waits_censored > 0 {
@@ -54,13 +60,7 @@ pub fn rows(vs: &[VariantResult]) -> Vec<(String, Vec<String>)> {
     });
     let mut rows = vec![
         row("engine", &|v| v.engine.clone()),
-        row("window", &|v| {
-            format!(
-                "{} .. {}",
-                &v.start[..v.start.len().min(10)],
-                &v.end[..v.end.len().min(10)]
-            )
-        }),
+        row("window", &|v| format!("{} .. {}", day(v.start), day(v.end))),
         row("trace jobs outside", &|v| {
             (v.window.trace_jobs_before + v.window.trace_jobs_after).to_string()
         }),

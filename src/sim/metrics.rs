@@ -15,8 +15,8 @@ pub struct VariantResult {
     pub engine: String,
     /// The settings this variant changed, `KEY=VALUE`, as written.
     pub changes: Vec<String>,
-    pub start: String,
-    pub end: String,
+    pub start: Time,
+    pub end: Time,
     /// Length of the window, in days.
     pub days: f64,
     /// Jobs that arrived in the window.
@@ -341,8 +341,8 @@ impl Metrics {
             name: name.to_string(),
             engine: engine.to_string(),
             changes: Vec::new(),
-            start: start.to_rfc3339(),
-            end: end.to_rfc3339(),
+            start,
+            end,
             days: end.since(start) as f64 / 86_400_000.0,
             jobs: self.arrived,
             jobs_unfinished: waiting + running,
