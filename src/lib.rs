@@ -29,6 +29,8 @@ pub mod config;
 pub mod core;
 pub mod drive;
 pub mod journal;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod replay;
 pub mod report;
 pub mod rng;

@@ -1,0 +1,161 @@
+//! The EC2 adapter against moto's server (started by `bash scripts/test-services.sh start`,
+//! which `bash scripts/test.sh` runs): instances are made as the MachineOptions say, tagged
+//! with their manager and machine, listed by manager, and terminated.
+#![cfg(feature = "live")]
+
+use scalecast::config::machine_options::Ec2Options;
+use scalecast::live::cloud::{Cloud, CloudError, CreateRequest, InstanceState};
+use scalecast::live::ec2::Ec2Cloud;
+
+/// moto's address, or a failure that says how to start it.
+fn moto() -> String {
+    if let Ok(url) = std::env::var("SCALECAST_MOTO_URL") {
+        return url;
+    }
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-services/moto.url");
+    match std::fs::read_to_string(file) {
+        Ok(url) => url.trim().to_string(),
+        Err(_) => panic!(
+            "moto is not running: start it with `bash scripts/test-services.sh start` (the test command `bash scripts/test.sh` does it for you)"
+        ),
+    }
+}
+
+fn options(extra: &[&str]) -> Ec2Options {
+    let mut opts: Vec<(String, usize)> = [
+        "amazonec2-access-key=AKIAMOTOTESTKEY",
+        "amazonec2-secret-key=moto-test-secret-value",
+        "amazonec2-region=eu-central-1",
+        "amazonec2-zone=b",
+        "amazonec2-instance-type=m5.large",
+        "amazonec2-request-spot-instance=true",
+        "amazonec2-spot-price=0.12",
+        "amazonec2-tags=team,ci,cost-center,42",
+        "amazonec2-security-group=default",
+    ]
+    .iter()
+    .chain(extra)
+    .enumerate()
+    .map(|(i, s)| (s.to_string(), i))
+    .collect();
+    opts.sort_by_key(|o| o.1);
+    Ec2Options::parse(&opts).unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A manager id no other test uses.
+fn manager(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
+#[test]
+fn create_list_terminate_by_manager_tag() {
+    runtime().block_on(async {
+        let cloud = Ec2Cloud::connect_at(&options(&[]), Some(&moto()))
+            .await
+            .unwrap();
+        assert!(
+            !cloud.ami().is_empty(),
+            "the newest Ubuntu image by default"
+        );
+        assert_eq!(
+            cloud.security_group_ids().len(),
+            1,
+            "the group by name, as an id"
+        );
+        let me = manager("lifecycle");
+        let mut made = Vec::new();
+        for machine in [3, 4] {
+            let req = CreateRequest {
+                manager: me.clone(),
+                machine,
+                name: CreateRequest::name_from("gitlab-docker-machine-%s", &me, machine),
+            };
+            let i = cloud.create(&req).await.unwrap();
+            assert_eq!(i.machine, Some(machine));
+            assert!(
+                i.spot,
+                "amazonec2-request-spot-instance=true makes a spot instance"
+            );
+            assert_eq!(i.instance_type, "m5.large");
+            made.push(i.id);
+        }
+        // Another manager's instance is never listed as ours.
+        let other = manager("other");
+        cloud
+            .create(&CreateRequest {
+                manager: other.clone(),
+                machine: 3,
+                name: "x".into(),
+            })
+            .await
+            .unwrap();
+        let listed = cloud.list(&me).await.unwrap();
+        let mut ids: Vec<String> = listed.iter().map(|i| i.id.clone()).collect();
+        ids.sort();
+        made.sort();
+        assert_eq!(ids, made);
+        assert!(
+            listed
+                .iter()
+                .all(|i| i.state == InstanceState::Running || i.state == InstanceState::Pending)
+        );
+        cloud.terminate(&made[0]).await.unwrap();
+        let after: Vec<_> = cloud.list(&me).await.unwrap();
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].machine, Some(4));
+        // Terminating what is gone already is not an error.
+        cloud.terminate(&made[0]).await.unwrap();
+        cloud.terminate(&made[1]).await.unwrap();
+        assert!(cloud.list(&me).await.unwrap().is_empty());
+        for i in cloud.list(&other).await.unwrap() {
+            cloud.terminate(&i.id).await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn an_unknown_security_group_is_refused_by_name_without_secrets() {
+    runtime().block_on(async {
+        let mut o = options(&[]);
+        o.security_group = vec!["no-such-group".into()];
+        let e = Ec2Cloud::connect_at(&o, Some(&moto())).await.unwrap_err();
+        assert!(matches!(e, CloudError::Refused { .. }), "{e}");
+        let text = e.to_string();
+        assert!(text.contains("no-such-group"), "{text}");
+        assert!(!text.contains("moto-test-secret-value") && !text.contains("AKIAMOTOTESTKEY"));
+    });
+}
+
+#[test]
+fn a_subnet_that_does_not_exist_is_refused_not_retried() {
+    runtime().block_on(async {
+        let cloud = Ec2Cloud::connect_at(
+            &options(&["amazonec2-subnet-id=subnet-00000000"]),
+            Some(&moto()),
+        )
+        .await
+        .unwrap();
+        let e = cloud
+            .create(&CreateRequest {
+                manager: manager("badsubnet"),
+                machine: 1,
+                name: "x".into(),
+            })
+            .await
+            .unwrap_err();
+        match &e {
+            CloudError::Refused { code, .. } => assert_eq!(code, "InvalidSubnetID.NotFound"),
+            other => panic!("{other}"),
+        }
+        let debug = format!("{cloud:?}");
+        assert!(!debug.contains("moto-test-secret-value"), "{debug}");
+        assert!(!e.to_string().contains("moto-test-secret-value"));
+    });
+}
