@@ -8,3 +8,4 @@
 
 pub mod cloud;
 pub mod ec2;
+pub mod reconcile;
