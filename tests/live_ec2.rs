@@ -70,6 +70,7 @@ fn create_list_terminate_by_manager_tag() {
             "the group by name, as an id"
         );
         let me = manager("lifecycle");
+        // In the order made: machine 3's instance, then machine 4's.
         let mut made = Vec::new();
         for machine in [3, 4] {
             let req = CreateRequest {
@@ -99,8 +100,9 @@ fn create_list_terminate_by_manager_tag() {
         let listed = cloud.list(&me).await.unwrap();
         let mut ids: Vec<String> = listed.iter().map(|i| i.id.clone()).collect();
         ids.sort();
-        made.sort();
-        assert_eq!(ids, made);
+        let mut expected = made.clone();
+        expected.sort();
+        assert_eq!(ids, expected);
         assert!(
             listed
                 .iter()
@@ -158,4 +160,115 @@ fn a_subnet_that_does_not_exist_is_refused_not_retried() {
         assert!(!debug.contains("moto-test-secret-value"), "{debug}");
         assert!(!e.to_string().contains("moto-test-secret-value"));
     });
+}
+
+#[test]
+fn reconcile_adopts_recreates_terminates_orphans_and_journals_gone_machines() {
+    use scalecast::core::fleet::MachineState;
+    use scalecast::core::{ActionKind, EngineKind, Event, EventKind, Settings, Time};
+    use scalecast::journal::{Header, Journal, Reader};
+    use scalecast::live::reconcile::{Orphan, reconcile};
+
+    let dir = std::env::temp_dir().join(format!("scalecast-reconcile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut settings = Settings::default();
+    settings.concurrent = 4;
+    settings.idle.idle_count = 2;
+    let t0 = Time::parse_rfc3339("2026-12-05T10:00:00Z").unwrap();
+    let header = Header::new(EngineKind::Scalecast, settings, t0, None);
+    let mut journal = Journal::create(&dir, header).unwrap();
+    // The engine decides two machines; only the first got its instance before a crash.
+    journal.tick(t0).unwrap();
+    let created: Vec<u64> = journal
+        .drain_actions()
+        .filter_map(|a| match a.kind {
+            ActionKind::CreateMachine { machine, .. } => Some(machine),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created, vec![1, 2]);
+    let me = manager("reconcile");
+    let pattern = "gitlab-docker-machine-%s";
+    runtime().block_on(async {
+        let cloud = Ec2Cloud::connect_at(&options(&[]), Some(&moto()))
+            .await
+            .unwrap();
+        let req = |machine| CreateRequest {
+            manager: me.clone(),
+            machine,
+            name: CreateRequest::name_from(pattern, &me, machine),
+        };
+        let first = cloud.create(&req(1)).await.unwrap();
+        let orphan = cloud.create(&req(9)).await.unwrap();
+
+        let out = reconcile(&cloud, &mut journal, &me, pattern, t0.plus_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(out.plan.adopt, vec![(1, first.id.clone())]);
+        assert_eq!(
+            out.plan.terminate,
+            vec![(orphan.id.clone(), Orphan::UnknownMachine(9))]
+        );
+        assert_eq!(out.plan.create, vec![2]);
+        assert_eq!(out.created.len(), 1);
+        assert!(out.failed.is_empty(), "{:?}", out.failed);
+        let mut listed: Vec<(Option<u64>, String)> = cloud
+            .list(&me)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| (i.machine, i.id))
+            .collect();
+        listed.sort();
+        assert_eq!(
+            listed,
+            vec![
+                (Some(1), first.id.clone()),
+                (Some(2), out.created[0].1.clone())
+            ],
+            "nothing leaked, one instance a machine"
+        );
+
+        // Machine 1 becomes idle, then its instance vanishes behind the engine's back.
+        journal
+            .handle(&Event::new(
+                t0.plus_secs(10),
+                EventKind::MachineReady { machine: 1 },
+            ))
+            .unwrap();
+        journal.drain_actions().for_each(drop);
+        cloud.terminate(&first.id).await.unwrap();
+        let before = journal.last_seq();
+        let out = reconcile(&cloud, &mut journal, &me, pattern, t0.plus_secs(20))
+            .await
+            .unwrap();
+        assert_eq!(out.plan.gone, vec![1]);
+        assert_eq!(journal.last_seq(), before + 1, "machine_gone journaled");
+        assert!(journal.engine().fleet().get(1).is_none());
+        assert!(
+            out.actions
+                .iter()
+                .any(|a| matches!(a.kind, ActionKind::CreateMachine { .. })),
+            "the pool is refilled: {:?}",
+            out.actions
+        );
+        for i in cloud.list(&me).await.unwrap() {
+            cloud.terminate(&i.id).await.unwrap();
+        }
+    });
+    assert_eq!(
+        journal.engine().fleet().get(2).map(|m| m.state),
+        Some(MachineState::Creating)
+    );
+    drop(journal);
+    let mut kinds = Vec::new();
+    Reader::open(&dir)
+        .unwrap()
+        .events(|_, e| kinds.push(e.kind))
+        .unwrap();
+    assert!(matches!(
+        kinds.last(),
+        Some(EventKind::MachineGone { machine: 1 })
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
 }

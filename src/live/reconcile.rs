@@ -1,7 +1,7 @@
 //! Reconcile: what the journal's fleet and the cloud's list of this manager's instances say
-//! together, and what to do so they agree. Pure: the daemon lists, calls this, then carries
-//! the plan out (terminate calls, `machine_gone` events, creates re-issued with the same
-//! client token) through the driver like any other fact.
+//! together, and what to do so they agree. [`plan`] is pure; [`reconcile`] lists, plans and
+//! carries the plan out (terminate calls, `machine_gone` events through the driver, creates
+//! re-issued with the same client token).
 //!
 //! The rules (docs/live.md):
 //! - an instance whose machine the engine knows (creating, idle, used) is adopted; if several
@@ -12,9 +12,10 @@
 //! - a machine the engine is creating with no instance is created again (same client token,
 //!   so AWS never makes two).
 
-use crate::core::MachineId;
 use crate::core::fleet::{Fleet, MachineState};
-use crate::live::cloud::Instance;
+use crate::core::{Action, Event, EventKind, MachineId, Time};
+use crate::drive::{DriveError, Driver, EventLog};
+use crate::live::cloud::{Cloud, CloudError, CreateRequest, Instance};
 use std::collections::BTreeMap;
 
 /// Why an instance is terminated at reconcile.
@@ -78,6 +79,67 @@ pub fn plan(fleet: &Fleet, instances: &[Instance]) -> Plan {
         }
     }
     p
+}
+
+/// What a reconcile did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The plan it carried out.
+    pub plan: Plan,
+    /// Instances made for machines whose create had no instance yet.
+    pub created: Vec<(MachineId, String)>,
+    /// The engine's actions after the `machine_gone` events (requeued jobs, new machines):
+    /// for the daemon to carry out like any others.
+    pub actions: Vec<Action>,
+    /// Calls that failed; the next reconcile tries again.
+    pub failed: Vec<(String, CloudError)>,
+}
+
+/// Why a reconcile stopped before its end.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError<E: std::error::Error> {
+    #[error("listing the instances: {0}")]
+    List(CloudError),
+    #[error(transparent)]
+    Drive(#[from] DriveError<E>),
+}
+
+/// List this manager's instances, plan, and carry the plan out: terminate orphans, feed a
+/// `machine_gone` for each machine without an instance (journaled first, through the driver),
+/// and create again each machine whose create left no instance, with its same client token.
+/// `now` is the daemon's clock, read where this is called.
+pub async fn reconcile<C: Cloud, L: EventLog>(
+    cloud: &C,
+    driver: &mut Driver<L>,
+    manager: &str,
+    machine_name: &str,
+    now: Time,
+) -> Result<Outcome, ReconcileError<L::Error>> {
+    let instances = cloud.list(manager).await.map_err(ReconcileError::List)?;
+    let plan = plan(driver.engine().fleet(), &instances);
+    let mut out = Outcome::default();
+    for (id, _) in &plan.terminate {
+        if let Err(e) = cloud.terminate(id).await {
+            out.failed.push((id.clone(), e));
+        }
+    }
+    for &machine in &plan.gone {
+        driver.handle(&Event::new(now, EventKind::MachineGone { machine }))?;
+        out.actions.extend(driver.drain_actions());
+    }
+    for &machine in &plan.create {
+        let req = CreateRequest {
+            manager: manager.to_string(),
+            machine,
+            name: CreateRequest::name_from(machine_name, manager, machine),
+        };
+        match cloud.create(&req).await {
+            Ok(i) => out.created.push((machine, i.id)),
+            Err(e) => out.failed.push((format!("machine {machine}"), e)),
+        }
+    }
+    out.plan = plan;
+    Ok(out)
 }
 
 #[cfg(test)]
