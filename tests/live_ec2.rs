@@ -171,8 +171,10 @@ fn reconcile_adopts_recreates_terminates_orphans_and_journals_gone_machines() {
 
     let dir = std::env::temp_dir().join(format!("scalecast-reconcile-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut settings = Settings::default();
-    settings.concurrent = 4;
+    let mut settings = Settings {
+        concurrent: 4,
+        ..Settings::default()
+    };
     settings.idle.idle_count = 2;
     let t0 = Time::parse_rfc3339("2026-12-05T10:00:00Z").unwrap();
     let header = Header::new(EngineKind::Scalecast, settings, t0, None);
