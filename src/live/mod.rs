@@ -6,6 +6,7 @@
 //! its log, exactly as the simulator does; these adapters only turn the engine's actions into
 //! calls and the calls' results into events. Nothing here decides anything.
 
+pub mod breaker;
 pub mod cloud;
 pub mod ec2;
 pub mod reconcile;
