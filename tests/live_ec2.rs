@@ -77,6 +77,7 @@ fn create_list_terminate_by_manager_tag() {
                 manager: me.clone(),
                 machine,
                 name: CreateRequest::name_from("gitlab-docker-machine-%s", &me, machine),
+                ..Default::default()
             };
             let i = cloud.create(&req).await.unwrap();
             assert_eq!(i.machine, Some(machine));
@@ -94,6 +95,7 @@ fn create_list_terminate_by_manager_tag() {
                 manager: other.clone(),
                 machine: 3,
                 name: "x".into(),
+                ..Default::default()
             })
             .await
             .unwrap();
@@ -149,6 +151,7 @@ fn a_subnet_that_does_not_exist_is_refused_not_retried() {
                 manager: manager("badsubnet"),
                 machine: 1,
                 name: "x".into(),
+                ..Default::default()
             })
             .await
             .unwrap_err();
@@ -199,6 +202,7 @@ fn reconcile_adopts_recreates_terminates_orphans_and_journals_gone_machines() {
             manager: me.clone(),
             machine,
             name: CreateRequest::name_from(pattern, &me, machine),
+            ..Default::default()
         };
         let first = cloud.create(&req(1)).await.unwrap();
         let orphan = cloud.create(&req(9)).await.unwrap();
@@ -273,4 +277,47 @@ fn reconcile_adopts_recreates_terminates_orphans_and_journals_gone_machines() {
         Some(EventKind::MachineGone { machine: 1 })
     ));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_fallback_reaches_ec2_as_its_type_and_market() {
+    runtime().block_on(async {
+        let cloud = Ec2Cloud::connect_at(&options(&[]), Some(&moto()))
+            .await
+            .unwrap();
+        let me = manager("fallback");
+        let base = CreateRequest {
+            manager: me.clone(),
+            machine: 1,
+            name: "x".into(),
+            ..Default::default()
+        };
+        let spot_other = cloud
+            .create(&CreateRequest {
+                instance_type: Some("c5.xlarge".into()),
+                attempt: 1,
+                ..base.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(spot_other.instance_type, "c5.xlarge");
+        assert!(spot_other.spot);
+        let on_demand = cloud
+            .create(&CreateRequest {
+                on_demand: true,
+                attempt: 2,
+                machine: 2,
+                ..base.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(on_demand.instance_type, "m5.large");
+        assert!(
+            !on_demand.spot,
+            "on-demand despite amazonec2-request-spot-instance"
+        );
+        for i in cloud.list(&me).await.unwrap() {
+            cloud.terminate(&i.id).await.unwrap();
+        }
+    });
 }

@@ -18,6 +18,8 @@ struct FakeCloud {
     throttle_terminates: Cell<u32>,
     /// The next N create calls find no capacity.
     no_capacity: Cell<u32>,
+    /// Types (spot) with no capacity at all.
+    no_spot_capacity_for: RefCell<Vec<String>>,
     calls: Cell<u32>,
 }
 
@@ -76,15 +78,19 @@ impl Cloud for FakeCloud {
                 "no m5.large in eu-central-1b",
             ));
         }
+        let ty = req.instance_type.clone().unwrap_or("m5.large".into());
+        if !req.on_demand && self.no_spot_capacity_for.borrow().contains(&ty) {
+            return Err(CloudError::from_code(
+                "InsufficientInstanceCapacity",
+                &format!("no spot {ty}"),
+            ));
+        }
         let id = self.launch(&req.manager, Some(req.machine));
-        Ok(self
-            .instances
-            .borrow()
-            .iter()
-            .find(|(_, i)| i.id == id)
-            .unwrap()
-            .1
-            .clone())
+        let mut instances = self.instances.borrow_mut();
+        let i = &mut instances.iter_mut().find(|(_, i)| i.id == id).unwrap().1;
+        i.instance_type = ty;
+        i.spot = !req.on_demand;
+        Ok(i.clone())
     }
 
     async fn terminate(&self, instance_id: &str) -> Result<(), CloudError> {
@@ -238,5 +244,62 @@ fn an_instance_that_vanished_requeues_its_job() {
             "{:?}",
             out.actions
         );
+    });
+}
+
+#[test]
+fn no_capacity_falls_back_to_the_next_type_then_on_demand_and_says_why() {
+    use scalecast::live::fallback::{Fallbacks, create_with_fallback};
+    runtime().block_on(async {
+        let cloud = FakeCloud::default();
+        *cloud.no_spot_capacity_for.borrow_mut() =
+            vec!["m5.large".into(), "m5a.large".into(), "m6i.large".into()];
+        let f = Fallbacks {
+            instance_types: vec!["m5a.large".into(), "m6i.large".into()],
+            on_demand: true,
+        };
+        let base = CreateRequest {
+            manager: "m".into(),
+            machine: 1,
+            ..Default::default()
+        };
+        let (made, fell) = create_with_fallback(&cloud, &base, &f).await;
+        let made = made.unwrap();
+        assert!(!made.spot, "on-demand at last: {made:?} after {fell:?}");
+        assert_eq!(made.instance_type, "m5.large");
+        let tried: Vec<Option<String>> = fell.iter().map(|x| x.instance_type.clone()).collect();
+        assert_eq!(
+            tried,
+            vec![None, Some("m5a.large".into()), Some("m6i.large".into())]
+        );
+        assert!(
+            fell.iter()
+                .all(|x| matches!(x.error, CloudError::Capacity { .. }))
+        );
+        assert_eq!(cloud.ids("m").len(), 1, "one instance for the machine");
+
+        // Spot capacity for the second type: it stops there.
+        cloud
+            .no_spot_capacity_for
+            .borrow_mut()
+            .retain(|t| t != "m6i.large");
+        let base2 = CreateRequest {
+            machine: 2,
+            ..base.clone()
+        };
+        let (made, fell) = create_with_fallback(&cloud, &base2, &f).await;
+        let made = made.unwrap();
+        assert!(made.spot);
+        assert_eq!(made.instance_type, "m6i.large");
+        assert_eq!(fell.len(), 2);
+
+        // With no fallback configured, a capacity error comes back as it is, after one call.
+        let calls = cloud.calls.get();
+        let none = Fallbacks::default();
+        cloud.no_capacity.set(1);
+        let (made, fell) = create_with_fallback(&cloud, &base2, &none).await;
+        assert!(matches!(made, Err(CloudError::Capacity { .. })));
+        assert!(fell.is_empty(), "nothing left to fall back to");
+        assert_eq!(cloud.calls.get(), calls + 1);
     });
 }

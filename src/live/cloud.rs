@@ -11,7 +11,7 @@ pub const MANAGER_TAG: &str = "scalecast:manager";
 pub const MACHINE_TAG: &str = "scalecast:machine";
 
 /// One machine to create.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CreateRequest {
     /// The manager's id (its state directory's).
     pub manager: String,
@@ -19,6 +19,14 @@ pub struct CreateRequest {
     pub machine: MachineId,
     /// The `Name` tag: `MachineName` with `%s` filled in.
     pub name: String,
+    /// Another instance type than the MachineOptions' (a capacity fallback).
+    pub instance_type: Option<String>,
+    /// On-demand even when the MachineOptions request spot (the last fallback).
+    pub on_demand: bool,
+    /// Which attempt for this machine: 0 first, then one per fallback. Each has its own
+    /// client token (AWS refuses one token with other parameters); a capacity error made no
+    /// instance, so a new token cannot make a second one.
+    pub attempt: u32,
 }
 
 impl CreateRequest {
@@ -26,13 +34,18 @@ impl CreateRequest {
     /// machine of the same manager, so a retried create never makes a second instance on AWS
     /// (which keeps a token for at least 24 hours; ClientToken is at most 64 ASCII characters).
     pub fn client_token(&self) -> String {
-        let t = format!("scalecast-{}-{}", self.manager, self.machine);
+        let attempt = if self.attempt == 0 {
+            String::new()
+        } else {
+            format!("-f{}", self.attempt)
+        };
+        let t = format!("scalecast-{}-{}{attempt}", self.manager, self.machine);
         if t.len() <= 64 {
             return t;
         }
         // Keep the machine id whole; shorten the manager id by a digest of it.
         let digest = crate::journal::fnv1a(self.manager.as_bytes());
-        format!("scalecast-{digest:016x}-{}", self.machine)
+        format!("scalecast-{digest:016x}-{}{attempt}", self.machine)
     }
 
     /// `MachineName` with its `%s` replaced by `MANAGER-MACHINE` (the whole name when it has no
@@ -141,7 +154,7 @@ mod tests {
         CreateRequest {
             manager: manager.into(),
             machine,
-            name: String::new(),
+            ..Default::default()
         }
     }
 
@@ -154,6 +167,16 @@ mod tests {
         let t = req(&long, u64::MAX).client_token();
         assert!(t.len() <= 64 && t.is_ascii(), "{t}");
         assert_ne!(t, req(&"y".repeat(80), u64::MAX).client_token());
+        let fallback = CreateRequest {
+            attempt: 2,
+            ..req("m1", 7)
+        };
+        assert_ne!(fallback.client_token(), req("m1", 7).client_token());
+        let long_fallback = CreateRequest {
+            attempt: 9,
+            ..req(&long, u64::MAX)
+        };
+        assert!(long_fallback.client_token().len() <= 64);
     }
 
     #[test]

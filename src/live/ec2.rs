@@ -222,7 +222,9 @@ impl Cloud for Ec2Cloud {
             .client
             .run_instances()
             .image_id(&self.ami)
-            .instance_type(InstanceType::from(o.instance_type.as_str()))
+            .instance_type(InstanceType::from(
+                req.instance_type.as_deref().unwrap_or(&o.instance_type),
+            ))
             .min_count(1)
             .max_count(1)
             .client_token(req.client_token())
@@ -273,7 +275,7 @@ impl Cloud for Ec2Cloud {
                 run = run.set_security_group_ids(Some(self.security_group_ids.clone()));
             }
         }
-        if o.request_spot_instance {
+        if o.request_spot_instance && !req.on_demand {
             run = run.instance_market_options(
                 InstanceMarketOptionsRequest::builder()
                     .market_type(MarketType::Spot)

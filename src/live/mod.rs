@@ -9,4 +9,5 @@
 pub mod breaker;
 pub mod cloud;
 pub mod ec2;
+pub mod fallback;
 pub mod reconcile;

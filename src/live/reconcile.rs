@@ -132,6 +132,7 @@ pub async fn reconcile<C: Cloud, L: EventLog>(
             manager: manager.to_string(),
             machine,
             name: CreateRequest::name_from(machine_name, manager, machine),
+            ..Default::default()
         };
         match cloud.create(&req).await {
             Ok(i) => out.created.push((machine, i.id)),
