@@ -106,6 +106,17 @@ enum Command {
         #[command(subcommand)]
         command: TraceCommand,
     },
+    /// Run the fleet on EC2 as the engine decides (feature `live`), until SIGTERM.
+    #[cfg(feature = "live")]
+    Live {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        runner: Option<String>,
+        /// The daemon's state directory: its journal and manager id.
+        #[arg(long)]
+        state: PathBuf,
+    },
     /// Feed NDJSON events through the engine and print each action as a JSON line.
     Replay {
         #[arg(long)]
@@ -253,6 +264,12 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             };
             cli::sweep::run(&scenario, &grid, &sets, &out, threads, target, quiet)
         }
+        #[cfg(feature = "live")]
+        Command::Live {
+            config,
+            runner,
+            state,
+        } => cli::live::run(config, runner, state),
         Command::Replay {
             config,
             runner,

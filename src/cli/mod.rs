@@ -4,6 +4,8 @@
 
 pub mod check;
 pub mod journal;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod periods;
 pub mod replay;
 pub mod simulate;

@@ -8,6 +8,7 @@
 
 pub mod breaker;
 pub mod cloud;
+pub mod daemon;
 pub mod ec2;
 pub mod fallback;
 pub mod reconcile;
