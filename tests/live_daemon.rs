@@ -3,25 +3,14 @@
 //! and stops cleanly on SIGTERM.
 #![cfg(feature = "live")]
 
+mod common;
+use common::{moto, runtime};
 use scalecast::config::machine_options::Ec2Options;
 use scalecast::live::cloud::{Cloud, InstanceState};
 use scalecast::live::ec2::Ec2Cloud;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn moto() -> String {
-    if let Ok(url) = std::env::var("SCALECAST_MOTO_URL") {
-        return url;
-    }
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-services/moto.url");
-    match std::fs::read_to_string(file) {
-        Ok(url) => url.trim().to_string(),
-        Err(_) => panic!(
-            "moto is not running: start it with `bash scripts/test-services.sh start` (the test command `bash scripts/test.sh` does it for you)"
-        ),
-    }
-}
 
 const OPTIONS: [&str; 3] = [
     "amazonec2-region=eu-central-1",
@@ -117,10 +106,7 @@ fn the_daemon_keeps_the_pool_survives_sigkill_and_stops_on_sigterm() {
     std::fs::create_dir_all(&dir).unwrap();
     let state = dir.join("state");
     let log = dir.join("daemon.log");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let config = write_config(&dir, 2, 600);
 
     let mut d = start(&config, &state, &log);

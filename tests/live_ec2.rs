@@ -3,23 +3,11 @@
 //! with their manager and machine, listed by manager, and terminated.
 #![cfg(feature = "live")]
 
+mod common;
+use common::{moto, runtime};
 use scalecast::config::machine_options::Ec2Options;
 use scalecast::live::cloud::{Cloud, CloudError, CreateRequest, InstanceState};
 use scalecast::live::ec2::Ec2Cloud;
-
-/// moto's address, or a failure that says how to start it.
-fn moto() -> String {
-    if let Ok(url) = std::env::var("SCALECAST_MOTO_URL") {
-        return url;
-    }
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-services/moto.url");
-    match std::fs::read_to_string(file) {
-        Ok(url) => url.trim().to_string(),
-        Err(_) => panic!(
-            "moto is not running: start it with `bash scripts/test-services.sh start` (the test command `bash scripts/test.sh` does it for you)"
-        ),
-    }
-}
 
 fn options(extra: &[&str]) -> Ec2Options {
     let mut opts: Vec<(String, usize)> = [
@@ -42,10 +30,10 @@ fn options(extra: &[&str]) -> Ec2Options {
     Ec2Options::parse(&opts).unwrap()
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+/// The adapter on moto with the test's options and `extra` ones.
+async fn cloud(extra: &[&str]) -> Ec2Cloud {
+    Ec2Cloud::connect_at(&options(extra), Some(&moto()))
+        .await
         .unwrap()
 }
 
@@ -57,9 +45,7 @@ fn manager(name: &str) -> String {
 #[test]
 fn create_list_terminate_by_manager_tag() {
     runtime().block_on(async {
-        let cloud = Ec2Cloud::connect_at(&options(&[]), Some(&moto()))
-            .await
-            .unwrap();
+        let cloud = cloud(&[]).await;
         assert!(
             !cloud.ami().is_empty(),
             "the newest Ubuntu image by default"
@@ -140,12 +126,7 @@ fn an_unknown_security_group_is_refused_by_name_without_secrets() {
 #[test]
 fn a_subnet_that_does_not_exist_is_refused_not_retried() {
     runtime().block_on(async {
-        let cloud = Ec2Cloud::connect_at(
-            &options(&["amazonec2-subnet-id=subnet-00000000"]),
-            Some(&moto()),
-        )
-        .await
-        .unwrap();
+        let cloud = cloud(&["amazonec2-subnet-id=subnet-00000000"]).await;
         let e = cloud
             .create(&CreateRequest {
                 manager: manager("badsubnet"),
@@ -195,9 +176,7 @@ fn reconcile_adopts_recreates_terminates_orphans_and_journals_gone_machines() {
     let me = manager("reconcile");
     let pattern = "gitlab-docker-machine-%s";
     runtime().block_on(async {
-        let cloud = Ec2Cloud::connect_at(&options(&[]), Some(&moto()))
-            .await
-            .unwrap();
+        let cloud = cloud(&[]).await;
         let req = |machine| CreateRequest {
             manager: me.clone(),
             machine,
@@ -282,9 +261,7 @@ fn reconcile_adopts_recreates_terminates_orphans_and_journals_gone_machines() {
 #[test]
 fn a_fallback_reaches_ec2_as_its_type_and_market() {
     runtime().block_on(async {
-        let cloud = Ec2Cloud::connect_at(&options(&[]), Some(&moto()))
-            .await
-            .unwrap();
+        let cloud = cloud(&[]).await;
         let me = manager("fallback");
         let base = CreateRequest {
             manager: me.clone(),

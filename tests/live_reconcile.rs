@@ -2,6 +2,8 @@
 //! create, instances that vanish. An in-process fake of the cloud port stands in for EC2.
 #![cfg(feature = "live")]
 
+mod common;
+use common::runtime;
 use scalecast::core::fleet::MachineState;
 use scalecast::core::{ActionKind, Engine, EngineKind, Settings, Time};
 use scalecast::drive::Driver;
@@ -112,13 +114,6 @@ impl Cloud for FakeCloud {
             .map(|(_, i)| i.clone())
             .collect())
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// A driver whose engine decided `n` idle machines at t0 (all still being created).

@@ -110,3 +110,27 @@ pub const TUTORIAL_SECRETS: [&str; 5] = [
     "YOUR_EC2_ACCESS_KEY",
     "YOUR_EC2_SECRET_KEY",
 ];
+
+/// moto's address (from `SCALECAST_MOTO_URL` or the file the test set-up writes), or a failure
+/// that says how to start it.
+pub fn moto() -> String {
+    if let Ok(url) = std::env::var("SCALECAST_MOTO_URL") {
+        return url;
+    }
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-services/moto.url");
+    match std::fs::read_to_string(file) {
+        Ok(url) => url.trim().to_string(),
+        Err(_) => panic!(
+            "moto is not running: start it with `bash scripts/test-services.sh start` (the test command `bash scripts/test.sh` does it for you)"
+        ),
+    }
+}
+
+/// A single-threaded tokio runtime for the live-mode tests.
+#[cfg(feature = "live")]
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
