@@ -60,6 +60,10 @@ fn inconsistent_events_are_refused_without_change() {
             EngineError::UnknownMachine(99),
         ),
         (
+            EventKind::JobCancelled { job: 2 },
+            EngineError::JobNotWaiting(2),
+        ),
+        (
             EventKind::MachineGone { machine: 99 },
             EngineError::UnknownMachine(99),
         ),
@@ -67,6 +71,68 @@ fn inconsistent_events_are_refused_without_change() {
         assert_eq!(e.handle(&Event::new(t0(), kind)).unwrap_err(), want);
         assert_eq!(e, before);
     }
+}
+
+#[test]
+fn a_cancelled_job_leaves_the_queue_and_a_running_one_cannot_be_cancelled() {
+    let mut e = sc(settings("concurrent = 5", "", "IdleCount = 0"));
+    feed(&mut e, t0(), EventKind::JobArrived { job: 1 });
+    feed(&mut e, t0(), EventKind::JobArrived { job: 2 });
+    assert_eq!(e.jobs().waiting(), 2);
+    feed(
+        &mut e,
+        t0().plus_secs(1),
+        EventKind::JobCancelled { job: 1 },
+    );
+    assert_eq!(e.jobs().queue().collect::<Vec<_>>(), vec![2]);
+    assert_eq!(e.jobs().state(1), None);
+    // The machine made for job 1 now takes job 2, the only one left.
+    let m = e.fleet().ids()[0];
+    let a = feed(
+        &mut e,
+        t0().plus_secs(30),
+        EventKind::MachineReady { machine: m },
+    );
+    assert_eq!(started(&a), vec![(2, m)]);
+    let before = e.clone();
+    assert_eq!(
+        e.handle(&Event::new(
+            t0().plus_secs(31),
+            EventKind::JobCancelled { job: 2 }
+        ))
+        .unwrap_err(),
+        EngineError::JobNotWaiting(2)
+    );
+    assert_eq!(
+        e, before,
+        "a running job ends with job_finished, not a cancel"
+    );
+}
+
+#[test]
+fn docker_machine_job_awaiting_its_machine_can_be_cancelled() {
+    let mut e = dm(settings(
+        "concurrent = 5",
+        "",
+        "IdleCount = 0\nIdleTime = 600",
+    ));
+    tick(&mut e, t0());
+    feed(&mut e, t0().plus_secs(1), EventKind::JobArrived { job: 1 });
+    let made = created(&tick(&mut e, t0().plus_secs(3)));
+    assert_eq!((made.len(), e.jobs().awaiting()), (1, 1));
+    feed(
+        &mut e,
+        t0().plus_secs(4),
+        EventKind::JobCancelled { job: 1 },
+    );
+    assert_eq!(e.jobs().in_flight(), 0);
+    let a = feed(
+        &mut e,
+        t0().plus_secs(40),
+        EventKind::MachineReady { machine: made[0] },
+    );
+    assert!(started(&a).is_empty());
+    assert_eq!(e.fleet().get(made[0]).unwrap().state, Idle);
 }
 
 #[test]

@@ -60,6 +60,7 @@ pub enum EngineError {
     TimeWentBackwards { at: Time, now: Time },
     DuplicateJob(JobId),
     JobNotRunning(JobId),
+    JobNotWaiting(JobId),
     UnknownMachine(MachineId),
     MachineNotCreating(MachineId),
 }
@@ -75,6 +76,9 @@ impl fmt::Display for EngineError {
             }
             EngineError::DuplicateJob(j) => write!(f, "job {j} arrived twice"),
             EngineError::JobNotRunning(j) => write!(f, "job {j} finished but is not running"),
+            EngineError::JobNotWaiting(j) => {
+                write!(f, "job {j} was cancelled but is not waiting for a machine")
+            }
             EngineError::UnknownMachine(m) => write!(f, "no machine {m} in the fleet"),
             EngineError::MachineNotCreating(m) => {
                 write!(f, "machine {m} is not being created")
@@ -244,7 +248,9 @@ impl Engine {
     fn check(&self, kind: &EventKind) -> Result<(), EngineError> {
         match kind {
             // Job events are validated by their first change (`apply`), which fails cleanly.
-            EventKind::JobArrived { .. } | EventKind::JobFinished { .. } => {}
+            EventKind::JobArrived { .. }
+            | EventKind::JobFinished { .. }
+            | EventKind::JobCancelled { .. } => {}
             EventKind::MachineReady { machine } | EventKind::MachineFailed { machine } => {
                 match self.fleet.get(*machine) {
                     None => return Err(EngineError::UnknownMachine(*machine)),
@@ -283,10 +289,18 @@ impl Engine {
                     self.release(m, uses, notice);
                 }
             }
+            EventKind::JobCancelled { job } => {
+                if !self.jobs.cancel(*job) {
+                    return Err(EngineError::JobNotWaiting(*job));
+                }
+                self.refresh_period(false);
+            }
             _ => self.refresh_period(false),
         }
         match kind {
-            EventKind::JobArrived { .. } | EventKind::JobFinished { .. } => {}
+            EventKind::JobArrived { .. }
+            | EventKind::JobFinished { .. }
+            | EventKind::JobCancelled { .. } => {}
             EventKind::MachineReady { machine } => {
                 self.fleet.make_idle(*machine, now);
                 self.on_machine_idle(*machine);

@@ -36,6 +36,10 @@ pub enum EventKind {
     Tick,
     /// The runner's settings changed (config.toml reloaded).
     ConfigReloaded { settings: Box<Settings> },
+    /// A job that had not started left the queue: GitLab cancelled it, or gave up waiting
+    /// (the custom executor's cleanup ran before a machine was found). A running job ends
+    /// with `JobFinished` instead.
+    JobCancelled { job: JobId },
 }
 
 impl Event {

@@ -139,6 +139,19 @@ impl Jobs {
         }
     }
 
+    /// A job that had not started leaves: out of the queue, or no longer awaiting a machine.
+    /// False (nothing changed) when it is running or unknown.
+    pub fn cancel(&mut self, job: JobId) -> bool {
+        let list = match self.states.get(&job) {
+            Some(JobState::Waiting) => &mut self.queue,
+            Some(JobState::Awaiting) => &mut self.awaiting,
+            _ => return false,
+        };
+        list.retain(|j| *j != job);
+        self.states.remove(&job);
+        true
+    }
+
     /// A running job lost its machine: back to the end of the queue, counted as a retry.
     pub fn requeue(&mut self, job: JobId) {
         if let Some(JobState::Running(_)) = self.states.get(&job) {

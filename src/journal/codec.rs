@@ -84,6 +84,8 @@ enum StoredKind {
     Tick,
     /// The settings as JSON.
     ConfigReloaded(String),
+    /// Added after the first journals: a new last variant keeps old records readable.
+    JobCancelled(u64),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -105,6 +107,7 @@ pub fn encode_event(e: &Event) -> Vec<u8> {
         EventKind::MachineGone { machine } => StoredKind::MachineGone(*machine),
         EventKind::SpotNotice { machine } => StoredKind::SpotNotice(*machine),
         EventKind::Tick => StoredKind::Tick,
+        EventKind::JobCancelled { job } => StoredKind::JobCancelled(*job),
         EventKind::ConfigReloaded { settings } => {
             StoredKind::ConfigReloaded(serde_json::to_string(settings).expect("settings encode"))
         }
@@ -132,6 +135,7 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, CodecError> {
         StoredKind::MachineGone(machine) => EventKind::MachineGone { machine },
         StoredKind::SpotNotice(machine) => EventKind::SpotNotice { machine },
         StoredKind::Tick => EventKind::Tick,
+        StoredKind::JobCancelled(job) => EventKind::JobCancelled { job },
         StoredKind::ConfigReloaded(json) => {
             let settings: Settings =
                 serde_json::from_str(&json).map_err(|e| CodecError::Payload(e.to_string()))?;
@@ -174,5 +178,29 @@ mod tests {
         let mut v = encode_event(&e);
         v[0] = 9;
         assert_eq!(decode_event(&v), Err(CodecError::Version(9)));
+    }
+
+    #[test]
+    fn every_kind_round_trips_and_old_kinds_keep_their_bytes() {
+        let s = crate::core::Settings::default();
+        for kind in [
+            EventKind::JobArrived { job: 1 },
+            EventKind::JobFinished { job: 2 },
+            EventKind::MachineReady { machine: 3 },
+            EventKind::MachineFailed { machine: 4 },
+            EventKind::MachineGone { machine: 5 },
+            EventKind::SpotNotice { machine: 6 },
+            EventKind::Tick,
+            EventKind::ConfigReloaded {
+                settings: Box::new(s),
+            },
+            EventKind::JobCancelled { job: 9 },
+        ] {
+            let e = Event::new(Time(42), kind);
+            assert_eq!(decode_event(&encode_event(&e)).unwrap(), e);
+        }
+        // Journals written before job_cancelled existed: a tick's variant index is still 6.
+        let tick = encode_event(&Event::new(Time(0), EventKind::Tick));
+        assert_eq!(&tick[6..], &[0, 6]);
     }
 }

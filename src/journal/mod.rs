@@ -563,6 +563,7 @@ pub fn kind_name(k: &EventKind) -> &'static str {
         EventKind::SpotNotice { .. } => "spot_notice",
         EventKind::Tick => "tick",
         EventKind::ConfigReloaded { .. } => "config_reloaded",
+        EventKind::JobCancelled { .. } => "job_cancelled",
     }
 }
 
