@@ -106,16 +106,15 @@ enum Command {
         #[command(subcommand)]
         command: TraceCommand,
     },
-    /// Run the fleet on EC2 as the engine decides (feature `live`), until SIGTERM.
+    /// Run the fleet on EC2 as the engine decides (feature `live`), until SIGTERM;
+    /// `live status` asks the running daemon what it holds.
     #[cfg(feature = "live")]
-    Live {
-        #[arg(long)]
-        config: PathBuf,
-        #[arg(long)]
-        runner: Option<String>,
-        /// The daemon's state directory: its journal and manager id.
-        #[arg(long)]
-        state: PathBuf,
+    Live(cli::live::LiveArgs),
+    /// GitLab Runner's custom executor stages (feature `live`): prepare_exec, cleanup_exec.
+    #[cfg(feature = "live")]
+    Executor {
+        #[command(subcommand)]
+        command: cli::live::ExecutorCommand,
     },
     /// Feed NDJSON events through the engine and print each action as a JSON line.
     Replay {
@@ -265,11 +264,9 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             cli::sweep::run(&scenario, &grid, &sets, &out, threads, target, quiet)
         }
         #[cfg(feature = "live")]
-        Command::Live {
-            config,
-            runner,
-            state,
-        } => cli::live::run(config, runner, state),
+        Command::Live(args) => cli::live::run(args),
+        #[cfg(feature = "live")]
+        Command::Executor { command } => Ok(cli::live::executor(command)),
         Command::Replay {
             config,
             runner,

@@ -37,6 +37,7 @@ impl FakeCloud {
                 state: InstanceState::Running,
                 spot: true,
                 instance_type: "m5.large".into(),
+                notice: false,
             },
         ));
         id

@@ -91,6 +91,9 @@ pub struct Instance {
     /// A spot instance (not on-demand).
     pub spot: bool,
     pub instance_type: String,
+    /// Under a spot interruption notice: the spot request is marked for termination, stop or
+    /// hibernation (the instance has about two minutes left).
+    pub notice: bool,
 }
 
 /// Why a call failed, sorted by what the daemon should do about it.

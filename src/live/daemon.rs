@@ -1,28 +1,44 @@
-//! The daemon's loop, first cut: it keeps the runner's fleet on EC2 as the engine decides,
-//! from the journal in its state directory. Every fact becomes an event fed through the one
-//! driver with the journal as its log (each flushed before it is applied); every action is
-//! carried out by the cloud port: creates (with capacity fallbacks) and removals. A machine
-//! is ready when its instance runs. Reconcile runs on start and every five minutes. SIGTERM
-//! or Ctrl-C stops it cleanly: the machines stay for the next start to adopt.
+//! The daemon: the runner's fleet on a cloud, as the engine decides, from the journal in its
+//! state directory.
 //!
-//! Jobs do not reach it yet (the executor socket comes next): this keeps the idle pool.
+//! One loop owns the driver (journal first) and everything the daemon knows. Every fact
+//! becomes an event fed through the driver, flushed to the journal before it is applied;
+//! every action is carried out by a port: creates (with capacity fallbacks) and terminates go
+//! to the cloud as tasks of their own, whose answers come back to the loop as messages, so a
+//! slow call never holds up a job; `start_job` answers the executor waiting on the socket.
+//!
+//! Inputs of the loop: requests on the executor socket (`prepare`, `cleanup`, `status`), the
+//! cloud's answers, a list of the instances every few seconds (readiness, spot notices,
+//! interrupted instances), the engine's deadline, reconcile every five minutes, SIGHUP
+//! (config reloaded) and SIGTERM (stop: journal closed, machines left for the next start).
+//! Calls to the cloud go through a circuit breaker: after throttling or no answer, the next
+//! waits (1 s doubling to 60 s), and the work waits with it.
 
 use crate::config::ConfigFile;
-use crate::core::{Action, ActionKind, EngineKind, Event, EventKind, MachineId, Time};
+use crate::core::fleet::MachineState;
+use crate::core::jobs::JobState;
+use crate::core::{Action, ActionKind, EngineKind, Event, EventKind, JobId, MachineId, Time};
+use crate::drive::{DriveError, EventLog};
 use crate::journal::{Header, Journal, JournalError};
 use crate::live::breaker::Breaker;
-use crate::live::cloud::{Cloud, CloudError, CreateRequest, InstanceState};
-use crate::live::ec2::Ec2Cloud;
-use crate::live::fallback::{Fallbacks, create_with_fallback};
-use crate::live::reconcile::reconcile;
-use std::collections::BTreeMap;
+use crate::live::cloud::{Cloud, CloudError, CreateRequest, Instance, InstanceState};
+use crate::live::fallback::{Fallbacks, FellBack, create_with_fallback};
+use crate::live::metrics::Counters;
+use crate::live::protocol::{MachineStatus, Request, Response, Status, socket_path};
+use crate::live::reconcile::{ReconcileError, reconcile};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
 
-/// How often the daemon looks at its instances for readiness while some are being created.
-const READY_POLL: Duration = Duration::from_secs(2);
 /// How often it reconciles with the cloud.
 const RECONCILE_EVERY_MS: i64 = 5 * 60_000;
+/// How many cleaned-up job ids it remembers, so a repeated cleanup or a late prepare is known.
+const REMEMBER_CLEANED: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -39,12 +55,33 @@ pub enum DaemonError {
 }
 
 /// What the daemon is started with.
+#[derive(Clone, Debug)]
 pub struct Options {
     pub config: PathBuf,
     pub runner: Option<String>,
     pub state: PathBuf,
     /// Time zone for autoscaling entries whose Timezone is empty or `Local`.
     pub host_tz: chrono_tz::Tz,
+    /// Serve Prometheus text at `http://ADDR/metrics`.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// How often it lists its instances while one is being created (readiness).
+    pub ready_poll: Duration,
+    /// How often it lists them otherwise (spot notices, interruptions); at most 15 s.
+    pub spot_poll: Duration,
+}
+
+impl Options {
+    pub fn new(config: PathBuf, runner: Option<String>, state: PathBuf) -> Self {
+        Options {
+            config,
+            runner,
+            state,
+            host_tz: chrono_tz::Tz::UTC,
+            metrics: None,
+            ready_poll: Duration::from_secs(2),
+            spot_poll: Duration::from_secs(15),
+        }
+    }
 }
 
 /// The one place the daemon reads the clock.
@@ -70,166 +107,643 @@ pub fn manager_id(state: &Path) -> Result<String, DaemonError> {
     Ok(id)
 }
 
-/// The daemon: its driver (journal first), its cloud, and what it knows of its instances.
-struct Daemon<C: Cloud> {
-    journal: Journal,
-    cloud: C,
-    manager: String,
-    machine_name: String,
-    fallbacks: Fallbacks,
-    breaker: Breaker,
-    instances: BTreeMap<MachineId, String>,
-    pending: Vec<Action>,
+/// What reaches the loop.
+enum Msg {
+    Client(Request, oneshot::Sender<Response>),
+    Created {
+        machine: MachineId,
+        made: Result<Instance, CloudError>,
+        fell: Vec<FellBack>,
+    },
+    Terminated {
+        machine: MachineId,
+        instance: String,
+        result: Result<(), CloudError>,
+    },
+    Listed(Result<Vec<Instance>, CloudError>),
+    Metrics(oneshot::Sender<String>),
 }
 
-impl<C: Cloud> Daemon<C> {
+/// Cloud work waiting for the breaker to close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Deferred {
+    Create(MachineId),
+    Remove(MachineId),
+}
+
+/// Everything the loop owns.
+struct Daemon<C: Cloud + 'static> {
+    journal: Journal,
+    cloud: Rc<C>,
+    tx: mpsc::UnboundedSender<Msg>,
+    opts: Options,
+    manager: String,
+    machine_name: String,
+    fallbacks: Rc<Fallbacks>,
+    breaker: Breaker,
+    /// The instance of each machine whose create answered.
+    instances: BTreeMap<MachineId, String>,
+    /// Machines whose create call is in flight.
+    creating: BTreeSet<MachineId>,
+    /// Machines whose terminate call is in flight.
+    terminating: BTreeSet<MachineId>,
+    deferred: VecDeque<Deferred>,
+    listing: bool,
+    pending: VecDeque<Action>,
+    /// Executors waiting in `prepare`, by job.
+    waiters: HashMap<JobId, Vec<oneshot::Sender<Response>>>,
+    cleaned: (VecDeque<JobId>, HashSet<JobId>),
+    counters: Counters,
+    /// The configured instance's estimated $/h (spot discount applied), when the price table
+    /// knows its type.
+    price_per_hour: Option<f64>,
+}
+
+impl<C: Cloud + 'static> Daemon<C> {
     /// Feed one fact at the clock's time (never before the engine's own), journaled first.
     fn feed(&mut self, kind: EventKind) -> Result<(), DaemonError> {
         let at = now().max(self.journal.engine().now());
+        if let EventKind::MachineGone { machine } | EventKind::MachineFailed { machine } = kind
+            && let (Some(m), Some(p)) = (
+                self.journal.engine().fleet().get(machine),
+                self.price_per_hour,
+            )
+        {
+            self.counters.cost_usd += p * at.since(m.created_at).max(0) as f64 / 3_600_000.0;
+        }
+        self.counters.event(crate::journal::kind_name(&kind));
         match self.journal.handle(&Event::new(at, kind)) {
             Ok(()) => {}
-            Err(crate::drive::DriveError::Log(e)) => return Err(e.into()),
-            // A fact that no longer fits (the machine went meanwhile): journaled, state kept.
-            Err(crate::drive::DriveError::Refused { error, .. }) => {
-                eprintln!("scalecast live: event refused: {error}");
-            }
+            Err(DriveError::Log(e)) => return Err(e.into()),
+            // A fact that no longer fits (the machine went meanwhile): state kept.
+            Err(DriveError::Refused { error, .. }) => warn!(%error, "event refused"),
         }
         self.pending.extend(self.journal.drain_actions());
         Ok(())
     }
 
-    /// Carry out every action decided so far.
-    async fn act(&mut self) -> Result<(), DaemonError> {
-        while !self.pending.is_empty() {
-            let actions = std::mem::take(&mut self.pending);
-            for a in actions {
-                eprintln!("{}", serde_json::to_string(&a).unwrap_or_default());
-                match a.kind {
-                    ActionKind::CreateMachine { machine, .. } => self.create(machine).await?,
-                    ActionKind::RemoveMachine { machine, .. } => self.remove(machine).await?,
-                    // Jobs reach the daemon through the executor socket (not built yet).
-                    ActionKind::StartJob { .. } | ActionKind::RequeueJob { .. } => {}
-                }
+    /// Carry out every action decided so far. Cloud calls run as tasks of their own.
+    fn act(&mut self) -> Result<(), DaemonError> {
+        while let Some(a) = self.pending.pop_front() {
+            let json = serde_json::to_string(&a).unwrap_or_default();
+            let (kind, reason) = self.counters.action(&a);
+            info!(target: "scalecast::action", kind, reason, action = %json, "action");
+            match a.kind {
+                ActionKind::CreateMachine { machine, .. } => self.create(machine),
+                ActionKind::RemoveMachine { machine, .. } => self.remove(machine)?,
+                ActionKind::StartJob { job, machine } => self.started(job, machine),
+                // The job waits again; its executor learns of it when the job's stage fails.
+                ActionKind::RequeueJob { .. } => {}
             }
         }
         Ok(())
     }
 
-    async fn create(&mut self, machine: MachineId) -> Result<(), DaemonError> {
-        if let Err(until) = self.breaker.allow(now()) {
-            tokio::time::sleep(Duration::from_millis(until.since(now()).max(0) as u64)).await;
+    fn create(&mut self, machine: MachineId) {
+        if self.breaker.allow(now()).is_err() {
+            self.deferred.push_back(Deferred::Create(machine));
+            return;
         }
+        self.creating.insert(machine);
+        self.counters.call("create");
         let req = CreateRequest {
             manager: self.manager.clone(),
             machine,
             name: CreateRequest::name_from(&self.machine_name, &self.manager, machine),
             ..Default::default()
         };
-        let (made, fell) = create_with_fallback(&self.cloud, &req, &self.fallbacks).await;
-        for f in fell {
-            eprintln!("scalecast live: machine {machine}: fell back: {}", f.error);
+        let (cloud, fallbacks, tx) = (self.cloud.clone(), self.fallbacks.clone(), self.tx.clone());
+        tokio::task::spawn_local(async move {
+            let (made, fell) = create_with_fallback(&*cloud, &req, &fallbacks).await;
+            let _ = tx.send(Msg::Created {
+                machine,
+                made,
+                fell,
+            });
+        });
+    }
+
+    fn remove(&mut self, machine: MachineId) -> Result<(), DaemonError> {
+        if self.creating.contains(&machine) || self.terminating.contains(&machine) {
+            return Ok(()); // its create's answer, or the terminate's, finishes the removal
         }
+        let Some(id) = self.instances.get(&machine).cloned() else {
+            return self.feed(EventKind::MachineGone { machine });
+        };
+        if self.breaker.allow(now()).is_err() {
+            self.deferred.push_back(Deferred::Remove(machine));
+            return Ok(());
+        }
+        self.terminate(machine, id);
+        Ok(())
+    }
+
+    fn terminate(&mut self, machine: MachineId, instance: String) {
+        self.terminating.insert(machine);
+        self.counters.call("terminate");
+        let (cloud, tx) = (self.cloud.clone(), self.tx.clone());
+        tokio::task::spawn_local(async move {
+            let result = cloud.terminate(&instance).await;
+            let _ = tx.send(Msg::Terminated {
+                machine,
+                instance,
+                result,
+            });
+        });
+    }
+
+    fn failed_call(&mut self, call: &'static str, e: &CloudError) {
+        self.counters.error(call, e);
+        if matches!(e, CloudError::Throttled { .. } | CloudError::Unreachable(_)) {
+            let until = self.breaker.failure(now());
+            warn!(call, error = %e, until = %until, "cloud call failed; backing off");
+        } else {
+            warn!(call, error = %e, "cloud call failed");
+        }
+    }
+
+    fn on_created(
+        &mut self,
+        machine: MachineId,
+        made: Result<Instance, CloudError>,
+        fell: Vec<FellBack>,
+    ) -> Result<(), DaemonError> {
+        self.creating.remove(&machine);
+        for f in &fell {
+            self.counters.fallbacks += 1;
+            info!(
+                target: "scalecast::fallback",
+                machine,
+                error = %f.error,
+                instance_type = f.instance_type.as_deref().unwrap_or("(configured)"),
+                on_demand = f.on_demand,
+                "capacity fallback: next attempt"
+            );
+        }
+        let state = self.journal.engine().fleet().get(machine).map(|m| m.state);
         match made {
             Ok(i) => {
                 self.breaker.success();
-                self.instances.insert(machine, i.id);
-                Ok(())
+                info!(machine, instance = %i.id, instance_type = %i.instance_type, spot = i.spot, "instance launched");
+                self.instances.insert(machine, i.id.clone());
+                match state {
+                    Some(MachineState::Removing) => self.remove(machine)?,
+                    // The engine no longer has it (it failed or went meanwhile): not ours.
+                    None => self.terminate(machine, i.id),
+                    _ => {}
+                }
             }
             Err(e) => {
-                if matches!(e, CloudError::Throttled { .. } | CloudError::Unreachable(_)) {
-                    self.breaker.failure(now());
+                self.failed_call("create", &e);
+                match state {
+                    Some(MachineState::Creating) => {
+                        self.feed(EventKind::MachineFailed { machine })?
+                    }
+                    Some(MachineState::Removing) => {
+                        self.feed(EventKind::MachineGone { machine })?
+                    }
+                    _ => {}
                 }
-                eprintln!("scalecast live: machine {machine}: {e}");
-                self.feed(EventKind::MachineFailed { machine })
-            }
-        }
-    }
-
-    async fn remove(&mut self, machine: MachineId) -> Result<(), DaemonError> {
-        match self.instances.get(&machine).cloned() {
-            Some(id) => match self.cloud.terminate(&id).await {
-                Ok(()) => {
-                    self.instances.remove(&machine);
-                    self.feed(EventKind::MachineGone { machine })
-                }
-                // Left for reconcile, which terminates what the engine is removing.
-                Err(e) => {
-                    eprintln!("scalecast live: terminating {id}: {e}");
-                    Ok(())
-                }
-            },
-            None => self.feed(EventKind::MachineGone { machine }),
-        }
-    }
-
-    /// Machines being created whose instance now runs become ready.
-    async fn check_ready(&mut self) -> Result<(), DaemonError> {
-        let creating: Vec<MachineId> = self
-            .journal
-            .engine()
-            .fleet()
-            .iter()
-            .filter(|m| m.state == crate::core::fleet::MachineState::Creating)
-            .map(|m| m.id)
-            .filter(|m| self.instances.contains_key(m))
-            .collect();
-        if creating.is_empty() {
-            return Ok(());
-        }
-        let listed = self.cloud.list(&self.manager).await?;
-        for m in creating {
-            let running = listed
-                .iter()
-                .any(|i| i.machine == Some(m) && i.state == InstanceState::Running);
-            if running {
-                self.feed(EventKind::MachineReady { machine: m })?;
             }
         }
         Ok(())
     }
 
+    fn on_terminated(
+        &mut self,
+        machine: MachineId,
+        instance: String,
+        result: Result<(), CloudError>,
+    ) -> Result<(), DaemonError> {
+        self.terminating.remove(&machine);
+        match result {
+            Ok(()) => {
+                self.breaker.success();
+                info!(machine, %instance, "instance terminated");
+                if self.instances.get(&machine) == Some(&instance) {
+                    self.instances.remove(&machine);
+                }
+                if self.journal.engine().fleet().get(machine).is_some() {
+                    self.feed(EventKind::MachineGone { machine })?;
+                }
+            }
+            Err(e) => {
+                self.failed_call("terminate", &e);
+                // Tried again once the breaker allows; a refused call is left to reconcile.
+                if !matches!(e, CloudError::Refused { .. }) {
+                    self.deferred.push_back(Deferred::Remove(machine));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What the list says: creating machines whose instance runs are ready; a machine under a
+    /// spot notice gets `spot_notice`; a ready machine whose instance is gone or going (not by
+    /// our hand) is gone, and its job requeued by the engine.
+    fn on_listed(&mut self, listed: Result<Vec<Instance>, CloudError>) -> Result<(), DaemonError> {
+        self.listing = false;
+        let listed = match listed {
+            Ok(l) => l,
+            Err(e) => {
+                self.failed_call("list", &e);
+                return Ok(());
+            }
+        };
+        let by_id: HashMap<&str, &Instance> = listed.iter().map(|i| (i.id.as_str(), i)).collect();
+        let mut facts = Vec::new();
+        for m in self.journal.engine().fleet().iter() {
+            let Some(id) = self.instances.get(&m.id) else {
+                continue;
+            };
+            if self.terminating.contains(&m.id) {
+                continue;
+            }
+            let inst = by_id.get(id.as_str());
+            let down = inst.is_none_or(|i| {
+                matches!(
+                    i.state,
+                    InstanceState::ShuttingDown
+                        | InstanceState::Stopping
+                        | InstanceState::Stopped
+                        | InstanceState::Terminated
+                )
+            });
+            match m.state {
+                MachineState::Creating if down => {
+                    facts.push(EventKind::MachineFailed { machine: m.id })
+                }
+                MachineState::Creating => {
+                    if inst.is_some_and(|i| i.state == InstanceState::Running) {
+                        facts.push(EventKind::MachineReady { machine: m.id });
+                    }
+                }
+                MachineState::Idle | MachineState::Used if down => {
+                    warn!(machine = m.id, instance = %id, "instance gone without being asked (interrupted?)");
+                    facts.push(EventKind::MachineGone { machine: m.id });
+                }
+                MachineState::Idle | MachineState::Used => {
+                    if inst.is_some_and(|i| i.notice) && !m.notice {
+                        warn!(machine = m.id, instance = %id, "spot interruption notice");
+                        facts.push(EventKind::SpotNotice { machine: m.id });
+                    }
+                }
+                MachineState::Removing => {}
+            }
+        }
+        for f in facts {
+            if let EventKind::MachineGone { machine } | EventKind::MachineFailed { machine } = f {
+                self.instances.remove(&machine);
+            }
+            self.feed(f)?;
+        }
+        Ok(())
+    }
+
+    fn list(&mut self) {
+        self.listing = true;
+        self.counters.call("list");
+        let (cloud, tx, manager) = (self.cloud.clone(), self.tx.clone(), self.manager.clone());
+        tokio::task::spawn_local(async move {
+            let _ = tx.send(Msg::Listed(cloud.list(&manager).await));
+        });
+    }
+
     async fn reconcile(&mut self) -> Result<(), DaemonError> {
+        self.counters.call("list");
         let out = reconcile(
-            &self.cloud,
+            &*self.cloud,
             &mut self.journal,
             &self.manager,
             &self.machine_name,
             now(),
         )
-        .await
-        .map_err(|e| match e {
-            crate::live::reconcile::ReconcileError::List(c) => DaemonError::Cloud(c),
-            crate::live::reconcile::ReconcileError::Drive(crate::drive::DriveError::Log(j)) => {
-                DaemonError::Journal(j)
+        .await;
+        let out = match out {
+            Ok(o) => o,
+            Err(ReconcileError::List(e)) => {
+                self.failed_call("list", &e);
+                return Ok(());
             }
-            crate::live::reconcile::ReconcileError::Drive(other) => {
-                DaemonError::Io("reconcile".into(), std::io::Error::other(other.to_string()))
+            Err(ReconcileError::Drive(DriveError::Log(j))) => return Err(j.into()),
+            Err(ReconcileError::Drive(other)) => {
+                warn!(error = %other, "reconcile: event refused");
+                return Ok(());
             }
-        })?;
+        };
         for (m, id) in out.plan.adopt.iter().chain(&out.created) {
             self.instances.insert(*m, id.clone());
         }
+        for (id, why) in &out.plan.terminate {
+            info!(instance = %id, why = ?why, "reconcile: orphan terminated");
+        }
+        for m in &out.plan.gone {
+            info!(machine = m, "reconcile: machine has no instance; gone");
+            self.instances.remove(m);
+        }
         for (what, e) in &out.failed {
-            eprintln!("scalecast live: reconcile: {what}: {e}");
+            warn!(%what, error = %e, "reconcile: call failed; the next reconcile tries again");
         }
         self.pending.extend(out.actions);
         Ok(())
     }
+
+    /// Retry cloud work that waited for the breaker.
+    fn retry_deferred(&mut self) -> Result<(), DaemonError> {
+        while self.breaker.allow(now()).is_ok() {
+            let Some(d) = self.deferred.pop_front() else {
+                break;
+            };
+            let state = |s: &Self, m| s.journal.engine().fleet().get(m).map(|x| x.state);
+            match d {
+                Deferred::Create(m) if state(self, m) == Some(MachineState::Creating) => {
+                    self.create(m)
+                }
+                Deferred::Create(m) if state(self, m) == Some(MachineState::Removing) => {
+                    self.feed(EventKind::MachineGone { machine: m })?
+                }
+                Deferred::Remove(m) if state(self, m).is_some() => self.remove(m)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn started(&mut self, job: JobId, machine: MachineId) {
+        if let Some(ws) = self.waiters.remove(&job) {
+            let answer = self.started_answer(job, machine);
+            for w in ws {
+                let _ = w.send(answer.clone());
+            }
+        }
+    }
+
+    fn started_answer(&self, job: JobId, machine: MachineId) -> Response {
+        Response::Started {
+            job,
+            machine,
+            instance: self.instances.get(&machine).cloned(),
+            name: CreateRequest::name_from(&self.machine_name, &self.manager, machine),
+        }
+    }
+
+    fn remember_cleaned(&mut self, job: JobId) {
+        if self.cleaned.1.insert(job) {
+            self.cleaned.0.push_back(job);
+            if self.cleaned.0.len() > REMEMBER_CLEANED
+                && let Some(old) = self.cleaned.0.pop_front()
+            {
+                self.cleaned.1.remove(&old);
+            }
+        }
+    }
+
+    /// A request from the socket. Every one is idempotent: a repeat is the same request.
+    fn on_request(
+        &mut self,
+        req: Request,
+        reply: oneshot::Sender<Response>,
+    ) -> Result<(), DaemonError> {
+        match req {
+            Request::Prepare { job } => match self.journal.engine().jobs().state(job) {
+                Some(JobState::Running(m)) => {
+                    let _ = reply.send(self.started_answer(job, m));
+                }
+                Some(_) => self.waiters.entry(job).or_default().push(reply),
+                None if self.cleaned.1.contains(&job) => {
+                    let _ = reply.send(Response::Failed {
+                        job,
+                        reason: format!("job {job} was cleaned up already"),
+                    });
+                }
+                None => {
+                    info!(job, "job arrived (prepare)");
+                    self.waiters.entry(job).or_default().push(reply);
+                    self.feed(EventKind::JobArrived { job })?;
+                }
+            },
+            Request::Cleanup { job } => {
+                let was = match self.journal.engine().jobs().state(job) {
+                    Some(JobState::Running(_)) => {
+                        self.feed(EventKind::JobFinished { job })?;
+                        "running"
+                    }
+                    Some(_) => {
+                        self.feed(EventKind::JobCancelled { job })?;
+                        for w in self.waiters.remove(&job).unwrap_or_default() {
+                            let _ = w.send(Response::Failed {
+                                job,
+                                reason: format!("job {job} was cleaned up before it got a machine"),
+                            });
+                        }
+                        "waiting"
+                    }
+                    None => "unknown",
+                };
+                info!(job, was, "job cleaned up");
+                self.remember_cleaned(job);
+                let _ = reply.send(Response::Cleaned {
+                    job,
+                    was: was.into(),
+                });
+            }
+            Request::Status => {
+                let _ = reply.send(Response::Status(Box::new(self.status())));
+            }
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> Status {
+        let e = self.journal.engine();
+        let eff = e.effective();
+        let counts = e.fleet().counts();
+        let machines = e
+            .fleet()
+            .iter()
+            .map(|m| MachineStatus {
+                machine: m.id,
+                instance: self.instances.get(&m.id).cloned(),
+                state: format!("{:?}", m.state).to_lowercase(),
+                uses: m.uses,
+                job: m.job,
+                idle_since: (m.state == MachineState::Idle).then(|| m.last_used.to_rfc3339()),
+                notice: m.notice,
+                created_at: m.created_at.to_rfc3339(),
+            })
+            .collect();
+        Status {
+            manager: self.manager.clone(),
+            now: now().to_rfc3339(),
+            engine: e.kind().name().into(),
+            period: eff.entry,
+            idle_count: eff.idle.idle_count,
+            idle_time_s: eff.idle.idle_time,
+            idle_target: eff.idle.target(counts.total()),
+            machines,
+            waiting: e.jobs().queue().collect(),
+            running: e.jobs().running(),
+            creating_calls: self.creating.len(),
+            terminating_calls: self.terminating.len(),
+            backing_off_until: self.breaker.allow(now()).err().map(|t| t.to_rfc3339()),
+        }
+    }
+
+    fn metrics(&self) -> String {
+        let s = self.status();
+        self.counters.render(
+            &self.journal.engine().fleet().counts(),
+            &s,
+            self.price_per_hour,
+        )
+    }
+
+    /// SIGHUP: read config.toml (and scalecast.toml) again. An invalid file is refused and
+    /// the settings in force kept.
+    fn reload(&mut self) -> Result<(), DaemonError> {
+        let loaded = ConfigFile::load(&self.opts.config).and_then(|cfg| {
+            let runner = cfg.runner(self.opts.runner.as_deref())?;
+            Ok(cfg.settings(runner, self.opts.host_tz))
+        });
+        match loaded {
+            Err(e) => error!(error = %e, "config reload refused; the settings in force are kept"),
+            Ok(s) if &s == self.journal.engine().settings() => {
+                info!("config reloaded: the engine's settings are unchanged")
+            }
+            Ok(s) => {
+                info!("config reloaded: new settings");
+                self.feed(EventKind::ConfigReloaded {
+                    settings: Box::new(s),
+                })?;
+            }
+        }
+        match Fallbacks::load(&fallbacks_path(&self.opts.config)) {
+            Ok(f) => self.fallbacks = Rc::new(f),
+            Err(e) => error!(error = %e, "scalecast.toml refused; the fallbacks in force are kept"),
+        }
+        Ok(())
+    }
+
+    /// When the loop next has something to do by the clock.
+    fn next_wake(&self, next_list: Time, next_reconcile: Time) -> Time {
+        let mut t = next_list.min(next_reconcile);
+        if let Some(d) = self.journal.poll_timeout() {
+            t = t.min(d);
+        }
+        if !self.deferred.is_empty() {
+            t = t.min(self.breaker.allow(now()).err().unwrap_or(now()));
+        }
+        t
+    }
+
+    fn list_interval(&self) -> Duration {
+        let creating = self
+            .journal
+            .engine()
+            .fleet()
+            .iter()
+            .any(|m| m.state == MachineState::Creating && self.instances.contains_key(&m.id));
+        if creating {
+            self.opts.ready_poll
+        } else {
+            self.opts.spot_poll.min(Duration::from_secs(15))
+        }
+    }
 }
 
-/// Run until SIGTERM or Ctrl-C.
-pub async fn run(opts: &Options) -> Result<(), DaemonError> {
+fn fallbacks_path(config: &Path) -> PathBuf {
+    config
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("scalecast.toml")
+}
+
+/// Serve one executor connection: a request per line, an answer per line.
+async fn serve_client(stream: tokio::net::UnixStream, tx: mpsc::UnboundedSender<Msg>) {
+    let (r, mut w) = stream.into_split();
+    let mut lines = BufReader::new(r).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let answer = match serde_json::from_str::<Request>(&line) {
+            Ok(req) => {
+                let (otx, orx) = oneshot::channel();
+                if tx.send(Msg::Client(req, otx)).is_err() {
+                    return;
+                }
+                match orx.await {
+                    Ok(a) => a,
+                    Err(_) => return, // the daemon stopped: the client will try again
+                }
+            }
+            Err(e) => Response::Error {
+                message: format!("not a request: {e}"),
+            },
+        };
+        let mut out = serde_json::to_string(&answer).expect("answers encode");
+        out.push('\n');
+        if w.write_all(out.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Serve `GET /metrics` as Prometheus text.
+async fn serve_metrics(mut stream: tokio::net::TcpStream, tx: mpsc::UnboundedSender<Msg>) {
+    let mut buf = vec![0u8; 4096];
+    let mut got = 0;
+    while got < buf.len() {
+        match stream.read(&mut buf[got..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+        if buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let head = String::from_utf8_lossy(&buf[..got]);
+    let path = head.split_whitespace().nth(1).unwrap_or("");
+    let (status, body) = if head.starts_with("GET ") && (path == "/metrics" || path == "/") {
+        let (otx, orx) = oneshot::channel();
+        if tx.send(Msg::Metrics(otx)).is_err() {
+            return;
+        }
+        ("200 OK", orx.await.unwrap_or_default())
+    } else {
+        ("404 Not Found", "only GET /metrics is served\n".to_string())
+    };
+    let resp = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(resp.as_bytes()).await;
+}
+
+/// Open or create the journal of `state`, and the settings `config` gives.
+fn open_state(
+    opts: &Options,
+) -> Result<
+    (
+        Journal,
+        crate::core::Settings,
+        crate::config::machine_options::Ec2Options,
+        String,
+    ),
+    DaemonError,
+> {
     let cfg = ConfigFile::load(&opts.config)?;
     let runner = cfg.runner(opts.runner.as_deref())?;
     let machine = runner.machine.as_ref().ok_or(DaemonError::NoMachine)?;
     let settings = cfg.settings(runner, opts.host_tz);
-    std::fs::create_dir_all(&opts.state)
-        .map_err(|e| DaemonError::Io(opts.state.display().to_string(), e))?;
-    let manager = manager_id(&opts.state)?;
+    if !opts.state.exists() {
+        std::fs::create_dir_all(&opts.state)
+            .map_err(|e| DaemonError::Io(opts.state.display().to_string(), e))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&opts.state, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| DaemonError::Io(opts.state.display().to_string(), e))?;
+    }
     let dir = opts.state.join("journal");
     let journal = if crate::journal::store::is_store(&dir) {
         let (j, rec) = Journal::open(&dir)?;
-        eprintln!("scalecast live: recovered: {rec}");
+        info!(recovery = %rec, "journal recovered");
         j
     } else {
         Journal::create(
@@ -237,28 +751,74 @@ pub async fn run(opts: &Options) -> Result<(), DaemonError> {
             Header::new(EngineKind::Scalecast, settings.clone(), now(), None),
         )?
     };
-    let fallbacks = Fallbacks::load(
-        &opts
-            .config
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("scalecast.toml"),
-    )?;
-    let cloud = Ec2Cloud::connect(&machine.ec2).await?;
+    Ok((
+        journal,
+        settings,
+        machine.ec2.clone(),
+        machine.machine_name.clone(),
+    ))
+}
+
+/// Run on EC2 until SIGTERM or Ctrl-C.
+pub async fn run(opts: &Options) -> Result<(), DaemonError> {
+    let cfg = ConfigFile::load(&opts.config)?;
+    let runner = cfg.runner(opts.runner.as_deref())?;
+    let machine = runner.machine.as_ref().ok_or(DaemonError::NoMachine)?;
+    let cloud = crate::live::ec2::Ec2Cloud::connect(&machine.ec2).await?;
+    let stop = async {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    tokio::task::LocalSet::new()
+        .run_until(serve(opts, cloud, stop))
+        .await
+}
+
+/// The daemon on `cloud` until `stop` completes. Must run inside a `LocalSet` (cloud calls
+/// are local tasks, so a cloud need not be `Send`).
+pub async fn serve<C: Cloud + 'static>(
+    opts: &Options,
+    cloud: C,
+    stop: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let (journal, settings, ec2, machine_name) = open_state(opts)?;
+    let manager = manager_id(&opts.state)?;
+    let fallbacks = Fallbacks::load(&fallbacks_path(&opts.config))?;
+    let price_per_hour = crate::sim::prices::ondemand_usd_per_hour(&ec2.instance_type).map(|p| {
+        match crate::sim::prices::advisor(&ec2.region, &ec2.instance_type) {
+            Some((savings, _)) if ec2.request_spot_instance => p * (1.0 - savings / 100.0),
+            _ => p,
+        }
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel();
     let mut d = Daemon {
         journal,
-        cloud,
+        cloud: Rc::new(cloud),
+        tx: tx.clone(),
+        opts: opts.clone(),
         manager: manager.clone(),
-        machine_name: machine.machine_name.clone(),
-        fallbacks,
+        machine_name,
+        fallbacks: Rc::new(fallbacks),
         breaker: Breaker::for_cloud(crate::journal::fnv1a(manager.as_bytes())),
         instances: BTreeMap::new(),
-        pending: Vec::new(),
+        creating: BTreeSet::new(),
+        terminating: BTreeSet::new(),
+        deferred: VecDeque::new(),
+        listing: false,
+        pending: VecDeque::new(),
+        waiters: HashMap::new(),
+        cleaned: (VecDeque::new(), HashSet::new()),
+        counters: Counters::default(),
+        price_per_hour,
     };
-    eprintln!(
-        "scalecast live: manager {manager}, state {}",
-        opts.state.display()
-    );
+    info!(%manager, state = %opts.state.display(), "scalecast live starting");
     if d.journal.engine().settings() != &settings {
         d.feed(EventKind::ConfigReloaded {
             settings: Box::new(settings),
@@ -266,30 +826,90 @@ pub async fn run(opts: &Options) -> Result<(), DaemonError> {
     }
     d.reconcile().await?;
     d.feed(EventKind::Tick)?;
-    d.act().await?;
-    let mut next_reconcile = now().plus_millis(RECONCILE_EVERY_MS);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| DaemonError::Io("SIGTERM".into(), e))?;
-    loop {
-        let deadline = d.journal.poll_timeout();
-        let until_deadline = deadline.map_or(READY_POLL, |t| {
-            Duration::from_millis(t.since(now()).clamp(0, READY_POLL.as_millis() as i64) as u64)
-        });
-        tokio::select! {
-            _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
-            _ = tokio::time::sleep(until_deadline) => {}
-        }
-        if deadline.is_some_and(|t| now() >= t) {
-            d.feed(EventKind::Tick)?;
-        }
-        d.check_ready().await?;
-        if now() >= next_reconcile {
-            d.reconcile().await?;
-            next_reconcile = now().plus_millis(RECONCILE_EVERY_MS);
-        }
-        d.act().await?;
+    d.act()?;
+
+    // The executor socket: the journal's lock says no other daemon owns this directory, so a
+    // socket file left by a killed one is stale.
+    let sock = socket_path(&opts.state);
+    let _ = std::fs::remove_file(&sock);
+    let listener = tokio::net::UnixListener::bind(&sock)
+        .map_err(|e| DaemonError::Io(sock.display().to_string(), e))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| DaemonError::Io(sock.display().to_string(), e))?;
     }
-    eprintln!("scalecast live: stopping; the machines stay for the next start");
-    Ok(())
+    let metrics = match opts.metrics {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| DaemonError::Io(format!("--metrics {addr}"), e))?,
+        ),
+        None => None,
+    };
+    info!(socket = %sock.display(), metrics = ?opts.metrics, "ready");
+
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| DaemonError::Io("SIGHUP".into(), e))?;
+    let mut next_list = now();
+    let mut next_reconcile = now().plus_millis(RECONCILE_EVERY_MS);
+    tokio::pin!(stop);
+    let result = loop {
+        let wake = d.next_wake(next_list, next_reconcile);
+        let sleep = Duration::from_millis(wake.since(now()).max(0) as u64);
+        let step: Result<(), DaemonError> = tokio::select! {
+            _ = &mut stop => break Ok(()),
+            _ = hup.recv() => d.reload(),
+            Some(msg) = rx.recv() => match msg {
+                Msg::Client(req, reply) => d.on_request(req, reply),
+                Msg::Created { machine, made, fell } => d.on_created(machine, made, fell),
+                Msg::Terminated { machine, instance, result } => d.on_terminated(machine, instance, result),
+                Msg::Listed(l) => d.on_listed(l),
+                Msg::Metrics(reply) => { let _ = reply.send(d.metrics()); Ok(()) }
+            },
+            Ok((stream, _)) = listener.accept() => {
+                tokio::task::spawn_local(serve_client(stream, tx.clone()));
+                Ok(())
+            }
+            Ok((stream, _)) = async { match &metrics { Some(l) => l.accept().await, None => std::future::pending().await } } => {
+                tokio::task::spawn_local(serve_metrics(stream, tx.clone()));
+                Ok(())
+            }
+            _ = tokio::time::sleep(sleep) => Ok(()),
+        };
+        if let Err(e) = step.and_then(|()| {
+            if d.journal.poll_timeout().is_some_and(|t| now() >= t) {
+                d.feed(EventKind::Tick)?;
+            }
+            d.retry_deferred()?;
+            d.act()
+        }) {
+            break Err(e);
+        }
+        if now() >= next_list && !d.listing {
+            d.list();
+            next_list = now().plus_millis(d.list_interval().as_millis() as i64);
+        }
+        if now() >= next_reconcile {
+            if d.creating.is_empty() && d.terminating.is_empty() && !d.listing {
+                if let Err(e) = d.reconcile().await.and_then(|()| d.act()) {
+                    break Err(e);
+                }
+                next_reconcile = now().plus_millis(RECONCILE_EVERY_MS);
+            } else {
+                next_reconcile = now().plus_millis(d.opts.ready_poll.as_millis() as i64);
+            }
+        }
+    };
+    let _ = std::fs::remove_file(&sock);
+    let (engine, log) = d.journal.parts_mut();
+    let closed = log.close(engine);
+    match result {
+        Ok(()) => {
+            closed?;
+            info!("stopped; the machines stay for the next start to adopt");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }

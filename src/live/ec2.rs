@@ -86,7 +86,22 @@ fn instance_of(i: &aws_sdk_ec2::types::Instance) -> Instance {
         instance_type: i
             .instance_type()
             .map_or(String::new(), |t| t.as_str().to_string()),
+        notice: false,
     }
+}
+
+/// The spot request status codes that announce an interruption (AWS's "spot request status"
+/// table): the instance is about to be terminated, stopped or hibernated.
+pub fn is_interruption(status_code: &str) -> bool {
+    matches!(
+        status_code,
+        "marked-for-termination"
+            | "marked-for-stop"
+            | "marked-for-hibernation"
+            | "instance-terminated-by-price"
+            | "instance-terminated-no-capacity"
+            | "instance-terminated-capacity-oversubscribed"
+    )
 }
 
 fn tag(k: &str, v: &str) -> Tag {
@@ -312,6 +327,7 @@ impl Cloud for Ec2Cloud {
 
     async fn list(&self, manager: &str) -> Result<Vec<Instance>, CloudError> {
         let mut out = Vec::new();
+        let mut requests: Vec<(String, String)> = Vec::new();
         let mut pages = self
             .client
             .describe_instances()
@@ -326,12 +342,36 @@ impl Cloud for Ec2Cloud {
         while let Some(page) = pages.next().await {
             let page = page.map_err(cloud_error)?;
             for r in page.reservations() {
-                out.extend(
-                    r.instances()
-                        .iter()
-                        .map(instance_of)
-                        .filter(|i| i.state.alive()),
-                );
+                for i in r.instances() {
+                    let inst = instance_of(i);
+                    if !inst.state.alive() {
+                        continue;
+                    }
+                    if let Some(req) = i.spot_instance_request_id() {
+                        requests.push((req.to_string(), inst.id.clone()));
+                    }
+                    out.push(inst);
+                }
+            }
+        }
+        // Interruption notices, from the spot requests' status (one call for all of them).
+        if !requests.is_empty() {
+            let ids: Vec<String> = requests.iter().map(|(r, _)| r.clone()).collect();
+            let answer = self
+                .client
+                .describe_spot_instance_requests()
+                .set_spot_instance_request_ids(Some(ids))
+                .send()
+                .await
+                .map_err(cloud_error)?;
+            for r in answer.spot_instance_requests() {
+                let code = r.status().and_then(|s| s.code()).unwrap_or("");
+                if is_interruption(code)
+                    && let Some(id) = r.instance_id()
+                    && let Some(i) = out.iter_mut().find(|i| i.id == id)
+                {
+                    i.notice = true;
+                }
             }
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));

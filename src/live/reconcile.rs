@@ -156,6 +156,7 @@ mod tests {
             state: InstanceState::Running,
             spot: true,
             instance_type: "m5.large".into(),
+            notice: false,
         }
     }
 

@@ -1,0 +1,218 @@
+//! What the daemon counts, and its Prometheus text (`--metrics ADDR`, `GET /metrics`).
+
+use crate::core::fleet::Counts;
+use crate::core::{Action, ActionKind};
+use crate::live::cloud::CloudError;
+use crate::live::protocol::Status;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    /// Actions by kind and reason.
+    pub actions: BTreeMap<(&'static str, String), u64>,
+    /// Events fed, by kind.
+    pub events: BTreeMap<&'static str, u64>,
+    /// Cloud calls by call.
+    pub calls: BTreeMap<&'static str, u64>,
+    /// Failed cloud calls by call and class (throttled, capacity, refused, unreachable).
+    pub errors: BTreeMap<(&'static str, &'static str), u64>,
+    /// Create attempts that fell back to another type or to on-demand.
+    pub fallbacks: u64,
+    /// Estimated cost of the machines gone so far, $.
+    pub cost_usd: f64,
+}
+
+/// An action's kind and reason, as labels.
+pub fn labels(a: &Action) -> (&'static str, String) {
+    let why = |v: serde_json::Value| v["why"].as_str().unwrap_or("").to_string();
+    match &a.kind {
+        ActionKind::CreateMachine { reason, .. } => (
+            "create_machine",
+            why(serde_json::to_value(reason).unwrap_or_default()),
+        ),
+        ActionKind::RemoveMachine { reason, .. } => (
+            "remove_machine",
+            why(serde_json::to_value(reason).unwrap_or_default()),
+        ),
+        ActionKind::StartJob { .. } => ("start_job", String::new()),
+        ActionKind::RequeueJob { .. } => ("requeue_job", String::new()),
+    }
+}
+
+fn class(e: &CloudError) -> &'static str {
+    match e {
+        CloudError::Throttled { .. } => "throttled",
+        CloudError::Capacity { .. } => "capacity",
+        CloudError::Refused { .. } => "refused",
+        CloudError::Unreachable(_) => "unreachable",
+    }
+}
+
+impl Counters {
+    /// Count an action; its labels back.
+    pub fn action(&mut self, a: &Action) -> (&'static str, String) {
+        let l = labels(a);
+        *self.actions.entry(l.clone()).or_default() += 1;
+        l
+    }
+    pub fn event(&mut self, kind: &'static str) {
+        *self.events.entry(kind).or_default() += 1;
+    }
+    pub fn call(&mut self, call: &'static str) {
+        *self.calls.entry(call).or_default() += 1;
+    }
+    pub fn error(&mut self, call: &'static str, e: &CloudError) {
+        *self.errors.entry((call, class(e))).or_default() += 1;
+    }
+
+    /// Prometheus text exposition format 0.0.4. `price_per_hour` adds the machines alive now
+    /// to the estimated cost (none when the price table does not know the instance type).
+    pub fn render(&self, counts: &Counts, s: &Status, price_per_hour: Option<f64>) -> String {
+        let mut o = String::new();
+        let family = |o: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        family(&mut o, "scalecast_machines", "gauge", "Machines by state.");
+        for (state, n) in [
+            ("creating", counts.creating),
+            ("idle", counts.idle),
+            ("used", counts.used),
+            ("removing", counts.removing),
+        ] {
+            let _ = writeln!(o, "scalecast_machines{{state=\"{state}\"}} {n}");
+        }
+        family(
+            &mut o,
+            "scalecast_jobs",
+            "gauge",
+            "Jobs waiting for a machine, and running.",
+        );
+        let _ = writeln!(o, "scalecast_jobs{{state=\"waiting\"}} {}", s.waiting.len());
+        let _ = writeln!(o, "scalecast_jobs{{state=\"running\"}} {}", s.running);
+        family(
+            &mut o,
+            "scalecast_idle_target",
+            "gauge",
+            "Idle machines the active period asks for.",
+        );
+        let _ = writeln!(o, "scalecast_idle_target {}", s.idle_target);
+        family(
+            &mut o,
+            "scalecast_actions_total",
+            "counter",
+            "Actions decided, by kind and reason.",
+        );
+        for ((kind, reason), n) in &self.actions {
+            let _ = writeln!(
+                o,
+                "scalecast_actions_total{{kind=\"{kind}\",reason=\"{reason}\"}} {n}"
+            );
+        }
+        family(
+            &mut o,
+            "scalecast_events_total",
+            "counter",
+            "Events journaled and fed to the engine, by kind.",
+        );
+        for (kind, n) in &self.events {
+            let _ = writeln!(o, "scalecast_events_total{{kind=\"{kind}\"}} {n}");
+        }
+        family(
+            &mut o,
+            "scalecast_cloud_calls_total",
+            "counter",
+            "Calls to the cloud, by call.",
+        );
+        for (call, n) in &self.calls {
+            let _ = writeln!(o, "scalecast_cloud_calls_total{{call=\"{call}\"}} {n}");
+        }
+        family(
+            &mut o,
+            "scalecast_cloud_errors_total",
+            "counter",
+            "Failed calls to the cloud, by call and error.",
+        );
+        for ((call, error), n) in &self.errors {
+            let _ = writeln!(
+                o,
+                "scalecast_cloud_errors_total{{call=\"{call}\",error=\"{error}\"}} {n}"
+            );
+        }
+        family(
+            &mut o,
+            "scalecast_capacity_fallbacks_total",
+            "counter",
+            "Create attempts that fell back to another instance type or to on-demand.",
+        );
+        let _ = writeln!(o, "scalecast_capacity_fallbacks_total {}", self.fallbacks);
+        if let Some(p) = price_per_hour {
+            let now = crate::core::Time::parse_rfc3339(&s.now).unwrap_or_default();
+            let alive: f64 = s
+                .machines
+                .iter()
+                .filter_map(|m| crate::core::Time::parse_rfc3339(&m.created_at).ok())
+                .map(|t| p * now.since(t).max(0) as f64 / 3_600_000.0)
+                .sum();
+            family(
+                &mut o,
+                "scalecast_estimated_cost_usd",
+                "counter",
+                "Estimated cost of the machines since this daemon started, from the price table.",
+            );
+            let _ = writeln!(
+                o,
+                "scalecast_estimated_cost_usd {:.4}",
+                self.cost_usd + alive
+            );
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{CreateReason, Time};
+
+    #[test]
+    fn actions_are_counted_by_kind_and_reason_and_rendered() {
+        let mut c = Counters::default();
+        let a = Action {
+            at: Time(0),
+            kind: ActionKind::CreateMachine {
+                machine: 1,
+                reason: CreateReason::OnDemand {
+                    waiting: 1,
+                    creating: 0,
+                },
+            },
+        };
+        assert_eq!(c.action(&a), ("create_machine", "on_demand".to_string()));
+        c.action(&a);
+        c.error(
+            "create",
+            &CloudError::from_code("RequestLimitExceeded", "slow"),
+        );
+        let counts = Counts {
+            idle: 2,
+            ..Counts::default()
+        };
+        let text = c.render(&counts, &Status::default(), None);
+        assert!(
+            text.contains(
+                "scalecast_actions_total{kind=\"create_machine\",reason=\"on_demand\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("scalecast_machines{state=\"idle\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("scalecast_cloud_errors_total{call=\"create\",error=\"throttled\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("estimated_cost"), "no price, no cost line");
+    }
+}

@@ -1,0 +1,193 @@
+//! The executor socket: how `scalecast executor prepare|cleanup` and `scalecast live status`
+//! talk to the running daemon. One JSON request per line over the Unix socket
+//! `STATE/scalecast.sock` (mode 0600), one JSON response per line back.
+//!
+//! The client side is plain std (no runtime): GitLab Runner starts it once per job stage. It
+//! survives a daemon restart: a refused or cut connection is retried, and the request sent
+//! again, until its patience runs out; every request is idempotent at the daemon.
+
+use crate::core::{JobId, MachineId};
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The socket's file name inside the state directory.
+pub const SOCKET: &str = "scalecast.sock";
+
+pub fn socket_path(state: &Path) -> PathBuf {
+    state.join(SOCKET)
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// A job wants a machine: answered once the engine started it on one.
+    Prepare { job: JobId },
+    /// A job is over (finished, failed, or cancelled before it started).
+    Cleanup { job: JobId },
+    /// What the daemon holds now.
+    Status,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    /// The job runs on this machine.
+    Started {
+        job: JobId,
+        machine: MachineId,
+        /// The cloud's id of its instance, when known.
+        instance: Option<String>,
+        name: String,
+    },
+    /// The job will not get a machine, and why.
+    Failed {
+        job: JobId,
+        reason: String,
+    },
+    /// The job is gone from the engine; `was` says what it was: running, waiting, unknown.
+    Cleaned {
+        job: JobId,
+        was: String,
+    },
+    Status(Box<Status>),
+    /// The request could not be read.
+    Error {
+        message: String,
+    },
+}
+
+/// The daemon's state, for `scalecast live status`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub manager: String,
+    pub now: String,
+    pub engine: String,
+    /// The active autoscaling entry (0-based), none for `[runners.machine]`'s own settings.
+    pub period: Option<usize>,
+    pub idle_count: u32,
+    pub idle_time_s: u64,
+    pub idle_target: u32,
+    pub machines: Vec<MachineStatus>,
+    /// Waiting jobs, oldest first.
+    pub waiting: Vec<JobId>,
+    pub running: u32,
+    /// Cloud calls in flight.
+    pub creating_calls: usize,
+    pub terminating_calls: usize,
+    /// When the cloud may be called again after failures, if it is backing off.
+    pub backing_off_until: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MachineStatus {
+    pub machine: MachineId,
+    pub instance: Option<String>,
+    pub state: String,
+    pub uses: u32,
+    pub job: Option<JobId>,
+    /// When its idle clock started (it is idle), RFC 3339.
+    pub idle_since: Option<String>,
+    pub notice: bool,
+    pub created_at: String,
+}
+
+/// Why a call to the daemon failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "no daemon answers at {path} after {waited_s} s (is `scalecast live --state {state}` running?): {last}"
+    )]
+    NoDaemon {
+        path: String,
+        state: String,
+        waited_s: u64,
+        last: String,
+    },
+    #[error("the daemon's answer could not be read: {0}")]
+    BadAnswer(String),
+}
+
+/// Send `req` to the daemon of `state` and wait for its answer. A daemon that is not there
+/// yet, or goes away before it answers (restarted), is tried again every `retry` until
+/// `patience` is spent; the request is sent again each time (the daemon treats a repeat as
+/// the same request).
+pub fn call(
+    state: &Path,
+    req: &Request,
+    patience: Duration,
+    retry: Duration,
+) -> Result<Response, ClientError> {
+    let path = socket_path(state);
+    let start = Instant::now();
+    let line = serde_json::to_string(req).expect("requests encode") + "\n";
+    loop {
+        let last = match once(&path, &line) {
+            Ok(Some(answer)) => {
+                return serde_json::from_str(&answer)
+                    .map_err(|e| ClientError::BadAnswer(format!("{e}: {answer}")));
+            }
+            Ok(None) => "the daemon closed the connection before answering".to_string(),
+            Err(e) => e.to_string(),
+        };
+        if start.elapsed() >= patience {
+            return Err(ClientError::NoDaemon {
+                path: path.display().to_string(),
+                state: state.display().to_string(),
+                waited_s: start.elapsed().as_secs(),
+                last,
+            });
+        }
+        std::thread::sleep(retry);
+    }
+}
+
+fn once(path: &Path, line: &str) -> std::io::Result<Option<String>> {
+    let mut s = UnixStream::connect(path)?;
+    s.write_all(line.as_bytes())?;
+    let mut answer = String::new();
+    BufReader::new(s).read_line(&mut answer)?;
+    Ok((!answer.trim().is_empty()).then(|| answer.trim().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_answers_have_a_stable_json_form() {
+        assert_eq!(
+            serde_json::to_string(&Request::Prepare { job: 7 }).unwrap(),
+            r#"{"op":"prepare","job":7}"#
+        );
+        let r = Response::Started {
+            job: 7,
+            machine: 3,
+            instance: Some("i-1".into()),
+            name: "runner-ab-3".into(),
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert!(s.starts_with(r#"{"result":"started","job":7"#), "{s}");
+        assert_eq!(serde_json::from_str::<Response>(&s).unwrap(), r);
+        assert!(serde_json::from_str::<Request>(r#"{"op":"reboot"}"#).is_err());
+    }
+
+    #[test]
+    fn no_daemon_is_an_error_naming_the_socket_and_the_command() {
+        let dir = std::env::temp_dir().join(format!("scalecast-nodaemon-{}", std::process::id()));
+        let e = call(
+            &dir,
+            &Request::Status,
+            Duration::from_millis(50),
+            Duration::from_millis(10),
+        )
+        .unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.contains("scalecast.sock") && m.contains("scalecast live --state"),
+            "{m}"
+        );
+    }
+}
