@@ -1,0 +1,479 @@
+//! Jobs through GitLab's custom executor contract, against the daemon as a process on moto:
+//! `scalecast executor prepare` waits for a machine and names it, `cleanup` ends the job, both
+//! are safe to repeat; `live status` and `/metrics` say what the daemon holds. Then the kill
+//! test: the daemon SIGKILLed at seeded moments while jobs come and go, restarted each time;
+//! at the end nothing leaked, no machine id got two instances, no acknowledged event was lost,
+//! and every job that prepared got a machine or a clear failure.
+#![cfg(feature = "live")]
+
+mod common;
+use common::{moto, runtime};
+use scalecast::core::EventKind;
+use scalecast::live::cloud::{MACHINE_TAG, MANAGER_TAG};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_scalecast");
+
+fn write_config(dir: &Path, machine: &str) -> PathBuf {
+    let p = dir.join("config.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "concurrent = 4\n[[runners]]\nname = \"r\"\nexecutor = \"docker+machine\"\nlimit = 4\n[runners.machine]\n{machine}\nMachineName = \"runner-%s\"\nMachineOptions = [\"amazonec2-region=eu-central-1\", \"amazonec2-instance-type=m5.large\", \"amazonec2-request-spot-instance=true\"]\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn aws(c: &mut Command) -> &mut Command {
+    c.env("AWS_ENDPOINT_URL", moto())
+        .env("AWS_ACCESS_KEY_ID", "moto")
+        .env("AWS_SECRET_ACCESS_KEY", "moto")
+}
+
+fn start(config: &Path, state: &Path, log: &Path, extra: &[&str]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    aws(Command::new(BIN)
+        .args(["live", "--config", config.to_str().unwrap(), "--state"])
+        .arg(state)
+        .args(extra))
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(log)
+    .spawn()
+    .unwrap()
+}
+
+fn executor(stage: &str, state: &Path, job: u64) -> Command {
+    executor_with(stage, state, job, 60)
+}
+
+fn executor_with(stage: &str, state: &Path, job: u64, patience: u64) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["executor", stage, "--state"])
+        .arg(state)
+        .args(["--patience", &patience.to_string()])
+        .env("CUSTOM_ENV_CI_JOB_ID", job.to_string())
+        .env("SYSTEM_FAILURE_EXIT_CODE", "42")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every instance moto has of `manager`, terminated ones included: (machine tag, id, state).
+fn all_instances(manager: &str) -> Vec<(Option<u64>, String, String)> {
+    use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_sdk_ec2::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("eu-central-1"))
+        .endpoint_url(moto())
+        .credentials_provider(Credentials::new("moto", "moto", None, None, "test"))
+        .build();
+    let client = aws_sdk_ec2::Client::from_conf(conf);
+    runtime().block_on(async {
+        let out = client
+            .describe_instances()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name(format!("tag:{MANAGER_TAG}"))
+                    .values(manager)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let mut v = Vec::new();
+        for r in out.reservations() {
+            for i in r.instances() {
+                let machine = i
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some(MACHINE_TAG))
+                    .and_then(|t| t.value())
+                    .and_then(|v| v.parse().ok());
+                let state = i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map_or("?".to_string(), |n| n.as_str().to_string());
+                v.push((machine, i.instance_id().unwrap_or("").to_string(), state));
+            }
+        }
+        v.sort();
+        v
+    })
+}
+
+fn alive(manager: &str) -> Vec<(Option<u64>, String, String)> {
+    all_instances(manager)
+        .into_iter()
+        .filter(|i| i.2 != "terminated")
+        .collect()
+}
+
+fn manager(state: &Path) -> String {
+    std::fs::read_to_string(state.join("manager-id"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn sigterm(mut d: Child) -> std::process::ExitStatus {
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &d.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    d.wait().unwrap()
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("scalecast-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn wait_until(what: &str, log: &Path, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        if t.elapsed() > Duration::from_secs(60) {
+            panic!(
+                "timed out waiting for {what}\ndaemon log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_job_prepares_on_a_machine_and_cleans_up_and_the_daemon_says_so() {
+    let dir = scratch("executor");
+    let state = dir.join("state");
+    let log = dir.join("daemon.log");
+    let config = write_config(&dir, "IdleCount = 0\nIdleTime = 600\nMaxBuilds = 1");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let d = start(
+        &config,
+        &state,
+        &log,
+        &["--metrics", &addr, "--log-format", "json"],
+    );
+
+    let out = executor("prepare", &state, 101).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        said.contains("job 101 runs on machine 1 (runner-"),
+        "{said}"
+    );
+    let listed = alive(&manager(&state));
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(said.contains(&listed[0].1), "the instance is named: {said}");
+    // Asking again is the same answer, not a second job.
+    let again = executor("prepare", &state, 101).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        said,
+        "{}",
+        text(&again)
+    );
+
+    let status = Command::new(BIN)
+        .args(["live", "status", "--json", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", text(&status));
+    let s: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(s["running"], 1, "{s}");
+    assert_eq!(s["machines"][0]["job"], 101, "{s}");
+    assert_eq!(s["machines"][0]["instance"], listed[0].1.as_str(), "{s}");
+    let table = Command::new(BIN)
+        .args(["live", "status", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("1 running, 0 waiting") && table.contains("used"),
+        "{table}"
+    );
+
+    let m = http_get(&addr, "/metrics");
+    assert!(m.starts_with("HTTP/1.1 200"), "{m}");
+    assert!(m.contains("scalecast_jobs{state=\"running\"} 1"), "{m}");
+    assert!(
+        m.contains("scalecast_actions_total{kind=\"start_job\",reason=\"\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("scalecast_estimated_cost_usd"), "{m}");
+    assert!(http_get(&addr, "/nope").starts_with("HTTP/1.1 404"));
+
+    // Cleanup ends the job; MaxBuilds = 1 retires its machine; a second cleanup is harmless.
+    let out = executor("cleanup", &state, 101).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("it was running"));
+    let out = executor("cleanup", &state, 101).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    wait_until("the used machine to be terminated", &log, || {
+        alive(&manager(&state)).is_empty()
+    });
+    // A prepare for a job already cleaned up is a system failure with its reason.
+    let late = executor("prepare", &state, 101).output().unwrap();
+    assert_eq!(late.status.code(), Some(42), "{}", text(&late));
+    assert!(String::from_utf8_lossy(&late.stderr).contains("cleaned up already"));
+    // No job id: a system failure that says what is missing.
+    let none = Command::new(BIN)
+        .args(["executor", "prepare", "--state"])
+        .arg(&state)
+        .env_remove("CUSTOM_ENV_CI_JOB_ID")
+        .env("SYSTEM_FAILURE_EXIT_CODE", "42")
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(42));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("CUSTOM_ENV_CI_JOB_ID"));
+
+    assert!(sigterm(d).success());
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let action = logged
+        .lines()
+        .find(|l| l.contains("\"kind\":\"create_machine\""))
+        .unwrap_or_else(|| panic!("{logged}"));
+    let v: serde_json::Value = serde_json::from_str(action).unwrap();
+    assert_eq!(v["reason"], "on_demand", "one JSON object per action: {v}");
+    assert!(
+        !state.join("scalecast.sock").exists(),
+        "socket removed at stop"
+    );
+    // With no daemon, the executor fails after its patience, naming the command to run.
+    let gone = executor_with("cleanup", &state, 5, 1).output().unwrap();
+    assert_eq!(gone.status.code(), Some(42));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("scalecast live --state"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A small seeded generator (splitmix64), so a failing seed can be run again.
+struct Seeded(u64);
+impl Seeded {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
+    let seed: u64 = std::env::var("SCALECAST_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261205);
+    let kills: usize = std::env::var("SCALECAST_KILLS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(24);
+    let mut rng = Seeded(seed);
+    let dir = scratch("kill");
+    let state = dir.join("state");
+    let log = dir.join("daemon.log");
+    let config = write_config(&dir, "IdleCount = 1\nIdleTime = 600\nMaxBuilds = 1");
+    let ctx = format!("seed {seed} (SCALECAST_KILL_SEED={seed} runs it again)");
+
+    let mut next_job = 1000u64;
+    let mut preparing: Vec<(u64, Child)> = Vec::new();
+    let mut prepared: BTreeMap<u64, String> = BTreeMap::new();
+    let mut failed: BTreeMap<u64, String> = BTreeMap::new();
+    let mut cleaned: BTreeSet<u64> = BTreeSet::new();
+    let mut cleanups: Vec<(u64, Child)> = Vec::new();
+    let reap = |preparing: &mut Vec<(u64, Child)>,
+                prepared: &mut BTreeMap<u64, String>,
+                failed: &mut BTreeMap<u64, String>,
+                block: bool| {
+        let mut still = Vec::new();
+        for (job, mut c) in preparing.drain(..) {
+            let done = if block {
+                Some(c.wait().unwrap())
+            } else {
+                c.try_wait().unwrap()
+            };
+            match done {
+                None => still.push((job, c)),
+                Some(st) => {
+                    let mut out = String::new();
+                    c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+                    let mut err = String::new();
+                    c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                    if st.success() {
+                        prepared.insert(job, out);
+                    } else {
+                        assert_eq!(st.code(), Some(42), "job {job}: {err}");
+                        assert!(!err.trim().is_empty(), "a failure says why");
+                        failed.insert(job, err);
+                    }
+                }
+            }
+        }
+        *preparing = still;
+    };
+
+    let mut d = start(&config, &state, &log, &[]);
+    for round in 0..kills {
+        // Jobs arrive; some prepared jobs end.
+        for _ in 0..rng.below(3) {
+            next_job += 1;
+            preparing.push((
+                next_job,
+                executor("prepare", &state, next_job).spawn().unwrap(),
+            ));
+        }
+        reap(&mut preparing, &mut prepared, &mut failed, false);
+        let ready: Vec<u64> = prepared
+            .keys()
+            .filter(|j| !cleaned.contains(j))
+            .copied()
+            .collect();
+        for j in ready {
+            if rng.below(2) == 0 {
+                cleaned.insert(j);
+                cleanups.push((j, executor("cleanup", &state, j).spawn().unwrap()));
+            }
+        }
+        // The moment: from right after the start (reconcile) to well into creates and
+        // terminates.
+        std::thread::sleep(Duration::from_millis(rng.below(1500)));
+        d.kill().unwrap();
+        d.wait().unwrap();
+        let listed = all_instances(&manager(&state));
+        let mut per_machine: BTreeMap<Option<u64>, u32> = BTreeMap::new();
+        for (m, _, _) in &listed {
+            *per_machine.entry(*m).or_default() += 1;
+        }
+        assert!(
+            per_machine.iter().all(|(m, n)| m.is_some() && *n == 1),
+            "{ctx}, kill {round}: one instance per machine id, all tagged: {listed:?}"
+        );
+        d = start(&config, &state, &log, &[]);
+    }
+
+    // Wind down: every job ends (waiting ones get a machine as running ones end), the pool
+    // goes to nothing, the daemon reloads on SIGHUP.
+    let t = Instant::now();
+    while !preparing.is_empty() {
+        reap(&mut preparing, &mut prepared, &mut failed, false);
+        for j in prepared.keys().chain(failed.keys()) {
+            if cleaned.insert(*j) {
+                cleanups.push((*j, executor("cleanup", &state, *j).spawn().unwrap()));
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "{ctx}: jobs still preparing: {:?}\n{}",
+            preparing.iter().map(|p| p.0).collect::<Vec<_>>(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for j in prepared.keys().chain(failed.keys()) {
+        if cleaned.insert(*j) {
+            cleanups.push((*j, executor("cleanup", &state, *j).spawn().unwrap()));
+        }
+    }
+    for (j, c) in cleanups {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{ctx}: cleanup {j}: {}", text(&out));
+    }
+    write_config(&dir, "IdleCount = 0\nIdleTime = 0\nMaxBuilds = 1");
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &d.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let m = manager(&state);
+    wait_until("every instance terminated", &log, || alive(&m).is_empty());
+    assert!(sigterm(d).success(), "{ctx}");
+
+    // Nothing leaked; no machine id with two instances, ever.
+    let all = all_instances(&m);
+    assert!(all.iter().all(|i| i.2 == "terminated"), "{ctx}: {all:?}");
+    let ids: Vec<Option<u64>> = all.iter().map(|i| i.0).collect();
+    let unique: BTreeSet<Option<u64>> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "{ctx}: {all:?}");
+    // Every job got a machine or a clear failure, and the journal has each acknowledged fact.
+    assert!(!prepared.is_empty(), "{ctx}: some jobs ran");
+    for (j, out) in &prepared {
+        assert!(out.contains(&format!("job {j} runs on machine")), "{out}");
+    }
+    let mut arrived = BTreeSet::new();
+    let mut ended = BTreeSet::new();
+    scalecast::journal::Reader::open(&state.join("journal"))
+        .unwrap()
+        .events(|_, e| match e.kind {
+            EventKind::JobArrived { job } => {
+                arrived.insert(job);
+            }
+            EventKind::JobFinished { job } | EventKind::JobCancelled { job } => {
+                ended.insert(job);
+            }
+            _ => {}
+        })
+        .unwrap();
+    for j in prepared.keys() {
+        assert!(arrived.contains(j) && ended.contains(j), "{ctx}: job {j}");
+    }
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    eprintln!(
+        "{ctx}: {kills} kills, {} jobs ran, {} failed, {} instances in all, {} orphans and {} gone at reconcile",
+        prepared.len(),
+        failed.len(),
+        all.len(),
+        logged.matches("orphan terminated").count(),
+        logged.matches("has no instance").count(),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
