@@ -487,6 +487,13 @@ fn check_stops_what_a_reviewer_would_stop() {
         codes.iter().any(|c| c.0 == "executor_not_modelled"),
         "{json}"
     );
+    // A runner switched to scalecast's live mode (custom executor, machine section kept).
+    let live = tutorial.replace("docker+machine", "custom");
+    let (_, codes, json) = check("live", &live);
+    assert!(
+        !codes.iter().any(|c| c.0 == "executor_not_modelled"),
+        "{json}"
+    );
 
     // The tutorial's day pool of 50 under concurrent = 10: concurrent binds.
     let (_, codes, json) = check("tutorial", &tutorial);

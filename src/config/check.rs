@@ -100,7 +100,10 @@ pub fn check(
 }
 
 fn check_runner(cfg: &ConfigFile, r: &Runner, host_tz: Tz, out: &mut Vec<Finding>) {
-    if r.executor != "docker+machine" {
+    // `custom` with a [runners.machine] section is a runner switched to scalecast's live mode
+    // (its executor commands run the jobs; the machine section still drives the fleet).
+    let scalecast_live = r.executor == "custom" && r.machine.is_some();
+    if r.executor != "docker+machine" && !scalecast_live {
         out.push(Finding::warn(
             "executor_not_modelled",
             r.line,

@@ -149,6 +149,8 @@ struct Daemon<C: Cloud + 'static> {
     terminating: BTreeSet<MachineId>,
     deferred: VecDeque<Deferred>,
     listing: bool,
+    /// When the instances are next listed.
+    next_list: Time,
     pending: VecDeque<Action>,
     /// Executors waiting in `prepare`, by job.
     waiters: HashMap<JobId, Vec<oneshot::Sender<Response>>>,
@@ -286,6 +288,9 @@ impl<C: Cloud + 'static> Daemon<C> {
                 self.breaker.success();
                 info!(machine, instance = %i.id, instance_type = %i.instance_type, spot = i.spot, "instance launched");
                 self.instances.insert(machine, i.id.clone());
+                // Look for it soon: it becomes ready when the list shows it running.
+                let soon = now().plus_millis(self.opts.ready_poll.as_millis() as i64);
+                self.next_list = self.next_list.min(soon);
                 match state {
                     Some(MachineState::Removing) => self.remove(machine)?,
                     // The engine no longer has it (it failed or went meanwhile): not ours.
@@ -360,15 +365,20 @@ impl<C: Cloud + 'static> Daemon<C> {
                 continue;
             }
             let inst = by_id.get(id.as_str());
-            let down = inst.is_none_or(|i| {
-                matches!(
-                    i.state,
-                    InstanceState::ShuttingDown
-                        | InstanceState::Stopping
-                        | InstanceState::Stopped
-                        | InstanceState::Terminated
-                )
-            });
+            // Listed as going or gone; or, once it was seen running, missing from the list.
+            // A just-made instance may not be listed yet (the list may have been asked before
+            // the create answered, and EC2's lists lag behind its launches).
+            let missing = inst.is_none() && m.state != MachineState::Creating;
+            let down = missing
+                || inst.is_some_and(|i| {
+                    matches!(
+                        i.state,
+                        InstanceState::ShuttingDown
+                            | InstanceState::Stopping
+                            | InstanceState::Stopped
+                            | InstanceState::Terminated
+                    )
+                });
             match m.state {
                 MachineState::Creating if down => {
                     facts.push(EventKind::MachineFailed { machine: m.id })
@@ -625,8 +635,13 @@ impl<C: Cloud + 'static> Daemon<C> {
     }
 
     /// When the loop next has something to do by the clock.
-    fn next_wake(&self, next_list: Time, next_reconcile: Time) -> Time {
-        let mut t = next_list.min(next_reconcile);
+    fn next_wake(&self, next_reconcile: Time) -> Time {
+        // While a list is in flight its answer wakes the loop; its due time would spin it.
+        let mut t = if self.listing {
+            next_reconcile
+        } else {
+            self.next_list.min(next_reconcile)
+        };
         if let Some(d) = self.journal.poll_timeout() {
             t = t.min(d);
         }
@@ -812,6 +827,7 @@ pub async fn serve<C: Cloud + 'static>(
         terminating: BTreeSet::new(),
         deferred: VecDeque::new(),
         listing: false,
+        next_list: now(),
         pending: VecDeque::new(),
         waiters: HashMap::new(),
         cleaned: (VecDeque::new(), HashSet::new()),
@@ -851,11 +867,10 @@ pub async fn serve<C: Cloud + 'static>(
 
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| DaemonError::Io("SIGHUP".into(), e))?;
-    let mut next_list = now();
     let mut next_reconcile = now().plus_millis(RECONCILE_EVERY_MS);
     tokio::pin!(stop);
     let result = loop {
-        let wake = d.next_wake(next_list, next_reconcile);
+        let wake = d.next_wake(next_reconcile);
         let sleep = Duration::from_millis(wake.since(now()).max(0) as u64);
         let step: Result<(), DaemonError> = tokio::select! {
             _ = &mut stop => break Ok(()),
@@ -886,9 +901,9 @@ pub async fn serve<C: Cloud + 'static>(
         }) {
             break Err(e);
         }
-        if now() >= next_list && !d.listing {
+        if now() >= d.next_list && !d.listing {
             d.list();
-            next_list = now().plus_millis(d.list_interval().as_millis() as i64);
+            d.next_list = now().plus_millis(d.list_interval().as_millis() as i64);
         }
         if now() >= next_reconcile {
             if d.creating.is_empty() && d.terminating.is_empty() && !d.listing {

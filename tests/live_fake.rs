@@ -1,0 +1,264 @@
+//! The daemon on an in-process fake cloud, for what moto cannot be made to do on demand: a spot
+//! interruption notice, an instance that vanishes under a running job, a cloud that throttles
+//! every call. The daemon runs in a thread of this test; the test talks to it through the
+//! executor socket, as GitLab Runner would.
+#![cfg(feature = "live")]
+
+use scalecast::live::cloud::{Cloud, CloudError, CreateRequest, Instance, InstanceState};
+use scalecast::live::daemon::{Options, serve};
+use scalecast::live::protocol::{Request, Response, Status, call};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+struct World {
+    instances: Vec<Instance>,
+    next: u32,
+    /// Every create call is throttled while set.
+    throttle: bool,
+    creates: u32,
+}
+
+#[derive(Clone, Default)]
+struct Fake(Arc<Mutex<World>>);
+
+impl Fake {
+    fn alive(&self) -> Vec<Instance> {
+        let w = self.0.lock().unwrap();
+        w.instances
+            .iter()
+            .filter(|i| i.state.alive())
+            .cloned()
+            .collect()
+    }
+    fn set(&self, id: &str, f: impl FnOnce(&mut Instance)) {
+        let mut w = self.0.lock().unwrap();
+        f(w.instances.iter_mut().find(|i| i.id == id).unwrap());
+    }
+}
+
+impl Cloud for Fake {
+    async fn create(&self, req: &CreateRequest) -> Result<Instance, CloudError> {
+        let mut w = self.0.lock().unwrap();
+        w.creates += 1;
+        if w.throttle {
+            return Err(CloudError::from_code("RequestLimitExceeded", "slow down"));
+        }
+        w.next += 1;
+        let i = Instance {
+            id: format!("i-{:04}", w.next),
+            machine: Some(req.machine),
+            state: InstanceState::Running,
+            spot: true,
+            instance_type: "m5.large".into(),
+            notice: false,
+        };
+        w.instances.push(i.clone());
+        Ok(i)
+    }
+    async fn terminate(&self, id: &str) -> Result<(), CloudError> {
+        let mut w = self.0.lock().unwrap();
+        if let Some(i) = w.instances.iter_mut().find(|i| i.id == id) {
+            i.state = InstanceState::Terminated;
+        }
+        Ok(())
+    }
+    async fn list(&self, _manager: &str) -> Result<Vec<Instance>, CloudError> {
+        Ok(self.alive())
+    }
+}
+
+struct Running {
+    state: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_dir_all(self.state.parent().unwrap());
+    }
+}
+
+fn daemon(name: &str, machine: &str, fake: Fake) -> Running {
+    let dir = std::env::temp_dir().join(format!("scalecast-fake-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "concurrent = 4\n[[runners]]\nname = \"r\"\nexecutor = \"custom\"\nlimit = 4\n[runners.machine]\n{machine}\nMachineName = \"runner-%s\"\nMachineOptions = [\"amazonec2-region=eu-central-1\", \"amazonec2-instance-type=m5.large\", \"amazonec2-request-spot-instance=true\"]\n"
+        ),
+    )
+    .unwrap();
+    let state = dir.join("state");
+    let opts = Options {
+        ready_poll: Duration::from_millis(50),
+        spot_poll: Duration::from_millis(100),
+        ..Options::new(config, None, state.clone())
+    };
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(tokio::task::LocalSet::new().run_until(async move {
+            serve(&opts, fake, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        }));
+    });
+    Running {
+        state,
+        stop: Some(stop),
+        thread: Some(thread),
+    }
+}
+
+fn status(state: &Path) -> Status {
+    match call(
+        state,
+        &Request::Status,
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+    )
+    .unwrap()
+    {
+        Response::Status(s) => *s,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn wait_for(state: &Path, what: &str, f: impl Fn(&Status) -> bool) -> Status {
+    let t = Instant::now();
+    loop {
+        let s = status(state);
+        if f(&s) {
+            return s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}: {s:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_spot_notice_on_an_idle_machine_replaces_it() {
+    let fake = Fake::default();
+    let d = daemon("notice", "IdleCount = 1\nIdleTime = 600", fake.clone());
+    let s = wait_for(&d.state, "an idle machine", |s| {
+        s.machines.len() == 1 && s.machines[0].state == "idle"
+    });
+    let first = s.machines[0].instance.clone().unwrap();
+    fake.set(&first, |i| i.notice = true);
+    let s = wait_for(&d.state, "the replacement", |s| {
+        s.machines.len() == 1 && s.machines[0].machine == 2 && s.machines[0].state == "idle"
+    });
+    assert_ne!(s.machines[0].instance.as_deref(), Some(first.as_str()));
+    let alive: Vec<String> = fake.alive().into_iter().map(|i| i.id).collect();
+    assert_eq!(
+        alive,
+        vec![s.machines[0].instance.clone().unwrap()],
+        "the noticed one is terminated"
+    );
+}
+
+#[test]
+fn a_running_jobs_vanished_machine_requeues_it_onto_another() {
+    let fake = Fake::default();
+    let d = daemon("vanish", "IdleCount = 0\nIdleTime = 600", fake.clone());
+    let started = call(
+        &d.state,
+        &Request::Prepare { job: 7 },
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+    )
+    .unwrap();
+    let Response::Started {
+        machine, instance, ..
+    } = started
+    else {
+        panic!("{started:?}")
+    };
+    assert_eq!(machine, 1);
+    fake.set(&instance.unwrap(), |i| i.state = InstanceState::Terminated);
+    // The machine is gone; the engine requeues the job and makes a machine for it.
+    let s = wait_for(&d.state, "the job on a new machine", |s| {
+        s.machines
+            .iter()
+            .any(|m| m.job == Some(7) && m.machine != 1)
+    });
+    assert!(s.machines.iter().all(|m| m.machine != 1), "{s:#?}");
+    // Its cleanup then finishes it where it runs now.
+    let done = call(
+        &d.state,
+        &Request::Cleanup { job: 7 },
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+    )
+    .unwrap();
+    assert_eq!(
+        done,
+        Response::Cleaned {
+            job: 7,
+            was: "running".into()
+        }
+    );
+}
+
+#[test]
+fn a_throttling_cloud_is_called_a_few_times_not_in_a_loop_and_a_waiting_job_can_be_cancelled() {
+    let fake = Fake::default();
+    fake.0.lock().unwrap().throttle = true;
+    let d = daemon("throttle", "IdleCount = 0\nIdleTime = 600", fake.clone());
+    // A job waits while every create is throttled.
+    let state = d.state.clone();
+    let waiting = std::thread::spawn(move || {
+        call(
+            &state,
+            &Request::Prepare { job: 9 },
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+        )
+        .unwrap()
+    });
+    let s = wait_for(&d.state, "backing off", |s| s.backing_off_until.is_some());
+    assert_eq!(s.waiting, vec![9]);
+    std::thread::sleep(Duration::from_secs(4));
+    let creates = fake.0.lock().unwrap().creates;
+    // 1 s, then 2 s, then 4 s (half to all of each, jittered): at most four calls in ~4 s.
+    assert!((1..=4).contains(&creates), "{creates} create calls");
+    // GitLab gives up on the job: cleanup cancels it and its prepare is told.
+    let done = call(
+        &d.state,
+        &Request::Cleanup { job: 9 },
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+    )
+    .unwrap();
+    assert_eq!(
+        done,
+        Response::Cleaned {
+            job: 9,
+            was: "waiting".into()
+        }
+    );
+    match waiting.join().unwrap() {
+        Response::Failed { job: 9, reason } => assert!(reason.contains("cleaned up"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(status(&d.state).waiting.is_empty());
+}
