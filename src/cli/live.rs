@@ -174,13 +174,12 @@ fn status_text(s: &Status) -> String {
     );
     let _ = writeln!(
         o,
-        "{:>8}  {:<20}  {:<9}  {:>4}  {:>10}  {:<20}  notice",
+        "{:>8}  {:<20}  {:<9}  {:>4}  {:>10}  {:<24}  notice",
         "machine", "instance", "state", "uses", "job", "idle since"
     );
     for m in &s.machines {
-        let _ = writeln!(
-            o,
-            "{:>8}  {:<20}  {:<9}  {:>4}  {:>10}  {:<20}  {}",
+        let line = format!(
+            "{:>8}  {:<20}  {:<9}  {:>4}  {:>10}  {:<24}  {}",
             m.machine,
             m.instance.as_deref().unwrap_or("-"),
             m.state,
@@ -189,6 +188,7 @@ fn status_text(s: &Status) -> String {
             m.idle_since.as_deref().unwrap_or("-"),
             if m.notice { "yes" } else { "" }
         );
+        let _ = writeln!(o, "{}", line.trim_end());
     }
     o
 }
