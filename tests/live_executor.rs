@@ -129,6 +129,25 @@ fn alive(manager: &str) -> Vec<(Option<u64>, String, String)> {
         .collect()
 }
 
+fn make_bucket(name: &str) {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(moto())
+        .force_path_style(true)
+        .credentials_provider(Credentials::new("moto", "moto", None, None, "test"))
+        .build();
+    runtime().block_on(async {
+        aws_sdk_s3::Client::from_conf(conf)
+            .create_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
 fn manager(state: &Path) -> String {
     std::fs::read_to_string(state.join("manager-id"))
         .unwrap_or_default()
@@ -360,7 +379,13 @@ fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
         *preparing = still;
     };
 
-    let mut d = start(&config, &state, &log, &[]);
+    // The journal is shipped to S3 all along (so some kills land during shipping), and
+    // restored at the end.
+    let bucket = format!("scalecast-kill-{}", std::process::id());
+    make_bucket(&bucket);
+    let target = format!("s3://{bucket}/journal");
+    let ship = ["--ship", target.as_str(), "--ship-every", "1"];
+    let mut d = start(&config, &state, &log, &ship);
     for round in 0..kills {
         // Jobs arrive; some prepared jobs end.
         for _ in 0..rng.below(3) {
@@ -396,7 +421,7 @@ fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
             per_machine.iter().all(|(m, n)| m.is_some() && *n == 1),
             "{ctx}, kill {round}: one instance per machine id, all tagged: {listed:?}"
         );
-        d = start(&config, &state, &log, &[]);
+        d = start(&config, &state, &log, &ship);
     }
 
     // Wind down: every job ends (waiting ones get a machine as running ones end), the pool
@@ -437,6 +462,29 @@ fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
     let m = manager(&state);
     wait_until("every instance terminated", &log, || alive(&m).is_empty());
     assert!(sigterm(d).success(), "{ctx}");
+
+    // Everything journaled was shipped: a new manager restored from S3 has every event.
+    let restored = dir.join("restored");
+    let r = start(&config, &restored, &log, &["--restore", target.as_str()]);
+    wait_until("the restored daemon", &log, || {
+        restored.join("scalecast.sock").exists()
+    });
+    assert!(sigterm(r).success(), "{ctx}");
+    let read = |p: &Path| {
+        let mut v = Vec::new();
+        scalecast::journal::Reader::open(&p.join("journal"))
+            .unwrap()
+            .events(|seq, e| v.push((seq, e)))
+            .unwrap();
+        v
+    };
+    let (ours, theirs) = (read(&state), read(&restored));
+    assert!(
+        theirs.len() >= ours.len() && theirs[..ours.len()] == ours[..],
+        "{ctx}: {} events here, {} restored",
+        ours.len(),
+        theirs.len()
+    );
 
     // Nothing leaked; no machine id with two instances, ever.
     let all = all_instances(&m);

@@ -25,6 +25,16 @@ pub struct LiveArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9252).
     #[arg(long)]
     pub metrics: Option<SocketAddr>,
+    /// Ship the journal to S3 as it grows (s3://bucket/prefix; written once per object).
+    #[arg(long)]
+    pub ship: Option<String>,
+    /// Seconds between shipments (with --ship).
+    #[arg(long, default_value_t = 5)]
+    pub ship_every: u64,
+    /// Rebuild the state directory (which must have no journal) from a shipped journal, then
+    /// run as usual.
+    #[arg(long)]
+    pub restore: Option<String>,
     /// Log lines as text or as JSON objects (one per line, on stderr).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -81,14 +91,29 @@ pub fn run(args: LiveArgs) -> Result<ExitCode, Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Runtime(e.into()))?;
+    let target = |flag: &str, v: Option<String>| {
+        v.map(|v| {
+            v.parse::<scalecast::live::ship::Target>()
+                .map_err(|e| Failure::Input(format!("--{flag}: {e}")))
+        })
+        .transpose()
+    };
     let opts = Options {
         host_tz: host_tz(),
         metrics: args.metrics,
+        ship: target("ship", args.ship)?,
+        restore: target("restore", args.restore)?,
+        ship_every: Duration::from_secs(args.ship_every.max(1)),
         ..Options::new(config, args.runner, state)
     };
     rt.block_on(daemon(&opts)).map_err(|e| match e {
         DaemonError::Config(e) => Failure::Input(e.to_string()),
         DaemonError::NoMachine => Failure::Input(format!("{}: {e}", opts.config.display())),
+        e @ DaemonError::Ship(
+            scalecast::live::ship::ShipError::StateNotEmpty(_)
+            | scalecast::live::ship::ShipError::Empty(_)
+            | scalecast::live::ship::ShipError::Damaged { .. },
+        ) => Failure::Input(e.to_string()),
         other => Failure::Runtime(other.into()),
     })?;
     Ok(ExitCode::SUCCESS)

@@ -379,6 +379,22 @@ impl JournalLog {
         &self.dir
     }
 
+    /// The stored event records from `first` on, as written (versioned and checksummed): for
+    /// shipping the journal off the box. Only flushed events are stored.
+    pub fn records_from(&self, first: u64) -> JournalResult<Vec<(u64, Vec<u8>)>> {
+        Ok(self.store.read_from(first).collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The header record as stored.
+    pub fn header_record(&self) -> JournalResult<Vec<u8>> {
+        Ok(codec::encode_json(Kind::Header, &self.header))
+    }
+
+    /// The newest snapshot record as stored, with its sequence number.
+    pub fn newest_snapshot_record(&self) -> JournalResult<Option<(u64, Vec<u8>)>> {
+        Ok(self.store.snapshots()?.into_iter().max_by_key(|s| s.0))
+    }
+
     /// Append `events` as one stored batch and make it durable.
     fn write(&mut self, events: &[Event]) -> JournalResult<()> {
         if events.is_empty() {

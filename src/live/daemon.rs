@@ -26,6 +26,7 @@ use crate::live::fallback::{Fallbacks, FellBack, create_with_fallback};
 use crate::live::metrics::Counters;
 use crate::live::protocol::{MachineStatus, Request, Response, Status, socket_path};
 use crate::live::reconcile::{ReconcileError, reconcile};
+use crate::live::ship::{ShipError, Shipped, Shipper, Target};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,8 @@ pub enum DaemonError {
     Journal(#[from] JournalError),
     #[error("the cloud: {0}")]
     Cloud(#[from] CloudError),
+    #[error("the journal on S3: {0}")]
+    Ship(#[from] ShipError),
 }
 
 /// What the daemon is started with.
@@ -68,6 +71,12 @@ pub struct Options {
     pub ready_poll: Duration,
     /// How often it lists them otherwise (spot notices, interruptions); at most 15 s.
     pub spot_poll: Duration,
+    /// Ship the journal to S3 as it grows.
+    pub ship: Option<Target>,
+    /// Rebuild the state directory from a shipped journal before starting.
+    pub restore: Option<Target>,
+    /// How often it ships.
+    pub ship_every: Duration,
 }
 
 impl Options {
@@ -80,6 +89,9 @@ impl Options {
             metrics: None,
             ready_poll: Duration::from_secs(2),
             spot_poll: Duration::from_secs(15),
+            ship: None,
+            restore: None,
+            ship_every: Duration::from_secs(5),
         }
     }
 }
@@ -122,6 +134,19 @@ enum Msg {
     },
     Listed(Result<Vec<Instance>, CloudError>),
     Metrics(oneshot::Sender<String>),
+    Claimed(Result<(u64, u64), ShipError>),
+    Shipped(Result<Shipped, ShipError>),
+}
+
+/// Shipping the journal to S3.
+struct Shipping {
+    shipper: Rc<Shipper>,
+    /// The last event and snapshot on S3, once the prefix is claimed.
+    claimed: Option<(u64, u64)>,
+    in_flight: bool,
+    /// Another manager owns the prefix: shipping stopped.
+    stopped: bool,
+    next: Time,
 }
 
 /// Cloud work waiting for the breaker to close.
@@ -159,9 +184,99 @@ struct Daemon<C: Cloud + 'static> {
     /// The configured instance's estimated $/h (spot discount applied), when the price table
     /// knows its type.
     price_per_hour: Option<f64>,
+    shipping: Option<Shipping>,
 }
 
 impl<C: Cloud + 'static> Daemon<C> {
+    /// What to ship now: the events after the shipped mark and a newer snapshot.
+    fn unshipped(&self, marks: (u64, u64)) -> Result<ShipBatch, DaemonError> {
+        let log = self.journal.log();
+        let records = log.records_from(marks.0 + 1)?;
+        let snapshot = log
+            .newest_snapshot_record()?
+            .filter(|(seq, _)| *seq > marks.1);
+        Ok((records, snapshot))
+    }
+
+    /// Every few seconds: claim the prefix, then ship what is new, one call at a time.
+    fn ship_tick(&mut self) -> Result<(), DaemonError> {
+        let Some(sh) = &self.shipping else {
+            return Ok(());
+        };
+        if sh.stopped || sh.in_flight || now() < sh.next {
+            return Ok(());
+        }
+        let shipper = sh.shipper.clone();
+        let tx = self.tx.clone();
+        match sh.claimed {
+            None => {
+                let header = self.journal.log().header_record()?;
+                let manager = self.manager.clone();
+                tokio::task::spawn_local(async move {
+                    let _ = tx.send(Msg::Claimed(shipper.claim(header, &manager).await));
+                });
+            }
+            Some(marks) => {
+                let (records, snapshot) = self.unshipped(marks)?;
+                if records.is_empty() && snapshot.is_none() {
+                    self.schedule_ship();
+                    return Ok(());
+                }
+                self.counters.call("ship");
+                tokio::task::spawn_local(async move {
+                    let _ = tx.send(Msg::Shipped(shipper.ship(records, snapshot).await));
+                });
+            }
+        }
+        if let Some(sh) = &mut self.shipping {
+            sh.in_flight = true;
+        }
+        Ok(())
+    }
+
+    fn schedule_ship(&mut self) {
+        let every = self.opts.ship_every.as_millis() as i64;
+        if let Some(sh) = &mut self.shipping {
+            sh.in_flight = false;
+            sh.next = now().plus_millis(every);
+        }
+    }
+
+    fn on_ship(
+        &mut self,
+        claimed: Option<Result<(u64, u64), ShipError>>,
+        shipped: Option<Result<Shipped, ShipError>>,
+    ) {
+        self.schedule_ship();
+        let Some(sh) = &mut self.shipping else {
+            return;
+        };
+        let err = match (claimed, shipped) {
+            (Some(Ok(marks)), _) => {
+                info!(target = %sh.shipper.target(), events = marks.0, snapshot = marks.1, "journal shipping: prefix claimed");
+                sh.claimed = Some(marks);
+                return;
+            }
+            (_, Some(Ok((events, snap)))) => {
+                if let Some(m) = &mut sh.claimed {
+                    m.0 = events.unwrap_or(m.0);
+                    m.1 = snap.unwrap_or(m.1);
+                    self.counters.shipped = Some(m.0);
+                }
+                return;
+            }
+            (Some(Err(e)), _) | (_, Some(Err(e))) => e,
+            (None, None) => return,
+        };
+        if matches!(err, ShipError::Exists(_)) {
+            sh.stopped = true;
+            error!(error = %err, "journal shipping stopped: this prefix belongs to another journal or manager");
+        } else {
+            self.counters.ship_errors += 1;
+            warn!(error = %err, "journal shipping failed; trying again");
+        }
+    }
+
     /// Feed one fact at the clock's time (never before the engine's own), journaled first.
     fn feed(&mut self, kind: EventKind) -> Result<(), DaemonError> {
         let at = now().max(self.journal.engine().now());
@@ -648,6 +763,12 @@ impl<C: Cloud + 'static> Daemon<C> {
         if !self.deferred.is_empty() {
             t = t.min(self.breaker.allow(now()).err().unwrap_or(now()));
         }
+        if let Some(sh) = &self.shipping
+            && !sh.stopped
+            && !sh.in_flight
+        {
+            t = t.min(sh.next);
+        }
         t
     }
 
@@ -732,6 +853,22 @@ async fn serve_metrics(mut stream: tokio::net::TcpStream, tx: mpsc::UnboundedSen
     let _ = stream.write_all(resp.as_bytes()).await;
 }
 
+/// What `unshipped` returns: the event records and a snapshot record to ship.
+type ShipBatch = (Vec<(u64, Vec<u8>)>, Option<(u64, Vec<u8>)>);
+
+/// The configured region (for S3 as for EC2).
+fn region_of(opts: &Options) -> Result<String, DaemonError> {
+    let cfg = ConfigFile::load(&opts.config)?;
+    let runner = cfg.runner(opts.runner.as_deref())?;
+    Ok(runner
+        .machine
+        .as_ref()
+        .ok_or(DaemonError::NoMachine)?
+        .ec2
+        .region
+        .clone())
+}
+
 /// Open or create the journal of `state`, and the settings `config` gives.
 fn open_state(
     opts: &Options,
@@ -803,6 +940,12 @@ pub async fn serve<C: Cloud + 'static>(
     cloud: C,
     stop: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
+    if let Some(target) = &opts.restore {
+        let region = region_of(opts)?;
+        let shipper = Shipper::connect(target.clone(), &region).await;
+        let r = crate::live::ship::restore(&shipper, &opts.state).await?;
+        info!(from = %target, manager = %r.manager, events = r.events, segments = r.segments, checked_snapshot = ?r.checked_snapshot, "state restored");
+    }
     let (journal, settings, ec2, machine_name) = open_state(opts)?;
     let manager = manager_id(&opts.state)?;
     let fallbacks = Fallbacks::load(&fallbacks_path(&opts.config))?;
@@ -833,7 +976,17 @@ pub async fn serve<C: Cloud + 'static>(
         cleaned: (VecDeque::new(), HashSet::new()),
         counters: Counters::default(),
         price_per_hour,
+        shipping: None,
     };
+    if let Some(target) = &opts.ship {
+        d.shipping = Some(Shipping {
+            shipper: Rc::new(Shipper::connect(target.clone(), &ec2.region).await),
+            claimed: None,
+            in_flight: false,
+            stopped: false,
+            next: now(),
+        });
+    }
     info!(%manager, state = %opts.state.display(), "scalecast live starting");
     if d.journal.engine().settings() != &settings {
         d.feed(EventKind::ConfigReloaded {
@@ -881,6 +1034,8 @@ pub async fn serve<C: Cloud + 'static>(
                 Msg::Terminated { machine, instance, result } => d.on_terminated(machine, instance, result),
                 Msg::Listed(l) => d.on_listed(l),
                 Msg::Metrics(reply) => { let _ = reply.send(d.metrics()); Ok(()) }
+                Msg::Claimed(r) => { d.on_ship(Some(r), None); Ok(()) }
+                Msg::Shipped(r) => { d.on_ship(None, Some(r)); Ok(()) }
             },
             Ok((stream, _)) = listener.accept() => {
                 tokio::task::spawn_local(serve_client(stream, tx.clone()));
@@ -897,7 +1052,8 @@ pub async fn serve<C: Cloud + 'static>(
                 d.feed(EventKind::Tick)?;
             }
             d.retry_deferred()?;
-            d.act()
+            d.act()?;
+            d.ship_tick()
         }) {
             break Err(e);
         }
@@ -919,6 +1075,25 @@ pub async fn serve<C: Cloud + 'static>(
     let _ = std::fs::remove_file(&sock);
     let (engine, log) = d.journal.parts_mut();
     let closed = log.close(engine);
+    // The last events and the closing snapshot go to S3 too (at most ten seconds).
+    if let Some(sh) = &d.shipping
+        && let (Some(marks), false) = (sh.claimed, sh.stopped)
+        && closed.is_ok()
+    {
+        let shipper = sh.shipper.clone();
+        match d.unshipped(marks) {
+            Ok((records, snapshot)) => {
+                match tokio::time::timeout(Duration::from_secs(10), shipper.ship(records, snapshot))
+                    .await
+                {
+                    Ok(Ok(_)) => info!("journal shipped"),
+                    Ok(Err(e)) => warn!(error = %e, "the last journal shipping failed"),
+                    Err(_) => warn!("the last journal shipping timed out"),
+                }
+            }
+            Err(e) => warn!(error = %e, "the last journal shipping failed"),
+        }
+    }
     match result {
         Ok(()) => {
             closed?;

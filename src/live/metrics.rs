@@ -21,6 +21,9 @@ pub struct Counters {
     pub fallbacks: u64,
     /// Estimated cost of the machines gone so far, $.
     pub cost_usd: f64,
+    /// The last event shipped to S3 (with `--ship`).
+    pub shipped: Option<u64>,
+    pub ship_errors: u64,
 }
 
 /// An action's kind and reason, as labels.
@@ -146,6 +149,22 @@ impl Counters {
             "Create attempts that fell back to another instance type or to on-demand.",
         );
         let _ = writeln!(o, "scalecast_capacity_fallbacks_total {}", self.fallbacks);
+        if let Some(seq) = self.shipped {
+            family(
+                &mut o,
+                "scalecast_shipped_event",
+                "gauge",
+                "The last journal event shipped to S3.",
+            );
+            let _ = writeln!(o, "scalecast_shipped_event {seq}");
+            family(
+                &mut o,
+                "scalecast_ship_errors_total",
+                "counter",
+                "Failed attempts to ship the journal.",
+            );
+            let _ = writeln!(o, "scalecast_ship_errors_total {}", self.ship_errors);
+        }
         if let Some(p) = price_per_hour {
             let now = crate::core::Time::parse_rfc3339(&s.now).unwrap_or_default();
             let alive: f64 = s

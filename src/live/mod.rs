@@ -14,3 +14,4 @@ pub mod fallback;
 pub mod metrics;
 pub mod protocol;
 pub mod reconcile;
+pub mod ship;
