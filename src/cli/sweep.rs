@@ -20,7 +20,7 @@ pub fn run(
     let sets = parse_sets(sets)?;
     let axes = grid
         .iter()
-        .map(|g| sweep::parse_axis(g).map_err(Failure::Input))
+        .map(|g| sweep::parse_axis(g).map_err(|e| Failure::Input(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
     let target = match target {
         None => None,

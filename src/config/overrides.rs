@@ -25,32 +25,36 @@ impl SetValue {
         }
     }
 
-    fn count(&self, key: &str) -> Result<u32, String> {
+    fn count(&self, key: &str) -> Result<u32, OverrideError> {
+        let bad = |value: String| OverrideError::BadValue {
+            key: key.to_string(),
+            value,
+            expected: "a whole number >= 0",
+        };
         let n = match self {
             SetValue::Int(i) => *i,
             SetValue::Float(f) if f.fract() == 0.0 => *f as i64,
-            SetValue::Text(s) => s
-                .trim()
-                .parse()
-                .map_err(|_| format!("{key} = {s:?}: expected a whole number"))?,
-            SetValue::Float(f) => return Err(format!("{key} = {f}: expected a whole number")),
+            SetValue::Text(s) => s.trim().parse().map_err(|_| bad(format!("{s:?}")))?,
+            SetValue::Float(f) => return Err(bad(f.to_string())),
         };
-        u32::try_from(n).map_err(|_| format!("{key} = {n}: expected a whole number >= 0"))
+        u32::try_from(n).map_err(|_| bad(n.to_string()))
     }
 
-    fn factor(&self, key: &str) -> Result<f64, String> {
+    fn factor(&self, key: &str) -> Result<f64, OverrideError> {
+        let bad = |value: String| OverrideError::BadValue {
+            key: key.to_string(),
+            value,
+            expected: "a number >= 0",
+        };
         let f = match self {
             SetValue::Int(i) => *i as f64,
             SetValue::Float(f) => *f,
-            SetValue::Text(s) => s
-                .trim()
-                .parse()
-                .map_err(|_| format!("{key} = {s:?}: expected a number"))?,
+            SetValue::Text(s) => s.trim().parse().map_err(|_| bad(format!("{s:?}")))?,
         };
         if f.is_finite() && f >= 0.0 {
             Ok(f)
         } else {
-            Err(format!("{key} = {f}: expected a number >= 0"))
+            Err(bad(f.to_string()))
         }
     }
 }
@@ -65,11 +69,28 @@ impl std::fmt::Display for SetValue {
     }
 }
 
+/// Why an override was refused.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum OverrideError {
+    #[error("{0:?}: expected KEY=VALUE")]
+    NotAssignment(String),
+    #[error("{key} = {value}: expected {expected}")]
+    BadValue {
+        key: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{key}: {why}")]
+    BadKey { key: String, why: String },
+    #[error("unknown setting {0:?} (known: {KEYS})")]
+    Unknown(String),
+}
+
 /// Split `KEY=VALUE` from the command line.
-pub fn parse_assignment(s: &str) -> Result<(String, SetValue), String> {
+pub fn parse_assignment(s: &str) -> Result<(String, SetValue), OverrideError> {
     let (k, v) = s
         .split_once('=')
-        .ok_or_else(|| format!("{s:?}: expected KEY=VALUE"))?;
+        .ok_or_else(|| OverrideError::NotAssignment(s.to_string()))?;
     Ok((k.trim().to_string(), SetValue::Text(v.trim().to_string())))
 }
 
@@ -78,7 +99,7 @@ fn apply_idle(
     field: &str,
     key: &str,
     v: &SetValue,
-) -> Result<bool, String> {
+) -> Result<bool, OverrideError> {
     match field {
         "idlecount" => idle.idle_count = v.count(key)?,
         "idlecountmin" => idle.idle_count_min = v.count(key)?,
@@ -95,22 +116,29 @@ pub fn apply(
     engine: &mut EngineKind,
     key: &str,
     v: &SetValue,
-) -> Result<(), String> {
+) -> Result<(), OverrideError> {
     let k = key.trim().to_ascii_lowercase();
+    let bad_key = |why: String| OverrideError::BadKey {
+        key: key.to_string(),
+        why,
+    };
     if let Some(rest) = k.strip_prefix("autoscaling.") {
         let (n, field) = rest
             .split_once('.')
-            .ok_or_else(|| format!("{key}: expected autoscaling.N.Key"))?;
+            .ok_or_else(|| bad_key("expected autoscaling.N.Key".into()))?;
         let n: usize = n
             .parse()
-            .map_err(|_| format!("{key}: {n:?} is not an entry number"))?;
+            .map_err(|_| bad_key(format!("{n:?} is not an entry number")))?;
         let count = settings.autoscaling.len();
         let entry = settings.autoscaling.get_mut(n).ok_or_else(|| {
-            format!("{key}: there is no autoscaling entry {n} (the config has {count})")
+            bad_key(format!(
+                "there is no autoscaling entry {n} (the config has {count})"
+            ))
         })?;
         if !apply_idle(&mut entry.idle, field, key, v)? {
-            return Err(format!(
-                "{key}: an autoscaling entry has IdleCount, IdleCountMin, IdleScaleFactor and IdleTime"
+            return Err(bad_key(
+                "an autoscaling entry has IdleCount, IdleCountMin, IdleScaleFactor and IdleTime"
+                    .into(),
             ));
         }
         return Ok(());
@@ -128,9 +156,9 @@ pub fn apply(
             *engine = v
                 .to_string()
                 .parse()
-                .map_err(|e: crate::core::UnknownEngine| format!("{key}: {e}"))?
+                .map_err(|e: crate::core::UnknownEngine| bad_key(e.to_string()))?
         }
-        _ => return Err(format!("unknown setting {key:?} (known: {KEYS})")),
+        _ => return Err(OverrideError::Unknown(key.to_string())),
     }
     Ok(())
 }
@@ -168,8 +196,22 @@ mod tests {
             (5, 60)
         );
         assert_eq!(e, EngineKind::DockerMachine);
-        assert!(apply(&mut s, &mut e, "autoscaling.3.IdleCount", &SetValue::Int(1)).is_err());
-        assert!(apply(&mut s, &mut e, "IdleCount", &SetValue::Int(-1)).is_err());
-        assert!(apply(&mut s, &mut e, "Colour", &SetValue::Int(1)).is_err());
+        assert!(matches!(
+            apply(&mut s, &mut e, "autoscaling.3.IdleCount", &SetValue::Int(1)),
+            Err(OverrideError::BadKey { .. })
+        ));
+        let neg = apply(&mut s, &mut e, "IdleCount", &SetValue::Int(-1)).unwrap_err();
+        assert_eq!(
+            neg.to_string(),
+            "IdleCount = -1: expected a whole number >= 0"
+        );
+        assert_eq!(
+            apply(&mut s, &mut e, "Colour", &SetValue::Int(1)),
+            Err(OverrideError::Unknown("Colour".into()))
+        );
+        assert_eq!(
+            parse_assignment("IdleCount"),
+            Err(OverrideError::NotAssignment("IdleCount".into()))
+        );
     }
 }

@@ -381,7 +381,7 @@ impl Scenario {
             overrides::apply(&mut base, &mut base_engine, k, v).map_err(|e| InputError {
                 file: "--set".into(),
                 line: 0,
-                message: e,
+                message: e.to_string(),
             })?;
         }
         let mut variants = vec![Variant {

@@ -18,11 +18,26 @@ pub struct Axis {
     pub values: Vec<SetValue>,
 }
 
+/// A command-line value that cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ArgError {
+    #[error("--grid {0:?}: expected KEY=V1,V2,...")]
+    NotAxis(String),
+    #[error("--grid {0:?}: no values")]
+    NoValues(String),
+    #[error("{0:?}: expected a duration like 60s, 2m or 1h")]
+    NotDuration(String),
+    #[error("{0:?}: unknown unit {1:?} (ms, s, m, h)")]
+    Unit(String, String),
+    #[error("{0:?}: expected a duration >= 0")]
+    Negative(String),
+}
+
 /// `IdleCount=0,2,5` into an axis.
-pub fn parse_axis(s: &str) -> Result<Axis, String> {
+pub fn parse_axis(s: &str) -> Result<Axis, ArgError> {
     let (k, vs) = s
         .split_once('=')
-        .ok_or_else(|| format!("--grid {s:?}: expected KEY=V1,V2,..."))?;
+        .ok_or_else(|| ArgError::NotAxis(s.to_string()))?;
     let values: Vec<SetValue> = vs
         .split(',')
         .map(|v| v.trim())
@@ -30,7 +45,7 @@ pub fn parse_axis(s: &str) -> Result<Axis, String> {
         .map(|v| SetValue::Text(v.to_string()))
         .collect();
     if values.is_empty() {
-        return Err(format!("--grid {s:?}: no values"));
+        return Err(ArgError::NoValues(s.to_string()));
     }
     Ok(Axis {
         key: k.trim().to_string(),
@@ -109,7 +124,7 @@ impl Metric {
 }
 
 /// "60s", "2m", "1h", "90" (seconds) into seconds.
-pub fn parse_duration(s: &str) -> Result<f64, String> {
+pub fn parse_duration(s: &str) -> Result<f64, ArgError> {
     let t = s.trim();
     let (num, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
         Some((i, _)) => (&t[..i], &t[i..]),
@@ -118,16 +133,16 @@ pub fn parse_duration(s: &str) -> Result<f64, String> {
     let n: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("{s:?}: expected a duration like 60s, 2m or 1h"))?;
+        .map_err(|_| ArgError::NotDuration(s.to_string()))?;
     let f = match unit {
         "ms" => 0.001,
         "s" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
+        _ => return Err(ArgError::Unit(s.to_string(), unit.to_string())),
     };
     if !n.is_finite() || n < 0.0 {
-        return Err(format!("{s:?}: expected a duration >= 0"));
+        return Err(ArgError::Negative(s.to_string()));
     }
     Ok(n * f)
 }
@@ -193,7 +208,7 @@ pub fn recommend(rows: &[Row], metric: Metric, target_s: f64) -> Option<Recommen
 pub enum SweepError {
     /// A grid value that does not apply (exit 2).
     #[error("--grid {0}")]
-    Grid(String),
+    Grid(#[from] crate::config::overrides::OverrideError),
     /// The scenario's input (exit 2).
     #[error("{0}")]
     Input(SimError),
@@ -440,7 +455,18 @@ mod tests {
         assert_eq!(parse_duration("60s").unwrap(), 60.0);
         assert_eq!(parse_duration("2m").unwrap(), 120.0);
         assert_eq!(parse_duration("90").unwrap(), 90.0);
-        assert!(parse_duration("soon").is_err());
+        assert_eq!(
+            parse_duration("soon"),
+            Err(ArgError::NotDuration("soon".into()))
+        );
+        assert_eq!(
+            parse_duration("5d"),
+            Err(ArgError::Unit("5d".into(), "d".into()))
+        );
+        assert_eq!(
+            parse_axis("IdleCount="),
+            Err(ArgError::NoValues("IdleCount=".into()))
+        );
     }
 
     #[test]

@@ -31,18 +31,27 @@ pub fn max_jobs_per_day() -> f64 {
         .unwrap_or(MAX_JOBS_PER_DAY)
 }
 
+/// Synthetic load that cannot be generated.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SynthError {
+    #[error("days and jobs_per_day must be finite numbers above 0")]
+    NotPositive,
+    #[error(
+        "jobs_per_day {jobs_per_day} is above the limit of {max} (set SCALECAST_MAX_JOBS_PER_DAY to raise it)"
+    )]
+    AboveLimit { jobs_per_day: f64, max: f64 },
+}
+
 impl SynthParams {
     /// Refuse what cannot be generated: no days, a rate that is not a positive finite
     /// number, or more jobs a day than the limit.
-    pub fn check(days: u32, jobs_per_day: f64) -> Result<(), String> {
+    pub fn check(days: u32, jobs_per_day: f64) -> Result<(), SynthError> {
         if days == 0 || !jobs_per_day.is_finite() || jobs_per_day <= 0.0 {
-            return Err("days and jobs_per_day must be finite numbers above 0".into());
+            return Err(SynthError::NotPositive);
         }
         let max = max_jobs_per_day();
         if jobs_per_day > max {
-            return Err(format!(
-                "jobs_per_day {jobs_per_day} is above the limit of {max} (set SCALECAST_MAX_JOBS_PER_DAY to raise it)"
-            ));
+            return Err(SynthError::AboveLimit { jobs_per_day, max });
         }
         Ok(())
     }
