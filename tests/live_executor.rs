@@ -7,7 +7,7 @@
 #![cfg(feature = "live")]
 
 mod common;
-use common::{moto, runtime};
+use common::{moto, moto_bucket, runtime};
 use scalecast::core::EventKind;
 use scalecast::live::cloud::{MACHINE_TAG, MANAGER_TAG};
 use std::collections::{BTreeMap, BTreeSet};
@@ -127,25 +127,6 @@ fn alive(manager: &str) -> Vec<(Option<u64>, String, String)> {
         .into_iter()
         .filter(|i| i.2 != "terminated")
         .collect()
-}
-
-fn make_bucket(name: &str) {
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(moto())
-        .force_path_style(true)
-        .credentials_provider(Credentials::new("moto", "moto", None, None, "test"))
-        .build();
-    runtime().block_on(async {
-        aws_sdk_s3::Client::from_conf(conf)
-            .create_bucket()
-            .bucket(name)
-            .send()
-            .await
-            .unwrap();
-    });
 }
 
 fn manager(state: &Path) -> String {
@@ -382,7 +363,7 @@ fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
     // The journal is shipped to S3 all along (so some kills land during shipping), and
     // restored at the end.
     let bucket = format!("scalecast-kill-{}", std::process::id());
-    make_bucket(&bucket);
+    moto_bucket(&bucket);
     let target = format!("s3://{bucket}/journal");
     let ship = ["--ship", target.as_str(), "--ship-every", "1"];
     let mut d = start(&config, &state, &log, &ship);

@@ -126,15 +126,19 @@ fn daemon(name: &str, machine: &str, fake: Fake) -> Running {
     }
 }
 
-fn status(state: &Path) -> Status {
-    match call(
+/// One request to the daemon, as the executor makes it.
+fn ask(state: &Path, req: Request) -> Response {
+    call(
         state,
-        &Request::Status,
+        &req,
         Duration::from_secs(10),
         Duration::from_millis(20),
     )
     .unwrap()
-    {
+}
+
+fn status(state: &Path) -> Status {
+    match ask(state, Request::Status) {
         Response::Status(s) => *s,
         other => panic!("{other:?}"),
     }
@@ -180,13 +184,7 @@ fn a_spot_notice_on_an_idle_machine_replaces_it() {
 fn a_running_jobs_vanished_machine_requeues_it_onto_another() {
     let fake = Fake::default();
     let d = daemon("vanish", "IdleCount = 0\nIdleTime = 600", fake.clone());
-    let started = call(
-        &d.state,
-        &Request::Prepare { job: 7 },
-        Duration::from_secs(10),
-        Duration::from_millis(20),
-    )
-    .unwrap();
+    let started = ask(&d.state, Request::Prepare { job: 7 });
     let Response::Started {
         machine, instance, ..
     } = started
@@ -203,13 +201,7 @@ fn a_running_jobs_vanished_machine_requeues_it_onto_another() {
     });
     assert!(s.machines.iter().all(|m| m.machine != 1), "{s:#?}");
     // Its cleanup then finishes it where it runs now.
-    let done = call(
-        &d.state,
-        &Request::Cleanup { job: 7 },
-        Duration::from_secs(10),
-        Duration::from_millis(20),
-    )
-    .unwrap();
+    let done = ask(&d.state, Request::Cleanup { job: 7 });
     assert_eq!(
         done,
         Response::Cleaned {
@@ -226,15 +218,7 @@ fn a_throttling_cloud_is_called_a_few_times_not_in_a_loop_and_a_waiting_job_can_
     let d = daemon("throttle", "IdleCount = 0\nIdleTime = 600", fake.clone());
     // A job waits while every create is throttled.
     let state = d.state.clone();
-    let waiting = std::thread::spawn(move || {
-        call(
-            &state,
-            &Request::Prepare { job: 9 },
-            Duration::from_secs(10),
-            Duration::from_millis(20),
-        )
-        .unwrap()
-    });
+    let waiting = std::thread::spawn(move || ask(&state, Request::Prepare { job: 9 }));
     let s = wait_for(&d.state, "backing off", |s| s.backing_off_until.is_some());
     assert_eq!(s.waiting, vec![9]);
     std::thread::sleep(Duration::from_secs(4));
@@ -242,13 +226,7 @@ fn a_throttling_cloud_is_called_a_few_times_not_in_a_loop_and_a_waiting_job_can_
     // 1 s, then 2 s, then 4 s (half to all of each, jittered): at most four calls in ~4 s.
     assert!((1..=4).contains(&creates), "{creates} create calls");
     // GitLab gives up on the job: cleanup cancels it and its prepare is told.
-    let done = call(
-        &d.state,
-        &Request::Cleanup { job: 9 },
-        Duration::from_secs(10),
-        Duration::from_millis(20),
-    )
-    .unwrap();
+    let done = ask(&d.state, Request::Cleanup { job: 9 });
     assert_eq!(
         done,
         Response::Cleaned {

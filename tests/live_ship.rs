@@ -4,44 +4,16 @@
 #![cfg(feature = "live")]
 
 mod common;
-use common::{moto, runtime};
+use common::{moto, moto_bucket, moto_s3, runtime};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_scalecast");
 
-fn s3() -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-central-1"))
-        .endpoint_url(moto())
-        .force_path_style(true)
-        .credentials_provider(Credentials::new("moto", "moto", None, None, "test"))
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
-}
-
-fn make_bucket(name: &str) {
-    runtime().block_on(async {
-        let _ = s3()
-            .create_bucket()
-            .bucket(name)
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-    });
-}
-
 fn get(bucket: &str, key: &str) -> Option<Vec<u8>> {
     runtime().block_on(async {
-        let o = s3()
+        let o = moto_s3()
             .get_object()
             .bucket(bucket)
             .key(key)
@@ -54,7 +26,7 @@ fn get(bucket: &str, key: &str) -> Option<Vec<u8>> {
 
 fn keys(bucket: &str, prefix: &str) -> Vec<String> {
     runtime().block_on(async {
-        let out = s3()
+        let out = moto_s3()
             .list_objects_v2()
             .bucket(bucket)
             .prefix(prefix)
@@ -131,7 +103,7 @@ fn scratch() -> PathBuf {
 #[test]
 fn a_shipped_journal_restores_on_a_new_manager_which_adopts_the_fleet() {
     let bucket = format!("scalecast-ship-{}", std::process::id());
-    make_bucket(&bucket);
+    moto_bucket(&bucket);
     let dir = scratch();
     let config = dir.join("config.toml");
     std::fs::write(

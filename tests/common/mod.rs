@@ -134,3 +134,25 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// An S3 client on moto (path-style addressing, placeholder keys).
+#[cfg(feature = "live")]
+pub fn moto_s3() -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(moto())
+        .force_path_style(true)
+        .credentials_provider(Credentials::new("moto", "moto", None, None, "test"))
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// Make a bucket on moto (us-east-1, so no location constraint).
+#[cfg(feature = "live")]
+pub fn moto_bucket(name: &str) {
+    runtime().block_on(async {
+        moto_s3().create_bucket().bucket(name).send().await.unwrap();
+    });
+}
