@@ -272,6 +272,31 @@ fn a_job_prepares_on_a_machine_and_cleans_up_and_the_daemon_says_so() {
     assert_eq!(none.status.code(), Some(42));
     assert!(String::from_utf8_lossy(&none.stderr).contains("CUSTOM_ENV_CI_JOB_ID"));
 
+    // SIGHUP with a broken config.toml: refused with its error, the old settings kept.
+    std::fs::write(&config, "concurrent = [\n").unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &d.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_until("the reload refused", &log, || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("config reload refused")
+    });
+    let s = Command::new(BIN)
+        .args(["live", "status", "--json", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert_eq!(
+        s["idle_count"], 0,
+        "still running, on the old settings: {s}"
+    );
+
     assert!(sigterm(d).success());
     let logged = std::fs::read_to_string(&log).unwrap();
     let action = logged

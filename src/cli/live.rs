@@ -17,6 +17,7 @@ pub struct LiveArgs {
     /// The runner's config.toml (as GitLab Runner reads it).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Which [[runners]] entry to drive, by name (needed when the config has several).
     #[arg(long)]
     pub runner: Option<String>,
     /// The daemon's state directory: journal, manager id, executor socket.
