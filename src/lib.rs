@@ -31,6 +31,7 @@ pub mod drive;
 pub mod journal;
 #[cfg(feature = "live")]
 pub mod live;
+pub mod prices;
 pub mod replay;
 pub mod report;
 pub mod rng;

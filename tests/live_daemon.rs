@@ -4,7 +4,7 @@
 #![cfg(feature = "live")]
 
 mod common;
-use common::{moto, runtime};
+use common::{moto, runtime, signal};
 use scalecast::config::machine_options::Ec2Options;
 use scalecast::live::cloud::{Cloud, InstanceState};
 use scalecast::live::ec2::Ec2Cloud;
@@ -133,11 +133,7 @@ fn the_daemon_keeps_the_pool_survives_sigkill_and_stops_on_sigterm() {
     write_config(&dir, 0, 0);
     d = start(&config, &state, &log);
     wait_for(&rt, &state, 0, &log);
-    let status = Command::new("kill")
-        .args(["-TERM", &d.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    signal(&d, "TERM");
     let exit = d.wait().unwrap();
     assert!(exit.success(), "SIGTERM stops it cleanly: {exit:?}");
     let text = std::fs::read_to_string(&log).unwrap();

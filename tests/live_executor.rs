@@ -7,7 +7,7 @@
 #![cfg(feature = "live")]
 
 mod common;
-use common::{moto, moto_bucket, runtime};
+use common::{moto, moto_bucket, runtime, signal};
 use scalecast::core::EventKind;
 use scalecast::live::cloud::{MACHINE_TAG, MANAGER_TAG};
 use std::collections::{BTreeMap, BTreeSet};
@@ -137,13 +137,7 @@ fn manager(state: &Path) -> String {
 }
 
 fn sigterm(mut d: Child) -> std::process::ExitStatus {
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &d.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(&d, "TERM");
     d.wait().unwrap()
 }
 
@@ -274,13 +268,7 @@ fn a_job_prepares_on_a_machine_and_cleans_up_and_the_daemon_says_so() {
 
     // SIGHUP with a broken config.toml: refused with its error, the old settings kept.
     std::fs::write(&config, "concurrent = [\n").unwrap();
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &d.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(&d, "HUP");
     wait_until("the reload refused", &log, || {
         std::fs::read_to_string(&log)
             .unwrap_or_default()
@@ -458,13 +446,7 @@ fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
         assert!(out.status.success(), "{ctx}: cleanup {j}: {}", text(&out));
     }
     write_config(&dir, "IdleCount = 0\nIdleTime = 0\nMaxBuilds = 1");
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &d.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(&d, "HUP");
     let m = manager(&state);
     wait_until("every instance terminated", &log, || alive(&m).is_empty());
     assert!(sigterm(d).success(), "{ctx}");

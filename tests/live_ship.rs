@@ -4,7 +4,7 @@
 #![cfg(feature = "live")]
 
 mod common;
-use common::{moto, moto_bucket, moto_s3, runtime};
+use common::{moto, moto_bucket, moto_s3, runtime, signal};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -191,13 +191,7 @@ fn a_shipped_journal_restores_on_a_new_manager_which_adopts_the_fleet() {
         manager.trim().as_bytes()
     );
     for d in [&mut db, &mut dc] {
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &d.id().to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
+        signal(d, "TERM");
         assert!(d.wait().unwrap().success());
     }
     let _ = std::fs::remove_dir_all(&dir);

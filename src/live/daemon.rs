@@ -949,8 +949,8 @@ pub async fn serve<C: Cloud + 'static>(
     let (journal, settings, ec2, machine_name) = open_state(opts)?;
     let manager = manager_id(&opts.state)?;
     let fallbacks = Fallbacks::load(&fallbacks_path(&opts.config))?;
-    let price_per_hour = crate::sim::prices::ondemand_usd_per_hour(&ec2.instance_type).map(|p| {
-        match crate::sim::prices::advisor(&ec2.region, &ec2.instance_type) {
+    let price_per_hour = crate::prices::ondemand_usd_per_hour(&ec2.instance_type).map(|p| {
+        match crate::prices::advisor(&ec2.region, &ec2.instance_type) {
             Some((savings, _)) if ec2.request_spot_instance => p * (1.0 - savings / 100.0),
             _ => p,
         }

@@ -3,7 +3,8 @@
 
 pub mod metrics;
 pub mod price_history;
-pub mod prices;
+/// The price tables live beside the simulator (live mode reads them too).
+pub use crate::prices;
 pub mod run;
 pub mod scenario_run;
 pub mod series;

@@ -156,3 +156,13 @@ pub fn moto_bucket(name: &str) {
         moto_s3().create_bucket().bucket(name).send().await.unwrap();
     });
 }
+
+/// Send `sig` ("TERM", "HUP", ...) to a child process, by its PID.
+pub fn signal(child: &std::process::Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([format!("-{sig}"), child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {}", child.id());
+}

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-const ONDEMAND_CSV: &str = include_str!("../../data/ondemand-prices-us-east-1.csv");
-const ADVISOR_CSV: &str = include_str!("../../data/spot-advisor-linux.csv");
+const ONDEMAND_CSV: &str = include_str!("../data/ondemand-prices-us-east-1.csv");
+const ADVISOR_CSV: &str = include_str!("../data/spot-advisor-linux.csv");
 
 /// The region the on-demand table covers.
 pub const ONDEMAND_REGION: &str = "us-east-1";
