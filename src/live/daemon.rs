@@ -280,7 +280,8 @@ impl<C: Cloud + 'static> Daemon<C> {
     /// Feed one fact at the clock's time (never before the engine's own), journaled first.
     fn feed(&mut self, kind: EventKind) -> Result<(), DaemonError> {
         let at = now().max(self.journal.engine().now());
-        if let EventKind::MachineGone { machine } | EventKind::MachineFailed { machine } = kind
+        // A machine gone was billed from its creation; a failed create made no instance.
+        if let EventKind::MachineGone { machine } = kind
             && let (Some(m), Some(p)) = (
                 self.journal.engine().fleet().get(machine),
                 self.price_per_hour,
