@@ -11,6 +11,13 @@ use scalecast::core::{
 
 // ---- shared ----
 
+/// The machine made for a job that no longer needs it becomes ready and stays idle.
+fn ready_and_left_idle(e: &mut Engine, machine: u64) {
+    let a = feed(e, t0().plus_secs(40), EventKind::MachineReady { machine });
+    assert!(started(&a).is_empty());
+    assert_eq!(e.fleet().get(machine).unwrap().state, Idle);
+}
+
 #[test]
 fn idle_target_truncates_toward_zero() {
     let s = IdleSettings {
@@ -126,13 +133,7 @@ fn docker_machine_job_awaiting_its_machine_can_be_cancelled() {
         EventKind::JobCancelled { job: 1 },
     );
     assert_eq!(e.jobs().in_flight(), 0);
-    let a = feed(
-        &mut e,
-        t0().plus_secs(40),
-        EventKind::MachineReady { machine: made[0] },
-    );
-    assert!(started(&a).is_empty());
-    assert_eq!(e.fleet().get(made[0]).unwrap().state, Idle);
+    ready_and_left_idle(&mut e, made[0]);
 }
 
 #[test]
@@ -513,13 +514,7 @@ fn docker_machine_on_demand_job_takes_the_first_machine_to_free() {
         vec![(1, busy)],
         "the freed machine, before its own"
     );
-    let a = feed(
-        &mut e,
-        t0().plus_secs(40),
-        EventKind::MachineReady { machine: made[0] },
-    );
-    assert!(started(&a).is_empty());
-    assert_eq!(e.fleet().get(made[0]).unwrap().state, Idle);
+    ready_and_left_idle(&mut e, made[0]);
 }
 
 #[test]

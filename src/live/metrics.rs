@@ -73,97 +73,114 @@ impl Counters {
     /// to the estimated cost (none when the price table does not know the instance type).
     pub fn render(&self, counts: &Counts, s: &Status, price_per_hour: Option<f64>) -> String {
         let mut o = String::new();
-        let family = |o: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        };
-        family(&mut o, "scalecast_machines", "gauge", "Machines by state.");
-        for (state, n) in [
-            ("creating", counts.creating),
-            ("idle", counts.idle),
-            ("used", counts.used),
-            ("removing", counts.removing),
-        ] {
-            let _ = writeln!(o, "scalecast_machines{{state=\"{state}\"}} {n}");
-        }
+        let one = |v: String| vec![(String::new(), v)];
         family(
             &mut o,
-            "scalecast_jobs",
-            "gauge",
-            "Jobs waiting for a machine, and running.",
+            ("scalecast_machines", "gauge", "Machines by state."),
+            [
+                ("creating", counts.creating),
+                ("idle", counts.idle),
+                ("used", counts.used),
+                ("removing", counts.removing),
+            ]
+            .map(|(state, n)| (format!("state=\"{state}\""), n.to_string())),
         );
-        let _ = writeln!(o, "scalecast_jobs{{state=\"waiting\"}} {}", s.waiting.len());
-        let _ = writeln!(o, "scalecast_jobs{{state=\"running\"}} {}", s.running);
         family(
             &mut o,
-            "scalecast_idle_target",
-            "gauge",
-            "Idle machines the active period asks for.",
+            (
+                "scalecast_jobs",
+                "gauge",
+                "Jobs waiting for a machine, and running.",
+            ),
+            [
+                ("state=\"waiting\"".to_string(), s.waiting.len().to_string()),
+                ("state=\"running\"".to_string(), s.running.to_string()),
+            ],
         );
-        let _ = writeln!(o, "scalecast_idle_target {}", s.idle_target);
         family(
             &mut o,
-            "scalecast_actions_total",
-            "counter",
-            "Actions decided, by kind and reason.",
+            (
+                "scalecast_idle_target",
+                "gauge",
+                "Idle machines the active period asks for.",
+            ),
+            one(s.idle_target.to_string()),
         );
-        for ((kind, reason), n) in &self.actions {
-            let _ = writeln!(
-                o,
-                "scalecast_actions_total{{kind=\"{kind}\",reason=\"{reason}\"}} {n}"
-            );
-        }
         family(
             &mut o,
-            "scalecast_events_total",
-            "counter",
-            "Events journaled and fed to the engine, by kind.",
+            (
+                "scalecast_actions_total",
+                "counter",
+                "Actions decided, by kind and reason.",
+            ),
+            self.actions.iter().map(|((kind, reason), n)| {
+                (
+                    format!("kind=\"{kind}\",reason=\"{reason}\""),
+                    n.to_string(),
+                )
+            }),
         );
-        for (kind, n) in &self.events {
-            let _ = writeln!(o, "scalecast_events_total{{kind=\"{kind}\"}} {n}");
-        }
         family(
             &mut o,
-            "scalecast_cloud_calls_total",
-            "counter",
-            "Calls to the cloud, by call.",
+            (
+                "scalecast_events_total",
+                "counter",
+                "Events journaled and fed to the engine, by kind.",
+            ),
+            self.events
+                .iter()
+                .map(|(kind, n)| (format!("kind=\"{kind}\""), n.to_string())),
         );
-        for (call, n) in &self.calls {
-            let _ = writeln!(o, "scalecast_cloud_calls_total{{call=\"{call}\"}} {n}");
-        }
         family(
             &mut o,
-            "scalecast_cloud_errors_total",
-            "counter",
-            "Failed calls to the cloud, by call and error.",
+            (
+                "scalecast_cloud_calls_total",
+                "counter",
+                "Calls to the cloud, by call.",
+            ),
+            self.calls
+                .iter()
+                .map(|(call, n)| (format!("call=\"{call}\""), n.to_string())),
         );
-        for ((call, error), n) in &self.errors {
-            let _ = writeln!(
-                o,
-                "scalecast_cloud_errors_total{{call=\"{call}\",error=\"{error}\"}} {n}"
-            );
-        }
         family(
             &mut o,
-            "scalecast_capacity_fallbacks_total",
-            "counter",
-            "Create attempts that fell back to another instance type or to on-demand.",
+            (
+                "scalecast_cloud_errors_total",
+                "counter",
+                "Failed calls to the cloud, by call and error.",
+            ),
+            self.errors.iter().map(|((call, error), n)| {
+                (format!("call=\"{call}\",error=\"{error}\""), n.to_string())
+            }),
         );
-        let _ = writeln!(o, "scalecast_capacity_fallbacks_total {}", self.fallbacks);
+        family(
+            &mut o,
+            (
+                "scalecast_capacity_fallbacks_total",
+                "counter",
+                "Create attempts that fell back to another instance type or to on-demand.",
+            ),
+            one(self.fallbacks.to_string()),
+        );
         if let Some(seq) = self.shipped {
             family(
                 &mut o,
-                "scalecast_shipped_event",
-                "gauge",
-                "The last journal event shipped to S3.",
+                (
+                    "scalecast_shipped_event",
+                    "gauge",
+                    "The last journal event shipped to S3.",
+                ),
+                one(seq.to_string()),
             );
-            let _ = writeln!(o, "scalecast_shipped_event {seq}");
             family(
                 &mut o,
-                "scalecast_ship_errors_total",
-                "counter",
-                "Failed attempts to ship the journal.",
+                (
+                    "scalecast_ship_errors_total",
+                    "counter",
+                    "Failed attempts to ship the journal.",
+                ),
+                one(self.ship_errors.to_string()),
             );
-            let _ = writeln!(o, "scalecast_ship_errors_total {}", self.ship_errors);
         }
         if let Some(p) = price_per_hour {
             let now = crate::core::Time::parse_rfc3339(&s.now).unwrap_or_default();
@@ -175,17 +192,32 @@ impl Counters {
                 .sum();
             family(
                 &mut o,
-                "scalecast_estimated_cost_usd",
-                "counter",
-                "Estimated cost of the machines since this daemon started, from the price table.",
-            );
-            let _ = writeln!(
-                o,
-                "scalecast_estimated_cost_usd {:.4}",
-                self.cost_usd + alive
+                (
+                    "scalecast_estimated_cost_usd",
+                    "counter",
+                    "Estimated cost of the machines since this daemon started, from the price table.",
+                ),
+                one(format!("{:.4}", self.cost_usd + alive)),
             );
         }
         o
+    }
+}
+
+/// One metric family: its HELP and TYPE lines, then a sample per (labels, value); labels are
+/// `k="v",...` or empty.
+fn family(
+    o: &mut String,
+    (name, kind, help): (&str, &str, &str),
+    samples: impl IntoIterator<Item = (String, String)>,
+) {
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(o, "{name} {value}");
+        } else {
+            let _ = writeln!(o, "{name}{{{labels}}} {value}");
+        }
     }
 }
 
