@@ -8,6 +8,15 @@
 # listens on a free port of 127.0.0.1. The tests read its address from
 # target/test-services/moto.url (or SCALECAST_MOTO_URL); a test that finds neither fails and
 # names this script.
+#
+# dockerd (Debian's docker.io) plays the machines: started as root with its own data root,
+# exec root and pid file, no iptables and no bridge (nothing here may touch the host's
+# network), vfs storage, and mutual TLS on a free port of 127.0.0.1 with a server certificate
+# issued by scalecast's own CA (`scalecast live ca`, into target/test-services/docker/state/ca).
+# No registry is reachable: the test image is imported from a busybox rootfs
+# (busybox-static), as scalecast-test/busybox:1 and as the helper stand-in
+# scalecast-test/helper:1. The tests read target/test-services/docker.url (tcp://127.0.0.1:PORT)
+# and copy the CA from docker/state/ca into their daemons' state directories.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=target/test-services
@@ -58,9 +67,72 @@ stop_moto() {
   rm -f "$dir/moto.url"
 }
 
+start_docker() {
+  if ! command -v dockerd >/dev/null 2>&1 || ! [ -x /bin/busybox ]; then
+    echo "installing docker.io and busybox-static (Debian)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q docker.io busybox-static >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null && apt-get install -y -q docker.io busybox-static >/dev/null; }
+  fi
+  stop_docker
+  local d="$PWD/$dir/docker"
+  rm -rf "$d"
+  mkdir -p "$d/state" "$d/certs"
+  # scalecast's own CA issues the daemon's certificate: a wildcard over the machines' names
+  # (every machine of a test resolves to this dockerd) and 127.0.0.1.
+  cargo build --quiet --locked --all-features --bin scalecast
+  target/debug/scalecast live ca --state "$d/state" --server "*.machines.scalecast.internal" \
+    --ip 127.0.0.1 --out "$d/certs" >/dev/null
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs \
+    --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" \
+    -H "unix://$d/docker.sock" -H "tcp://127.0.0.1:$port" \
+    --tlsverify --tlscacert "$d/certs/ca.pem" --tlscert "$d/certs/cert.pem" \
+    --tlskey "$d/certs/key.pem" >"$d/dockerd.log" 2>&1 &
+  echo $! >"$dir/dockerd.pid"
+  local ready=""
+  for _ in $(seq 1 150); do
+    if /usr/bin/docker -H "unix://$d/docker.sock" version >/dev/null 2>&1; then ready=1; break; fi
+    sleep 0.2
+  done
+  if [ -z "$ready" ]; then
+    echo "dockerd did not start; its log:" >&2
+    cat "$d/dockerd.log" >&2
+    stop_docker
+    return 1
+  fi
+  # The test image: busybox and its applets, imported (no registry).
+  local rootfs="$d/rootfs"
+  mkdir -p "$rootfs/bin" "$rootfs/tmp"
+  cp /bin/busybox "$rootfs/bin/busybox"
+  for applet in sh echo cat sleep ls printf seq true false test env mkdir rm; do
+    ln -sf busybox "$rootfs/bin/$applet"
+  done
+  tar -C "$rootfs" -c . | /usr/bin/docker -H "unix://$d/docker.sock" import - scalecast-test/busybox:1 >/dev/null
+  /usr/bin/docker -H "unix://$d/docker.sock" tag scalecast-test/busybox:1 scalecast-test/helper:1
+  echo "tcp://127.0.0.1:$port" >"$dir/docker.url"
+  echo "dockerd listening on tcp://127.0.0.1:$port with TLS (pid $(cat "$dir/dockerd.pid"))" >&2
+}
+
+stop_docker() {
+  if [ -f "$dir/dockerd.pid" ]; then
+    local pid
+    pid=$(cat "$dir/dockerd.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$dir/dockerd.pid"
+  fi
+  rm -f "$dir/docker.url"
+}
+
 mkdir -p "$dir"
 case "${1:-}" in
-  start) start_moto ;;
-  stop) stop_moto ;;
+  start) start_moto; start_docker ;;
+  stop) stop_moto; stop_docker ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

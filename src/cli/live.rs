@@ -2,7 +2,7 @@
 //! `scalecast executor prepare|cleanup` (GitLab Runner's custom executor calls them).
 
 use crate::cli::{Failure, host_tz};
-use scalecast::live::daemon::{DaemonError, Options, run as daemon};
+use scalecast::live::daemon::{DaemonError, DockerOptions, Options, run as daemon};
 use scalecast::live::protocol::{Request, Response, Status, call};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +36,14 @@ pub struct LiveArgs {
     /// run as usual.
     #[arg(long)]
     pub restore: Option<String>,
+    /// Reach every machine's Docker at this HOST:PORT instead of its own address on port
+    /// 2376 (a tunnel, or a test's one dockerd); its certificate must still name the machine.
+    #[arg(long)]
+    pub docker_endpoint: Option<String>,
+    /// Seconds a running instance has for its Docker to answer over TLS before it is removed
+    /// and replaced.
+    #[arg(long, default_value_t = 600)]
+    pub docker_ready_timeout: u64,
     /// Log lines as text or as JSON objects (one per line, on stderr).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -57,14 +65,45 @@ pub enum LiveCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The daemon's CA (in STATE/ca, made when missing): issue a certificate from it into
+    /// --out: a machine's Docker server certificate (`--server NAME`, e.g. for a host set up by
+    /// hand, or a test), or a client one for `docker --tlsverify` by hand (`--client`).
+    Ca {
+        #[arg(long)]
+        state: PathBuf,
+        /// Issue a server certificate for this name (`m<ID>.machines.scalecast.internal` for
+        /// machine ID; a leading `*.` names every machine).
+        #[arg(long, conflicts_with = "client")]
+        server: Option<String>,
+        /// And for these addresses too (with --server).
+        #[arg(long, requires = "server")]
+        ip: Vec<std::net::IpAddr>,
+        /// Issue a client certificate.
+        #[arg(long)]
+        client: bool,
+        /// Where to write ca.pem and the pair (cert.pem, key.pem).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(clap::Subcommand)]
 pub enum ExecutorCommand {
-    /// prepare_exec: ask the daemon for a machine for the job in CUSTOM_ENV_CI_JOB_ID, and wait
-    /// until it has one.
+    /// config_exec: print the JSON GitLab Runner reads (builds_dir, cache_dir, hostname,
+    /// driver, job_env).
+    Config(ExecutorArgs),
+    /// prepare_exec: a machine for the job in CUSTOM_ENV_CI_JOB_ID (waiting until it has
+    /// one), then its images, builds volume and services there.
     Prepare(ExecutorArgs),
-    /// cleanup_exec: the job in CUSTOM_ENV_CI_JOB_ID is over.
+    /// run_exec SCRIPT STAGE: run the script GitLab Runner wrote, as the named stage, in the
+    /// job's container on its machine, streaming its output.
+    Run {
+        #[command(flatten)]
+        args: ExecutorArgs,
+        script: PathBuf,
+        stage: String,
+    },
+    /// cleanup_exec: remove the job's containers and volume, then tell the daemon it is over.
     Cleanup(ExecutorArgs),
 }
 
@@ -79,8 +118,16 @@ pub struct ExecutorArgs {
 }
 
 pub fn run(args: LiveArgs) -> Result<ExitCode, Failure> {
-    if let Some(LiveCommand::Status { state, json }) = args.command {
-        return status(&state, json);
+    match args.command {
+        Some(LiveCommand::Status { state, json }) => return status(&state, json),
+        Some(LiveCommand::Ca {
+            state,
+            server,
+            ip,
+            client,
+            out,
+        }) => return issue(&state, server, &ip, client, &out),
+        None => {}
     }
     let need = |v: Option<PathBuf>, flag: &str| {
         v.ok_or_else(|| Failure::Input(format!("scalecast live needs --{flag}")))
@@ -105,11 +152,19 @@ pub fn run(args: LiveArgs) -> Result<ExitCode, Failure> {
         ship: target("ship", args.ship)?,
         restore: target("restore", args.restore)?,
         ship_every: Duration::from_secs(args.ship_every.max(1)),
+        docker: Some(DockerOptions {
+            endpoint: args.docker_endpoint,
+            ready_timeout: Duration::from_secs(args.docker_ready_timeout),
+            ..DockerOptions::default()
+        }),
         ..Options::new(config, args.runner, state)
     };
     rt.block_on(daemon(&opts)).map_err(|e| match e {
         DaemonError::Config(e) => Failure::Input(e.to_string()),
         DaemonError::NoMachine => Failure::Input(format!("{}: {e}", opts.config.display())),
+        e @ DaemonError::Tls(scalecast::live::tls::TlsError::Bad(..)) => {
+            Failure::Input(e.to_string())
+        }
         e @ DaemonError::Ship(
             scalecast::live::ship::ShipError::StateNotEmpty(_)
             | scalecast::live::ship::ShipError::Empty(_)
@@ -117,6 +172,46 @@ pub fn run(args: LiveArgs) -> Result<ExitCode, Failure> {
         ) => Failure::Input(e.to_string()),
         other => Failure::Runtime(other.into()),
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn issue(
+    state: &std::path::Path,
+    server: Option<String>,
+    ips: &[std::net::IpAddr],
+    client: bool,
+    out: &std::path::Path,
+) -> Result<ExitCode, Failure> {
+    use scalecast::live::tls::Ca;
+    let runtime = |e: scalecast::live::tls::TlsError| Failure::Runtime(e.into());
+    let ca = Ca::open(state).map_err(runtime)?;
+    let pair = match (server, client) {
+        (Some(name), false) => ca.issue_server(&name, ips).map_err(runtime)?,
+        (None, true) => ca.issue_client().map_err(runtime)?,
+        _ => {
+            return Err(Failure::Input(
+                "scalecast live ca needs --server NAME or --client".into(),
+            ));
+        }
+    };
+    let io = |p: &std::path::Path, e: std::io::Error| {
+        Failure::Runtime(anyhow::anyhow!("{}: {e}", p.display()))
+    };
+    std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
+    for (name, text, secret) in [
+        ("ca.pem", ca.cert_pem(), false),
+        ("cert.pem", pair.cert_pem.as_str(), false),
+        ("key.pem", pair.key_pem.as_str(), true),
+    ] {
+        let p = out.join(name);
+        scalecast::report::output::write_atomic(&p, text.as_bytes()).map_err(|e| io(&p, e))?;
+        if secret {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| io(&p, e))?;
+        }
+    }
+    println!("wrote ca.pem, cert.pem and key.pem to {}", out.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -219,34 +314,53 @@ fn status_text(s: &Status) -> String {
     o
 }
 
-/// The custom executor's exit code for a system failure: GitLab Runner passes it in
-/// SYSTEM_FAILURE_EXIT_CODE (1 when run by hand).
-fn system_failure() -> ExitCode {
-    let code = std::env::var("SYSTEM_FAILURE_EXIT_CODE")
+/// An exit code GitLab Runner passes in `var` (1 when run by hand).
+fn exit_code(var: &str) -> ExitCode {
+    let code = std::env::var(var)
         .ok()
         .and_then(|v| v.trim().parse::<u8>().ok())
         .unwrap_or(1);
     ExitCode::from(code)
 }
 
-/// `scalecast executor prepare|cleanup`: failures are system failures (GitLab may retry the
-/// job with `retry: when: runner_system_failure`), said on stderr, which the job log shows.
+/// `scalecast executor config|prepare|run|cleanup`: a build failure exits with
+/// BUILD_FAILURE_EXIT_CODE, anything else that failed with SYSTEM_FAILURE_EXIT_CODE (GitLab
+/// may retry the job with `retry: when: runner_system_failure`), said on stderr, which the
+/// job log shows.
 pub fn executor(cmd: ExecutorCommand) -> ExitCode {
-    let (args, prepare) = match cmd {
-        ExecutorCommand::Prepare(a) => (a, true),
-        ExecutorCommand::Cleanup(a) => (a, false),
-    };
+    use scalecast::live::docker::JobEnv;
+    use scalecast::live::executor::{self as ex, Outcome, Stage};
     let fail = |m: String| {
         eprintln!("scalecast executor: {m}");
-        system_failure()
+        exit_code("SYSTEM_FAILURE_EXIT_CODE")
+    };
+    let args = match &cmd {
+        ExecutorCommand::Config(a) | ExecutorCommand::Prepare(a) | ExecutorCommand::Cleanup(a) => a,
+        ExecutorCommand::Run { args, .. } => args,
     };
     let Some(state) = args
         .state
+        .clone()
         .or_else(|| std::env::var_os("SCALECAST_STATE").map(PathBuf::from))
     else {
         return fail("needs --state DIR (or SCALECAST_STATE)".into());
     };
-    let job = match std::env::var("CUSTOM_ENV_CI_JOB_ID") {
+    let mut st = Stage {
+        state,
+        job: 0,
+        patience: Duration::from_secs(args.patience),
+        watch_every: Duration::from_secs(2),
+    };
+    if let ExecutorCommand::Config(_) = cmd {
+        return match ex::config(&st) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        };
+    }
+    st.job = match std::env::var("CUSTOM_ENV_CI_JOB_ID") {
         Ok(v) => match v.trim().parse::<u64>() {
             Ok(j) => j,
             Err(_) => return fail(format!("CUSTOM_ENV_CI_JOB_ID is not a job id: {v:?}")),
@@ -257,35 +371,25 @@ pub fn executor(cmd: ExecutorCommand) -> ExitCode {
             );
         }
     };
-    let req = if prepare {
-        Request::Prepare { job }
-    } else {
-        Request::Cleanup { job }
+    let env = match JobEnv::from_vars(st.job, |k| std::env::var(k).ok()) {
+        Ok(e) => e,
+        Err(e) => return fail(e.to_string()),
     };
-    match call(
-        &state,
-        &req,
-        Duration::from_secs(args.patience),
-        Duration::from_millis(250),
-    ) {
-        Ok(Response::Started {
-            machine,
-            instance,
-            name,
-            ..
-        }) => {
-            println!(
-                "scalecast: job {job} runs on machine {machine} ({name}, instance {})",
-                instance.as_deref().unwrap_or("unknown")
-            );
-            ExitCode::SUCCESS
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    let outcome = match cmd {
+        ExecutorCommand::Config(_) => unreachable!("answered above"),
+        ExecutorCommand::Prepare(_) => ex::prepare(&st, &env, &mut out),
+        ExecutorCommand::Run { script, stage, .. } => {
+            ex::run(&st, &env, &script, &stage, &mut out, &mut err)
         }
-        Ok(Response::Cleaned { was, .. }) => {
-            println!("scalecast: job {job} cleaned up (it was {was})");
-            ExitCode::SUCCESS
+        ExecutorCommand::Cleanup(_) => ex::cleanup(&st, &env, &mut out),
+    };
+    match outcome {
+        Outcome::Ok => ExitCode::SUCCESS,
+        Outcome::BuildFailure(code) => {
+            eprintln!("scalecast executor: the script exited with {code}");
+            exit_code("BUILD_FAILURE_EXIT_CODE")
         }
-        Ok(Response::Failed { reason, .. }) => fail(reason),
-        Ok(other) => fail(format!("unexpected answer from the daemon: {other:?}")),
-        Err(e) => fail(e.to_string()),
+        Outcome::SystemFailure(m) => fail(m),
     }
 }

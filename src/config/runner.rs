@@ -36,6 +36,10 @@ pub struct Runner {
     pub docker: Option<DockerConfig>,
     pub cache: Option<CacheConfig>,
     pub machine: Option<MachineConfig>,
+    /// `builds_dir` and `cache_dir`: where jobs build and cache inside their containers (the
+    /// custom executor requires both; empty when not written).
+    pub builds_dir: String,
+    pub cache_dir: String,
     pub other: Vec<(String, String)>,
 }
 
@@ -44,6 +48,18 @@ pub struct DockerConfig {
     pub image: String,
     pub privileged: bool,
     pub disable_cache: bool,
+    /// `volumes`: `HOST:CONTAINER[:ro]` binds, or a container path for a volume kept on the
+    /// machine across jobs.
+    pub volumes: Vec<String>,
+    /// `shm_size` in bytes (0: Docker's default).
+    pub shm_size: i64,
+    /// `pull_policy`: a string or an array of `always`, `if-not-present`, `never`, tried in
+    /// order (empty: `always`, as GitLab Runner).
+    pub pull_policy: Vec<String>,
+    /// `helper_image`: the image the git, cache and artifact stages run in (empty: GitLab's).
+    pub helper_image: String,
+    /// `network_mode` (empty: Docker's default bridge).
+    pub network_mode: String,
     pub other: Vec<(String, String)>,
 }
 
@@ -257,17 +273,61 @@ fn redact(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `[runners.docker]`: the settings scalecast's machines honour, and the rest kept as written.
+fn parse_docker(d: &Table) -> Result<DockerConfig, InputError> {
+    let c = DockerConfig {
+        image: d.str("image")?.map_or(String::new(), |s| s.0.to_string()),
+        privileged: d.bool("privileged")?.unwrap_or(false),
+        disable_cache: d.bool("disable_cache")?.unwrap_or(false),
+        volumes: d
+            .strings("volumes")?
+            .map_or(Vec::new(), |v| v.into_iter().map(|(s, _)| s).collect()),
+        shm_size: d.int("shm_size")?.map_or(0, |v| v.0),
+        pull_policy: match d.get("pull_policy") {
+            Some((item, _)) if item.is_str() => {
+                vec![
+                    d.str("pull_policy")?
+                        .map_or(String::new(), |s| s.0.to_string()),
+                ]
+            }
+            _ => d
+                .strings("pull_policy")?
+                .map_or(Vec::new(), |v| v.into_iter().map(|(s, _)| s).collect()),
+        },
+        helper_image: d
+            .str("helper_image")?
+            .map_or(String::new(), |s| s.0.to_string()),
+        network_mode: d
+            .str("network_mode")?
+            .map_or(String::new(), |s| s.0.to_string()),
+        other: redact(d.others(&[
+            "image",
+            "privileged",
+            "disable_cache",
+            "volumes",
+            "shm_size",
+            "pull_policy",
+            "helper_image",
+            "network_mode",
+        ])),
+    };
+    for p in &c.pull_policy {
+        if !matches!(p.as_str(), "always" | "if-not-present" | "never") {
+            return Err(d.src.err(
+                d.line_of("pull_policy").unwrap_or(d.line),
+                format!("runners.docker.pull_policy: {p:?} is not always, if-not-present or never"),
+            ));
+        }
+    }
+    Ok(c)
+}
+
 fn parse_runner(t: &Table) -> Result<Runner, InputError> {
     let name = t.str("name")?.map_or(String::new(), |s| s.0.to_string());
     let (limit, limit_line) = t.count("limit")?.unwrap_or((0, 0));
     let docker = match t.table("docker", "runners.docker")? {
         None => None,
-        Some(d) => Some(DockerConfig {
-            image: d.str("image")?.map_or(String::new(), |s| s.0.to_string()),
-            privileged: d.bool("privileged")?.unwrap_or(false),
-            disable_cache: d.bool("disable_cache")?.unwrap_or(false),
-            other: redact(d.others(&["image", "privileged", "disable_cache"])),
-        }),
+        Some(d) => Some(parse_docker(&d)?),
     };
     let cache = match t.table("cache", "runners.cache")? {
         None => None,
@@ -320,7 +380,15 @@ fn parse_runner(t: &Table) -> Result<Runner, InputError> {
         docker,
         cache,
         machine,
+        builds_dir: t
+            .str("builds_dir")?
+            .map_or(String::new(), |s| s.0.to_string()),
+        cache_dir: t
+            .str("cache_dir")?
+            .map_or(String::new(), |s| s.0.to_string()),
         other: redact(t.others(&[
+            "builds_dir",
+            "cache_dir",
             "name",
             "url",
             "token",

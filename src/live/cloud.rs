@@ -23,6 +23,8 @@ pub struct CreateRequest {
     pub instance_type: Option<String>,
     /// On-demand even when the MachineOptions request spot (the last fallback).
     pub on_demand: bool,
+    /// The user data the instance boots with (its Docker set-up and certificate), plain text.
+    pub user_data: Option<String>,
     /// Which attempt for this machine: 0 first, then one per fallback. Each has its own
     /// client token (AWS refuses one token with other parameters); a capacity error made no
     /// instance, so a new token cannot make a second one.
@@ -63,7 +65,7 @@ impl CreateRequest {
 }
 
 /// An instance's lifecycle state, as the cloud reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum InstanceState {
     Pending,
     Running,
@@ -71,6 +73,7 @@ pub enum InstanceState {
     Terminated,
     Stopping,
     Stopped,
+    #[default]
     Unknown,
 }
 
@@ -82,7 +85,7 @@ impl InstanceState {
 }
 
 /// An instance of this manager, as listed.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Instance {
     pub id: String,
     /// From its `scalecast:machine` tag; None when the tag is missing or not a number.
@@ -94,6 +97,8 @@ pub struct Instance {
     /// Under a spot interruption notice: the spot request is marked for termination, stop or
     /// hibernation (the instance has about two minutes left).
     pub notice: bool,
+    /// The address the manager reaches it at (private or public, as the MachineOptions say).
+    pub address: Option<String>,
 }
 
 /// Why a call failed, sorted by what the daemon should do about it.

@@ -22,11 +22,13 @@ use crate::drive::{DriveError, EventLog};
 use crate::journal::{Header, Journal, JournalError};
 use crate::live::breaker::Breaker;
 use crate::live::cloud::{Cloud, CloudError, CreateRequest, Instance, InstanceState};
+use crate::live::docker::{JobTarget, Settings};
 use crate::live::fallback::{Fallbacks, FellBack, create_with_fallback};
 use crate::live::metrics::Counters;
 use crate::live::protocol::{MachineStatus, Request, Response, Status, socket_path};
 use crate::live::reconcile::{ReconcileError, reconcile};
 use crate::live::ship::{ShipError, Shipped, Shipper, Target};
+use crate::live::tls::{Ca, ClientFiles, TlsError, server_name};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -55,6 +57,31 @@ pub enum DaemonError {
     Cloud(#[from] CloudError),
     #[error("the journal on S3: {0}")]
     Ship(#[from] ShipError),
+    #[error("the machines' CA: {0}")]
+    Tls(#[from] TlsError),
+}
+
+/// How the daemon reaches the machines' Docker.
+#[derive(Clone, Debug)]
+pub struct DockerOptions {
+    /// Dial this `HOST:PORT` for every machine instead of its own address on port 2376 (a
+    /// tunnel, or the tests' one dockerd). The machine's name is checked all the same.
+    pub endpoint: Option<String>,
+    /// How long a running instance has for its Docker to answer over TLS before it is removed
+    /// and replaced (`machine_failed`).
+    pub ready_timeout: Duration,
+    /// How often it tries meanwhile.
+    pub probe_every: Duration,
+}
+
+impl Default for DockerOptions {
+    fn default() -> Self {
+        DockerOptions {
+            endpoint: None,
+            ready_timeout: Duration::from_secs(600),
+            probe_every: Duration::from_secs(2),
+        }
+    }
 }
 
 /// What the daemon is started with.
@@ -77,6 +104,10 @@ pub struct Options {
     pub restore: Option<Target>,
     /// How often it ships.
     pub ship_every: Duration,
+    /// The machines' Docker (what `scalecast live` always uses). None: a machine is ready as
+    /// soon as its instance runs, and jobs get no Docker target (the cloud side alone, as the
+    /// fake-cloud tests drive it).
+    pub docker: Option<DockerOptions>,
 }
 
 impl Options {
@@ -92,6 +123,7 @@ impl Options {
             ship: None,
             restore: None,
             ship_every: Duration::from_secs(5),
+            docker: None,
         }
     }
 }
@@ -136,6 +168,33 @@ enum Msg {
     Metrics(oneshot::Sender<String>),
     Claimed(Result<(u64, u64), ShipError>),
     Shipped(Result<Shipped, ShipError>),
+    /// A machine's Docker answered over TLS, or never did within the timeout.
+    Probed {
+        machine: MachineId,
+        result: Result<(), String>,
+    },
+}
+
+/// The daemon's side of the machines' Docker.
+struct DockerSide {
+    opts: DockerOptions,
+    ca: Ca,
+    files: ClientFiles,
+    settings: Settings,
+    /// Each machine's address, from the instance list.
+    addresses: BTreeMap<MachineId, String>,
+    /// Machines whose Docker is being waited for.
+    probing: BTreeSet<MachineId>,
+}
+
+impl DockerSide {
+    fn endpoint(&self, machine: MachineId) -> Option<String> {
+        self.opts.endpoint.clone().or_else(|| {
+            self.addresses
+                .get(&machine)
+                .map(|a| format!("{a}:{}", crate::live::docker::PORT))
+        })
+    }
 }
 
 /// Shipping the journal to S3.
@@ -185,6 +244,7 @@ struct Daemon<C: Cloud + 'static> {
     /// knows its type.
     price_per_hour: Option<f64>,
     shipping: Option<Shipping>,
+    docker: Option<DockerSide>,
 }
 
 impl<C: Cloud + 'static> Daemon<C> {
@@ -307,7 +367,7 @@ impl<C: Cloud + 'static> Daemon<C> {
             let (kind, reason) = self.counters.action(&a);
             info!(target: "scalecast::action", kind, reason, action = %json, "action");
             match a.kind {
-                ActionKind::CreateMachine { machine, .. } => self.create(machine),
+                ActionKind::CreateMachine { machine, .. } => self.create(machine)?,
                 ActionKind::RemoveMachine { machine, .. } => self.remove(machine)?,
                 ActionKind::StartJob { job, machine } => self.started(job, machine),
                 // The job waits again; its executor learns of it when the job's stage fails.
@@ -317,17 +377,31 @@ impl<C: Cloud + 'static> Daemon<C> {
         Ok(())
     }
 
-    fn create(&mut self, machine: MachineId) {
+    fn create(&mut self, machine: MachineId) -> Result<(), DaemonError> {
         if self.breaker.allow(now()).is_err() {
             self.deferred.push_back(Deferred::Create(machine));
-            return;
+            return Ok(());
         }
+        // Its Docker's certificate, made here (the CA key stays here) and handed over in the
+        // user data with the script that sets Docker up.
+        let user_data = match &self.docker {
+            Some(d) => {
+                let pair = d.ca.issue_server(&server_name(machine), &[])?;
+                Some(crate::live::userdata::script(
+                    d.ca.cert_pem(),
+                    &pair,
+                    crate::live::docker::PORT,
+                ))
+            }
+            None => None,
+        };
         self.creating.insert(machine);
         self.counters.call("create");
         let req = CreateRequest {
             manager: self.manager.clone(),
             machine,
             name: CreateRequest::name_from(&self.machine_name, &self.manager, machine),
+            user_data,
             ..Default::default()
         };
         let (cloud, fallbacks, tx) = (self.cloud.clone(), self.fallbacks.clone(), self.tx.clone());
@@ -339,6 +413,70 @@ impl<C: Cloud + 'static> Daemon<C> {
                 fell,
             });
         });
+        Ok(())
+    }
+
+    /// Wait for a machine's Docker to answer over TLS (a task of its own), up to the timeout.
+    fn probe(&mut self, machine: MachineId) {
+        let Some(d) = &mut self.docker else { return };
+        if d.probing.contains(&machine) {
+            return;
+        }
+        // Its address comes with the next list.
+        let Some(endpoint) = d.endpoint(machine) else {
+            return;
+        };
+        d.probing.insert(machine);
+        let (files, opts, tx) = (d.files.clone(), d.opts.clone(), self.tx.clone());
+        tokio::task::spawn_local(async move {
+            let started = std::time::Instant::now();
+            let name = server_name(machine);
+            let result = loop {
+                let tried = match crate::live::docker::connect(&endpoint, &name, &files, 10) {
+                    Ok(docker) => docker.ping().await.map(|_| ()).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match tried {
+                    Ok(()) => break Ok(()),
+                    Err(e) if started.elapsed() >= opts.ready_timeout => {
+                        break Err(format!(
+                            "Docker at {endpoint} did not answer over TLS within {} s: {e}",
+                            opts.ready_timeout.as_secs()
+                        ));
+                    }
+                    Err(_) => tokio::time::sleep(opts.probe_every).await,
+                }
+            };
+            let _ = tx.send(Msg::Probed { machine, result });
+        });
+    }
+
+    fn on_probed(
+        &mut self,
+        machine: MachineId,
+        result: Result<(), String>,
+    ) -> Result<(), DaemonError> {
+        if let Some(d) = &mut self.docker {
+            d.probing.remove(&machine);
+        }
+        let state = self.journal.engine().fleet().get(machine).map(|m| m.state);
+        if state != Some(MachineState::Creating) {
+            return Ok(());
+        }
+        match result {
+            Ok(()) => {
+                info!(machine, "machine's Docker answers over TLS: ready");
+                self.feed(EventKind::MachineReady { machine })
+            }
+            Err(e) => {
+                warn!(machine, error = %e, "machine failed: its Docker never answered; removing it");
+                self.feed(EventKind::MachineFailed { machine })?;
+                if let Some(id) = self.instances.remove(&machine) {
+                    self.terminate(machine, id);
+                }
+                Ok(())
+            }
+        }
     }
 
     fn remove(&mut self, machine: MachineId) -> Result<(), DaemonError> {
@@ -472,7 +610,17 @@ impl<C: Cloud + 'static> Daemon<C> {
             }
         };
         let by_id: HashMap<&str, &Instance> = listed.iter().map(|i| (i.id.as_str(), i)).collect();
+        if let Some(d) = &mut self.docker {
+            for i in &listed {
+                if let (Some(m), Some(a)) = (i.machine, &i.address)
+                    && i.state.alive()
+                {
+                    d.addresses.insert(m, a.clone());
+                }
+            }
+        }
         let mut facts = Vec::new();
+        let mut probe = Vec::new();
         for m in self.journal.engine().fleet().iter() {
             let Some(id) = self.instances.get(&m.id) else {
                 continue;
@@ -501,7 +649,12 @@ impl<C: Cloud + 'static> Daemon<C> {
                 }
                 MachineState::Creating => {
                     if inst.is_some_and(|i| i.state == InstanceState::Running) {
-                        facts.push(EventKind::MachineReady { machine: m.id });
+                        if self.docker.is_some() {
+                            // Ready once its Docker answers over TLS.
+                            probe.push(m.id);
+                        } else {
+                            facts.push(EventKind::MachineReady { machine: m.id });
+                        }
                     }
                 }
                 MachineState::Idle | MachineState::Used if down => {
@@ -517,9 +670,15 @@ impl<C: Cloud + 'static> Daemon<C> {
                 MachineState::Removing => {}
             }
         }
+        for m in probe {
+            self.probe(m);
+        }
         for f in facts {
             if let EventKind::MachineGone { machine } | EventKind::MachineFailed { machine } = f {
                 self.instances.remove(&machine);
+                if let Some(d) = &mut self.docker {
+                    d.addresses.remove(&machine);
+                }
             }
             self.feed(f)?;
         }
@@ -583,7 +742,7 @@ impl<C: Cloud + 'static> Daemon<C> {
             let state = |s: &Self, m| s.journal.engine().fleet().get(m).map(|x| x.state);
             match d {
                 Deferred::Create(m) if state(self, m) == Some(MachineState::Creating) => {
-                    self.create(m)
+                    self.create(m)?
                 }
                 Deferred::Create(m) if state(self, m) == Some(MachineState::Removing) => {
                     self.feed(EventKind::MachineGone { machine: m })?
@@ -610,6 +769,13 @@ impl<C: Cloud + 'static> Daemon<C> {
             machine,
             instance: self.instances.get(&machine).cloned(),
             name: CreateRequest::name_from(&self.machine_name, &self.manager, machine),
+            docker: self.docker.as_ref().and_then(|d| {
+                d.endpoint(machine).map(|endpoint| JobTarget {
+                    endpoint,
+                    server_name: server_name(machine),
+                    settings: d.settings.clone(),
+                })
+            }),
         }
     }
 
@@ -673,6 +839,35 @@ impl<C: Cloud + 'static> Daemon<C> {
                     was: was.into(),
                 });
             }
+            Request::Locate { job } => {
+                let answer = match self.journal.engine().jobs().state(job) {
+                    Some(JobState::Running(m)) => self.started_answer(job, m),
+                    Some(_) => Response::Failed {
+                        job,
+                        reason: format!(
+                            "job {job} no longer has its machine (the machine was lost; GitLab may retry the job)"
+                        ),
+                    },
+                    None if self.cleaned.1.contains(&job) => Response::Failed {
+                        job,
+                        reason: format!("job {job} was cleaned up already"),
+                    },
+                    None => Response::Failed {
+                        job,
+                        reason: format!("job {job} is not known to the daemon (no prepare?)"),
+                    },
+                };
+                let _ = reply.send(answer);
+            }
+            Request::Settings => {
+                let _ = reply.send(Response::Settings {
+                    manager: self.manager.clone(),
+                    settings: self
+                        .docker
+                        .as_ref()
+                        .map_or_else(Settings::default, |d| d.settings.clone()),
+                });
+            }
             Request::Status => {
                 let _ = reply.send(Response::Status(Box::new(self.status())));
             }
@@ -729,7 +924,16 @@ impl<C: Cloud + 'static> Daemon<C> {
     fn reload(&mut self) -> Result<(), DaemonError> {
         let loaded = ConfigFile::load(&self.opts.config).and_then(|cfg| {
             let runner = cfg.runner(self.opts.runner.as_deref())?;
-            Ok(cfg.settings(runner, self.opts.host_tz))
+            Ok((
+                cfg.settings(runner, self.opts.host_tz),
+                Settings::of(runner),
+            ))
+        });
+        let loaded = loaded.map(|(s, docker)| {
+            if let Some(d) = &mut self.docker {
+                d.settings = docker;
+            }
+            s
         });
         match loaded {
             Err(e) => error!(error = %e, "config reload refused; the settings in force are kept"),
@@ -978,7 +1182,20 @@ pub async fn serve<C: Cloud + 'static>(
         counters: Counters::default(),
         price_per_hour,
         shipping: None,
+        docker: None,
     };
+    if let Some(o) = &opts.docker {
+        let cfg = ConfigFile::load(&opts.config)?;
+        let runner = cfg.runner(opts.runner.as_deref())?;
+        d.docker = Some(DockerSide {
+            opts: o.clone(),
+            ca: Ca::open(&opts.state)?,
+            files: crate::live::tls::client_files(&opts.state)?,
+            settings: Settings::of(runner),
+            addresses: BTreeMap::new(),
+            probing: BTreeSet::new(),
+        });
+    }
     if let Some(target) = &opts.ship {
         d.shipping = Some(Shipping {
             shipper: Rc::new(Shipper::connect(target.clone(), &ec2.region).await),
@@ -1037,6 +1254,7 @@ pub async fn serve<C: Cloud + 'static>(
                 Msg::Metrics(reply) => { let _ = reply.send(d.metrics()); Ok(()) }
                 Msg::Claimed(r) => { d.on_ship(Some(r), None); Ok(()) }
                 Msg::Shipped(r) => { d.on_ship(None, Some(r)); Ok(()) }
+                Msg::Probed { machine, result } => d.on_probed(machine, result),
             },
             Ok((stream, _)) = listener.accept() => {
                 tokio::task::spawn_local(serve_client(stream, tx.clone()));

@@ -16,8 +16,9 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_ec2::types::{
-    BlockDeviceMapping, EbsBlockDevice, Filter, IamInstanceProfileSpecification,
+    BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, IamInstanceProfileSpecification,
     InstanceInterruptionBehavior, InstanceLifecycleType, InstanceMarketOptionsRequest,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
     InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType, MarketType, Placement,
     ResourceType, SpotInstanceType, SpotMarketOptions, Tag, TagSpecification, VolumeType,
 };
@@ -71,7 +72,7 @@ fn state_of(name: Option<&InstanceStateName>) -> InstanceState {
     }
 }
 
-fn instance_of(i: &aws_sdk_ec2::types::Instance) -> Instance {
+fn instance_of(i: &aws_sdk_ec2::types::Instance, private: bool) -> Instance {
     let tag = |k: &str| {
         i.tags()
             .iter()
@@ -87,6 +88,14 @@ fn instance_of(i: &aws_sdk_ec2::types::Instance) -> Instance {
             .instance_type()
             .map_or(String::new(), |t| t.as_str().to_string()),
         notice: false,
+        // docker-machine's amazonec2 driver: the public address unless told to use the
+        // private one (or the machine has no public one).
+        address: if private {
+            i.private_ip_address()
+        } else {
+            i.public_ip_address().or(i.private_ip_address())
+        }
+        .map(str::to_string),
     }
 }
 
@@ -144,6 +153,10 @@ impl Ec2Cloud {
             ami,
             security_group_ids,
         })
+    }
+
+    fn private(&self) -> bool {
+        self.opts.use_private_address || self.opts.private_address_only
     }
 
     pub fn ami(&self) -> &str {
@@ -242,6 +255,15 @@ impl Cloud for Ec2Cloud {
             ))
             .min_count(1)
             .max_count(1)
+            // IMDSv2 only, one hop: a job's container cannot read the instance's metadata or
+            // its user data (which carries the machine's Docker key).
+            .metadata_options(
+                InstanceMetadataOptionsRequest::builder()
+                    .http_tokens(HttpTokensState::Required)
+                    .http_put_response_hop_limit(1)
+                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                    .build(),
+            )
             .client_token(req.client_token())
             .placement(
                 Placement::builder()
@@ -304,10 +326,14 @@ impl Cloud for Ec2Cloud {
                     .build(),
             );
         }
+        if let Some(ud) = &req.user_data {
+            use base64::Engine;
+            run = run.user_data(base64::engine::general_purpose::STANDARD.encode(ud));
+        }
         let out = run.send().await.map_err(cloud_error)?;
         out.instances()
             .first()
-            .map(instance_of)
+            .map(|i| instance_of(i, self.private()))
             .ok_or_else(|| CloudError::Unreachable("RunInstances returned no instance".into()))
     }
 
@@ -343,7 +369,7 @@ impl Cloud for Ec2Cloud {
             let page = page.map_err(cloud_error)?;
             for r in page.reservations() {
                 for i in r.instances() {
-                    let inst = instance_of(i);
+                    let inst = instance_of(i, self.private());
                     if !inst.state.alive() {
                         continue;
                     }

@@ -27,6 +27,11 @@ pub enum Request {
     Prepare { job: JobId },
     /// A job is over (finished, failed, or cancelled before it started).
     Cleanup { job: JobId },
+    /// Where a running job runs, without waiting: `Started` while it runs on its machine,
+    /// else `Failed` (its machine was lost, or it is over). `run` and `cleanup` ask this.
+    Locate { job: JobId },
+    /// The runner's container settings (for `executor config`).
+    Settings,
     /// What the daemon holds now.
     Status,
 }
@@ -41,6 +46,11 @@ pub enum Response {
         /// The cloud's id of its instance, when known.
         instance: Option<String>,
         name: String,
+        /// The machine's Docker and the runner's container settings; none while its address
+        /// is not known yet (ask again), or when the daemon runs without Docker (tests of the
+        /// cloud side).
+        #[serde(default)]
+        docker: Option<crate::live::docker::JobTarget>,
     },
     /// The job will not get a machine, and why.
     Failed {
@@ -53,6 +63,10 @@ pub enum Response {
         was: String,
     },
     Status(Box<Status>),
+    Settings {
+        manager: String,
+        settings: crate::live::docker::Settings,
+    },
     /// The request could not be read.
     Error {
         message: String,
@@ -167,6 +181,7 @@ mod tests {
             machine: 3,
             instance: Some("i-1".into()),
             name: "runner-ab-3".into(),
+            docker: None,
         };
         let s = serde_json::to_string(&r).unwrap();
         assert!(s.starts_with(r#"{"result":"started","job":7"#), "{s}");
