@@ -4,7 +4,7 @@
 #![cfg(feature = "live")]
 
 mod common;
-use common::{moto, runtime, signal};
+use common::{TEST_DOCKER, docker_args, docker_ca, moto, runtime, signal};
 use scalecast::config::machine_options::Ec2Options;
 use scalecast::live::cloud::{Cloud, InstanceState};
 use scalecast::live::ec2::Ec2Cloud;
@@ -28,7 +28,7 @@ fn write_config(dir: &Path, idle_count: u32, idle_time: u32) -> PathBuf {
     std::fs::write(
         &p,
         format!(
-            "concurrent = 4\n[[runners]]\nname = \"r\"\nexecutor = \"docker+machine\"\nlimit = 10\n[runners.machine]\nIdleCount = {idle_count}\nIdleTime = {idle_time}\nMachineName = \"runner-%s\"\nMachineOptions = [{opts}]\n"
+            "concurrent = 4\n[[runners]]\nname = \"r\"\nexecutor = \"docker+machine\"\nlimit = 10\n[runners.machine]\nIdleCount = {idle_count}\nIdleTime = {idle_time}\nMachineName = \"runner-%s\"\nMachineOptions = [{opts}]\n{TEST_DOCKER}"
         ),
     )
     .unwrap();
@@ -36,9 +36,11 @@ fn write_config(dir: &Path, idle_count: u32, idle_time: u32) -> PathBuf {
 }
 
 fn start(config: &Path, state: &Path, log: &Path) -> Child {
+    docker_ca(state);
     Command::new(env!("CARGO_BIN_EXE_scalecast"))
         .args(["live", "--config", config.to_str().unwrap(), "--state"])
         .arg(state)
+        .args(docker_args())
         .env("AWS_ENDPOINT_URL", moto())
         .env("AWS_ACCESS_KEY_ID", "moto")
         .env("AWS_SECRET_ACCESS_KEY", "moto")

@@ -7,7 +7,7 @@
 #![cfg(feature = "live")]
 
 mod common;
-use common::{moto, moto_bucket, runtime, signal};
+use common::{TEST_DOCKER, docker_args, docker_ca, moto, moto_bucket, runtime, signal};
 use scalecast::core::EventKind;
 use scalecast::live::cloud::{MACHINE_TAG, MANAGER_TAG};
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,7 +23,7 @@ fn write_config(dir: &Path, machine: &str) -> PathBuf {
     std::fs::write(
         &p,
         format!(
-            "concurrent = 4\n[[runners]]\nname = \"r\"\nexecutor = \"docker+machine\"\nlimit = 4\n[runners.machine]\n{machine}\nMachineName = \"runner-%s\"\nMachineOptions = [\"amazonec2-region=eu-central-1\", \"amazonec2-instance-type=m5.large\", \"amazonec2-request-spot-instance=true\"]\n"
+            "concurrent = 4\n[[runners]]\nname = \"r\"\nexecutor = \"docker+machine\"\nlimit = 4\n[runners.machine]\n{machine}\nMachineName = \"runner-%s\"\nMachineOptions = [\"amazonec2-region=eu-central-1\", \"amazonec2-instance-type=m5.large\", \"amazonec2-request-spot-instance=true\"]\n{TEST_DOCKER}"
         ),
     )
     .unwrap();
@@ -42,9 +42,11 @@ fn start(config: &Path, state: &Path, log: &Path, extra: &[&str]) -> Child {
         .append(true)
         .open(log)
         .unwrap();
+    docker_ca(state);
     aws(Command::new(BIN)
         .args(["live", "--config", config.to_str().unwrap(), "--state"])
         .arg(state)
+        .args(docker_args())
         .args(extra))
     .stdin(Stdio::null())
     .stdout(Stdio::null())

@@ -4,7 +4,7 @@
 #![cfg(feature = "live")]
 
 mod common;
-use common::{moto, moto_bucket, moto_s3, runtime, signal};
+use common::{TEST_DOCKER, docker_args, docker_ca, moto, moto_bucket, moto_s3, runtime, signal};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,9 +41,11 @@ fn keys(bucket: &str, prefix: &str) -> Vec<String> {
 }
 
 fn daemon(config: &Path, state: &Path, log: &Path, extra: &[&str]) -> Child {
+    docker_ca(state);
     Command::new(BIN)
         .args(["live", "--config", config.to_str().unwrap(), "--state"])
         .arg(state)
+        .args(docker_args())
         .args(extra)
         .env("AWS_ENDPOINT_URL", moto())
         .env("AWS_ACCESS_KEY_ID", "moto")
@@ -108,7 +110,7 @@ fn a_shipped_journal_restores_on_a_new_manager_which_adopts_the_fleet() {
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
-        "concurrent = 4\n[[runners]]\nname = \"r\"\nexecutor = \"custom\"\nlimit = 4\n[runners.machine]\nIdleCount = 1\nIdleTime = 600\nMachineName = \"runner-%s\"\nMachineOptions = [\"amazonec2-region=eu-central-1\", \"amazonec2-instance-type=m5.large\"]\n",
+        format!("concurrent = 4\n[[runners]]\nname = \"r\"\nexecutor = \"custom\"\nlimit = 4\n[runners.machine]\nIdleCount = 1\nIdleTime = 600\nMachineName = \"runner-%s\"\nMachineOptions = [\"amazonec2-region=eu-central-1\", \"amazonec2-instance-type=m5.large\"]\n{TEST_DOCKER}"),
     )
     .unwrap();
     let target = format!("s3://{bucket}/fleet");

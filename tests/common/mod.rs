@@ -166,3 +166,42 @@ pub fn signal(child: &std::process::Child, sig: &str) {
         .success();
     assert!(ok, "kill -{sig} {}", child.id());
 }
+
+/// The tests' dockerd as `HOST:PORT` (from `SCALECAST_DOCKER_URL` or the file the test set-up
+/// writes), or a failure that says how to start it.
+pub fn docker_endpoint() -> String {
+    let url = std::env::var("SCALECAST_DOCKER_URL").ok().or_else(|| {
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/test-services/docker.url"
+        ))
+        .ok()
+    });
+    match url {
+        Some(u) => u.trim().trim_start_matches("tcp://").to_string(),
+        None => panic!(
+            "the tests' dockerd is not running: start it with `bash scripts/test-services.sh start` (the test command `bash scripts/test.sh` does it for you)"
+        ),
+    }
+}
+
+/// Give a daemon's state directory the CA that issued the tests' dockerd its certificate
+/// (before the daemon's first start), as an operator restores `STATE/ca` on a new manager.
+pub fn docker_ca(state: &Path) {
+    docker_endpoint();
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-services/docker/state/ca");
+    let to = state.join("ca");
+    std::fs::create_dir_all(&to).unwrap();
+    for f in ["ca.pem", "ca-key.pem", "client.pem", "client-key.pem"] {
+        std::fs::copy(from.join(f), to.join(f))
+            .unwrap_or_else(|e| panic!("{}: {e}", from.join(f).display()));
+    }
+}
+
+/// `scalecast live` arguments that send every machine's Docker traffic to the tests' dockerd.
+pub fn docker_args() -> Vec<String> {
+    vec!["--docker-endpoint".into(), docker_endpoint()]
+}
+
+/// `[runners.docker]` for the tests' images (imported, no registry) and no network.
+pub const TEST_DOCKER: &str = "[runners.docker]\nimage = \"scalecast-test/busybox:1\"\nhelper_image = \"scalecast-test/helper:1\"\npull_policy = \"if-not-present\"\nnetwork_mode = \"none\"\n";
