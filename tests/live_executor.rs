@@ -7,9 +7,11 @@
 #![cfg(feature = "live")]
 
 mod common;
-use common::{TEST_DOCKER, docker_args, docker_ca, moto, moto_bucket, runtime, signal};
+use common::{
+    TEST_DOCKER, alive, all_instances, docker_args, docker_ca, manager, moto, moto_bucket, scratch,
+    signal, wait_until,
+};
 use scalecast::core::EventKind;
-use scalecast::live::cloud::{MACHINE_TAG, MANAGER_TAG};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -81,63 +83,6 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// Every instance moto has of `manager`, terminated ones included: (machine tag, id, state).
-fn all_instances(manager: &str) -> Vec<(Option<u64>, String, String)> {
-    use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
-    let conf = aws_sdk_ec2::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-central-1"))
-        .endpoint_url(moto())
-        .credentials_provider(Credentials::new("moto", "moto", None, None, "test"))
-        .build();
-    let client = aws_sdk_ec2::Client::from_conf(conf);
-    runtime().block_on(async {
-        let out = client
-            .describe_instances()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name(format!("tag:{MANAGER_TAG}"))
-                    .values(manager)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let mut v = Vec::new();
-        for r in out.reservations() {
-            for i in r.instances() {
-                let machine = i
-                    .tags()
-                    .iter()
-                    .find(|t| t.key() == Some(MACHINE_TAG))
-                    .and_then(|t| t.value())
-                    .and_then(|v| v.parse().ok());
-                let state = i
-                    .state()
-                    .and_then(|s| s.name())
-                    .map_or("?".to_string(), |n| n.as_str().to_string());
-                v.push((machine, i.instance_id().unwrap_or("").to_string(), state));
-            }
-        }
-        v.sort();
-        v
-    })
-}
-
-fn alive(manager: &str) -> Vec<(Option<u64>, String, String)> {
-    all_instances(manager)
-        .into_iter()
-        .filter(|i| i.2 != "terminated")
-        .collect()
-}
-
-fn manager(state: &Path) -> String {
-    std::fs::read_to_string(state.join("manager-id"))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 fn sigterm(mut d: Child) -> std::process::ExitStatus {
     signal(&d, "TERM");
     d.wait().unwrap()
@@ -157,26 +102,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("scalecast-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn wait_until(what: &str, log: &Path, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !f() {
-        if t.elapsed() > Duration::from_secs(60) {
-            panic!(
-                "timed out waiting for {what}\ndaemon log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]

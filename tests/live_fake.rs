@@ -53,6 +53,7 @@ impl Cloud for Fake {
             spot: true,
             instance_type: "m5.large".into(),
             notice: false,
+            address: None,
         };
         w.instances.push(i.clone());
         Ok(i)

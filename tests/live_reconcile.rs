@@ -38,6 +38,7 @@ impl FakeCloud {
                 spot: true,
                 instance_type: "m5.large".into(),
                 notice: false,
+                address: None,
             },
         ));
         id

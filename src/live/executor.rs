@@ -205,18 +205,24 @@ pub fn run(
             Ok(t) => t,
             Err(e) => return Outcome::SystemFailure(format!("SIGTERM handler: {e}")),
         };
-        let outcome = tokio::select! {
+        let (outcome, lost) = tokio::select! {
             r = jd.run(&body, stage, stdout, stderr) => match r {
                 Ok(0) => return Outcome::Ok,
                 Ok(code) => return Outcome::BuildFailure(code),
-                Err(e) => Outcome::SystemFailure(e.to_string()),
+                Err(e) => (Outcome::SystemFailure(e.to_string()), false),
             },
-            why = watch => Outcome::SystemFailure(why),
-            _ = term.recv() => Outcome::SystemFailure("stopped by SIGTERM (timeout or cancel)".into()),
-            _ = tokio::signal::ctrl_c() => Outcome::SystemFailure("stopped by SIGINT".into()),
+            why = watch => (Outcome::SystemFailure(why), true),
+            _ = term.recv() => (Outcome::SystemFailure("stopped by SIGTERM (timeout or cancel)".into()), false),
+            _ = tokio::signal::ctrl_c() => (Outcome::SystemFailure("stopped by SIGINT".into()), false),
         };
-        // The stage did not finish: stop its container now rather than at cleanup.
-        jd.kill().await;
+        if lost {
+            // The job will not come back to this machine, and cleanup will not find it: remove
+            // whatever of the job can still be reached there.
+            let _ = jd.cleanup().await;
+        } else {
+            // The stage did not finish: stop its container now rather than at cleanup.
+            jd.kill().await;
+        }
         outcome
     })
 }

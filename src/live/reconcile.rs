@@ -157,6 +157,7 @@ mod tests {
             spot: true,
             instance_type: "m5.large".into(),
             notice: false,
+            address: None,
         }
     }
 

@@ -7,7 +7,7 @@ use scalecast::core::fleet::MachineState;
 use scalecast::core::{
     Action, ActionKind, Engine, EngineKind, Event, EventKind, RemoveReason, Settings, Time,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Wednesday 2026-11-25 12:00:00 UTC.
@@ -205,3 +205,88 @@ pub fn docker_args() -> Vec<String> {
 
 /// `[runners.docker]` for the tests' images (imported, no registry) and no network.
 pub const TEST_DOCKER: &str = "[runners.docker]\nimage = \"scalecast-test/busybox:1\"\nhelper_image = \"scalecast-test/helper:1\"\npull_policy = \"if-not-present\"\nnetwork_mode = \"none\"\n";
+
+/// Every instance moto has of `manager`, terminated ones included: (machine tag, id, state).
+#[cfg(feature = "live")]
+pub fn all_instances(manager: &str) -> Vec<(Option<u64>, String, String)> {
+    use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+    use scalecast::live::cloud::{MACHINE_TAG, MANAGER_TAG};
+    let conf = aws_sdk_ec2::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("eu-central-1"))
+        .endpoint_url(moto())
+        .credentials_provider(Credentials::new("moto", "moto", None, None, "test"))
+        .build();
+    let client = aws_sdk_ec2::Client::from_conf(conf);
+    runtime().block_on(async {
+        let out = client
+            .describe_instances()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name(format!("tag:{MANAGER_TAG}"))
+                    .values(manager)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let mut v = Vec::new();
+        for r in out.reservations() {
+            for i in r.instances() {
+                let machine = i
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some(MACHINE_TAG))
+                    .and_then(|t| t.value())
+                    .and_then(|v| v.parse().ok());
+                let state = i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map_or("?".to_string(), |n| n.as_str().to_string());
+                v.push((machine, i.instance_id().unwrap_or("").to_string(), state));
+            }
+        }
+        v.sort();
+        v
+    })
+}
+
+/// The instances of `manager` not terminated.
+#[cfg(feature = "live")]
+pub fn alive(manager: &str) -> Vec<(Option<u64>, String, String)> {
+    all_instances(manager)
+        .into_iter()
+        .filter(|i| i.2 != "terminated")
+        .collect()
+}
+
+/// The manager id of a daemon's state directory.
+pub fn manager(state: &Path) -> String {
+    std::fs::read_to_string(state.join("manager-id"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// A fresh folder for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("scalecast-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Wait (at most a minute) until `f` holds; else fail with the daemon's log.
+pub fn wait_until(what: &str, log: &Path, mut f: impl FnMut() -> bool) {
+    use std::time::{Duration, Instant};
+    let t = Instant::now();
+    while !f() {
+        if t.elapsed() > Duration::from_secs(60) {
+            panic!(
+                "timed out waiting for {what}\ndaemon log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
