@@ -30,6 +30,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print CONFIG with one docker+machine runner switched to GitLab Runner's custom executor
+    /// driven by scalecast (every other key and comment kept); say what changed on stderr.
+    Migrate {
+        config: PathBuf,
+        #[arg(long)]
+        runner: Option<String>,
+        /// The daemon's state directory the executor stages talk to.
+        #[arg(long, default_value = "/var/lib/scalecast")]
+        state: String,
+        /// Where the scalecast binary is on the manager.
+        #[arg(long, default_value = "/usr/local/bin/scalecast")]
+        binary: String,
+    },
     /// The idle settings in force at a time, or every change in a window.
     Periods {
         config: PathBuf,
@@ -214,6 +227,12 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             runner,
             json,
         } => cli::check::run(&config, runner.as_deref(), json),
+        Command::Migrate {
+            config,
+            runner,
+            state,
+            binary,
+        } => cli::check::migrate(&config, runner.as_deref(), state, binary),
         Command::Periods {
             config,
             runner,

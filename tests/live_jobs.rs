@@ -94,7 +94,7 @@ fn ok(c: &mut Command) -> Output {
     o
 }
 
-/// What the tests' dockerd holds of a job: its containers and volumes.
+/// What the tests' dockerd holds of a job: its containers and volumes (and networks).
 fn leftovers(job: u64) -> (String, String) {
     let sock = format!(
         "unix://{}/target/test-services/docker/docker.sock",
@@ -122,6 +122,12 @@ fn leftovers(job: u64) -> (String, String) {
             "-q",
             "--filter",
             &format!("name=scalecast-job-{job}-"),
+        ]) + &docker(&[
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=scalecast.job={job}"),
         ]),
     )
 }
@@ -464,6 +470,45 @@ fn killing_the_daemon_while_jobs_run_loses_no_job_and_leaks_no_container() {
     }
     let m = manager(&state);
     wait_until("every used machine retired", &log, || alive(&m).is_empty());
+    signal(&d, "TERM");
+    assert!(d.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_jobs_services_run_beside_it_on_its_network_and_go_with_it() {
+    let dir = scratch("services");
+    let state = dir.join("state");
+    let log = dir.join("daemon.log");
+    let config = write_config(&dir, "IdleCount = 0\nIdleTime = 600");
+    let mut d = start(&config, &state, &log, &docker_args());
+    let services = r#"[{"name":"scalecast-test/busybox:1","alias":"db","command":["sleep","600"],"variables":{"ROLE":"db"}}]"#;
+    let with_services = |c: &mut Command| {
+        c.env("CUSTOM_ENV_CI_JOB_SERVICES", services);
+    };
+    let mut prepare = stage(&state, 21, &["prepare"]);
+    with_services(&mut prepare);
+    ok(&mut prepare);
+    let (containers, _) = leftovers(21);
+    assert_eq!(
+        containers.lines().count(),
+        1,
+        "the service runs: {containers}"
+    );
+    let mut step = run(&state, &dir, 21, "step_script", "echo beside its service\n");
+    with_services(&mut step);
+    let o = ok(&mut step);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "beside its service\n");
+    let mut cleanup = stage(&state, 21, &["cleanup"]);
+    with_services(&mut cleanup);
+    ok(&mut cleanup);
+    nothing_left(21);
+    // A services list that is not JSON is a system failure that says so.
+    let mut bad = stage(&state, 22, &["prepare"]);
+    bad.env("CUSTOM_ENV_CI_JOB_SERVICES", "{");
+    let o = bad.output().unwrap();
+    assert_eq!(o.status.code(), Some(SYSTEM_FAILURE));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("CUSTOM_ENV_CI_JOB_SERVICES"));
     signal(&d, "TERM");
     assert!(d.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(&dir);

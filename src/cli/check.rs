@@ -1,4 +1,5 @@
-//! `scalecast check`: review a config.toml; errors exit 2, warnings are listed.
+//! `scalecast check`: review a config.toml; errors exit 2, warnings are listed. And
+//! `scalecast migrate`, which rewrites one for scalecast's custom executor.
 
 use crate::cli::{Failure, host_tz};
 use scalecast::config::ConfigFile;
@@ -63,5 +64,26 @@ pub fn run(config: &Path, runner: Option<&str>, json: bool) -> Result<ExitCode, 
         }
         return Ok(ExitCode::from(2));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `scalecast migrate`: the migrated config.toml on stdout, what changed on stderr.
+pub fn migrate(
+    config: &Path,
+    runner: Option<&str>,
+    state: String,
+    binary: String,
+) -> Result<ExitCode, Failure> {
+    use scalecast::config::migrate::{Target, migrate};
+    let text = std::fs::read_to_string(config)
+        .map_err(|e| Failure::Input(format!("{}: {e}", config.display())))?;
+    let m = migrate(config, &text, runner, &Target { binary, state })
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    std::io::stdout().lock().write_all(m.text.as_bytes())?;
+    eprintln!("runner {:?} migrated to scalecast:", m.runner);
+    for c in &m.changes {
+        eprintln!("  {c}");
+    }
+    eprintln!("every other key, table and comment is as it was.");
     Ok(ExitCode::SUCCESS)
 }

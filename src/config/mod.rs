@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod machine_options;
+pub mod migrate;
 pub mod overrides;
 pub mod runner;
 pub mod scenario;

@@ -242,21 +242,83 @@ pub struct JobEnv {
     pub job: u64,
     /// `CUSTOM_ENV_CI_JOB_IMAGE` (empty: the runner's image).
     pub image: String,
-    /// `CUSTOM_ENV_CI_JOB_SERVICES` (a JSON array of {name, alias, entrypoint, command}).
+    /// `CUSTOM_ENV_CI_JOB_SERVICES` (a JSON array of names or {name, alias, entrypoint,
+    /// command, variables}).
     pub services: Vec<Service>,
     /// `CUSTOM_ENV_CI_REGISTRY`, with the job's credentials for it.
     pub registry: Option<(String, String, String)>,
 }
 
+/// One of the job's `services:` (GitLab's JSON form: an object, or just the image's name).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(from = "ServiceForm")]
 pub struct Service {
     pub name: String,
-    #[serde(default)]
     pub alias: String,
-    #[serde(default)]
     pub entrypoint: Option<Vec<String>>,
-    #[serde(default)]
     pub command: Option<Vec<String>>,
+    /// The service's own `variables:`.
+    pub variables: Vec<(String, String)>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ServiceForm {
+    Name(String),
+    Full {
+        name: String,
+        #[serde(default)]
+        alias: Option<String>,
+        #[serde(default)]
+        entrypoint: Option<Vec<String>>,
+        #[serde(default)]
+        command: Option<Vec<String>>,
+        #[serde(default)]
+        variables: Option<ServiceVariables>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ServiceVariables {
+    Map(std::collections::BTreeMap<String, String>),
+    List(Vec<KeyValue>),
+}
+
+#[derive(Deserialize)]
+struct KeyValue {
+    key: String,
+    value: String,
+}
+
+impl From<ServiceForm> for Service {
+    fn from(f: ServiceForm) -> Service {
+        match f {
+            ServiceForm::Name(name) => Service {
+                name,
+                ..Default::default()
+            },
+            ServiceForm::Full {
+                name,
+                alias,
+                entrypoint,
+                command,
+                variables,
+            } => Service {
+                name,
+                alias: alias.unwrap_or_default(),
+                entrypoint,
+                command,
+                variables: match variables {
+                    None => Vec::new(),
+                    Some(ServiceVariables::Map(m)) => m.into_iter().collect(),
+                    Some(ServiceVariables::List(l)) => {
+                        l.into_iter().map(|kv| (kv.key, kv.value)).collect()
+                    }
+                },
+            },
+        }
+    }
 }
 
 impl JobEnv {
@@ -479,6 +541,12 @@ impl JobDocker<'_> {
             let name = format!("scalecast-job-{}-service-{i}", self.env.job);
             let body = ContainerCreateBody {
                 image: Some(svc.name.clone()),
+                env: Some(
+                    svc.variables
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect(),
+                ),
                 entrypoint: svc.entrypoint.clone(),
                 cmd: svc.command.clone(),
                 labels: Some(self.labels()),
@@ -789,7 +857,7 @@ mod tests {
             ("CUSTOM_ENV_CI_JOB_IMAGE", "alpine:3"),
             (
                 "CUSTOM_ENV_CI_JOB_SERVICES",
-                r#"[{"name":"postgres:16","alias":"db"}]"#,
+                r#"[{"name":"postgres:16","alias":"db","variables":[{"key":"POSTGRES_DB","value":"ci"}]},"redis:7"]"#,
             ),
             ("CUSTOM_ENV_CI_REGISTRY", "registry.example.com"),
             ("CUSTOM_ENV_CI_REGISTRY_USER", "gitlab-ci-token"),
@@ -798,6 +866,11 @@ mod tests {
         let env = JobEnv::from_vars(7, |k| vars.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(env.image, "alpine:3");
         assert_eq!(env.services[0].alias, "db");
+        assert_eq!(
+            env.services[0].variables,
+            [("POSTGRES_DB".into(), "ci".into())]
+        );
+        assert_eq!(env.services[1].name, "redis:7");
         assert_eq!(env.registry.as_ref().unwrap().0, "registry.example.com");
         let settings = Settings {
             image: "debian".into(),
