@@ -76,14 +76,21 @@ struct Running {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
+impl Running {
+    /// Stop the daemon (its journal closed) and keep its state for a look.
+    fn stop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            t.join().unwrap();
         }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
         let _ = std::fs::remove_dir_all(self.state.parent().unwrap());
     }
 }
@@ -240,4 +247,67 @@ fn a_throttling_cloud_is_called_a_few_times_not_in_a_loop_and_a_waiting_job_can_
         other => panic!("{other:?}"),
     }
     assert!(status(&d.state).waiting.is_empty());
+}
+
+#[test]
+fn a_spot_notice_during_jobs_lets_one_finish_and_ends_the_other_and_the_journal_says_which() {
+    use scalecast::core::EventKind;
+    let fake = Fake::default();
+    let mut d = daemon("noticejob", "IdleCount = 0\nIdleTime = 600", fake.clone());
+    let instance_of = |r: Response| match r {
+        Response::Started {
+            machine, instance, ..
+        } => (machine, instance.unwrap()),
+        other => panic!("{other:?}"),
+    };
+    let (m1, i1) = instance_of(ask(&d.state, Request::Prepare { job: 1 }));
+    let (m2, i2) = instance_of(ask(&d.state, Request::Prepare { job: 2 }));
+    assert_ne!(m1, m2);
+    fake.set(&i1, |i| i.notice = true);
+    fake.set(&i2, |i| i.notice = true);
+    wait_for(&d.state, "both notices", |s| {
+        s.machines.iter().filter(|m| m.notice).count() == 2
+    });
+    // A noticed machine gets no new job: job 3 gets a machine of its own.
+    let (m3, _) = instance_of(ask(&d.state, Request::Prepare { job: 3 }));
+    assert!(m3 != m1 && m3 != m2);
+    // Job 1 finishes within the notice; its machine then goes.
+    assert_eq!(
+        ask(&d.state, Request::Cleanup { job: 1 }),
+        Response::Cleaned {
+            job: 1,
+            was: "running".into()
+        }
+    );
+    wait_for(&d.state, "machine 1 removed", |s| {
+        s.machines.iter().all(|m| m.machine != m1)
+    });
+    // Job 2's machine is interrupted first: its stage learns the job lost its machine.
+    fake.set(&i2, |i| i.state = InstanceState::Terminated);
+    wait_for(&d.state, "machine 2 gone", |s| {
+        s.machines.iter().all(|m| m.machine != m2)
+    });
+    match ask(&d.state, Request::Locate { job: 2 }) {
+        Response::Started { machine, .. } => assert_ne!(machine, m2, "started again elsewhere"),
+        Response::Failed { reason, .. } => {
+            assert!(reason.contains("no longer has its machine"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    d.stop();
+    let mut events = Vec::new();
+    scalecast::journal::Reader::open(&d.state.join("journal"))
+        .unwrap()
+        .events(|_, e| events.push(e.kind))
+        .unwrap();
+    let at = |k: EventKind| events.iter().position(|e| *e == k);
+    let finished1 = at(EventKind::JobFinished { job: 1 }).expect("job 1 finished");
+    let notice1 = at(EventKind::SpotNotice { machine: m1 }).expect("machine 1's notice");
+    assert!(notice1 < finished1, "job 1 finished within its notice");
+    let gone2 = at(EventKind::MachineGone { machine: m2 }).expect("machine 2 went");
+    assert!(at(EventKind::SpotNotice { machine: m2 }).unwrap() < gone2);
+    assert!(
+        at(EventKind::JobFinished { job: 2 }).is_none_or(|f| f > gone2),
+        "job 2 did not finish on machine 2"
+    );
 }

@@ -9,7 +9,7 @@
 //! machine, Docker unreachable, the machine lost or interrupted mid-script) is a system
 //! failure (`SYSTEM_FAILURE_EXIT_CODE`), so `retry: when: runner_system_failure` applies.
 
-use crate::core::JobId;
+use crate::core::{JobId, MachineId};
 use crate::live::docker::{JobDocker, JobEnv, JobTarget, connect};
 use crate::live::protocol::{Request, Response, call};
 use crate::live::tls::client_files;
@@ -42,14 +42,17 @@ fn ask(st: &Stage, req: &Request, patience: Duration) -> Result<Response, String
     call(&st.state, req, patience, Duration::from_millis(250)).map_err(|e| e.to_string())
 }
 
-/// Where the job runs now, without waiting for a machine.
-fn locate(st: &Stage, patience: Duration) -> Result<JobTarget, String> {
+/// Where the job runs now (its machine, and that machine's Docker), without waiting for a
+/// machine.
+fn locate(st: &Stage, patience: Duration) -> Result<(MachineId, JobTarget), String> {
     let start = Instant::now();
     loop {
         match ask(st, &Request::Locate { job: st.job }, patience)? {
             Response::Started {
-                docker: Some(t), ..
-            } => return Ok(t),
+                machine,
+                docker: Some(t),
+                ..
+            } => return Ok((machine, t)),
             // Its address comes with the daemon's next list of instances.
             Response::Started { docker: None, .. } if start.elapsed() < patience => {
                 std::thread::sleep(Duration::from_millis(500));
@@ -114,7 +117,7 @@ pub fn prepare(st: &Stage, env: &JobEnv, out: &mut impl Write) -> Outcome {
         started.1.as_deref().unwrap_or("unknown")
     );
     let target = match locate(st, st.patience) {
-        Ok(t) => t,
+        Ok((_, t)) => t,
         Err(e) => return Outcome::SystemFailure(e),
     };
     let result = runtime().and_then(|rt| {
@@ -155,7 +158,7 @@ pub fn run(
         Ok(b) => b,
         Err(e) => return Outcome::SystemFailure(format!("{}: {e}", script.display())),
     };
-    let target = match locate(st, st.patience) {
+    let (machine, target) = match locate(st, st.patience) {
         Ok(t) => t,
         Err(e) => return Outcome::SystemFailure(e),
     };
@@ -180,19 +183,21 @@ pub fn run(
         };
         let watch = {
             let st = st.clone();
-            let endpoint = target.endpoint.clone();
             async move {
                 loop {
                     tokio::time::sleep(st.watch_every).await;
-                    let (st2, ep) = (st.clone(), endpoint.clone());
+                    let st2 = st.clone();
                     let r = tokio::task::spawn_blocking(move || {
-                        locate(&st2, st2.patience).map(|t| t.endpoint == ep)
+                        locate(&st2, st2.patience).map(|(m, _)| m)
                     })
                     .await;
                     match r {
-                        Ok(Ok(true)) => {}
-                        Ok(Ok(false)) => {
-                            return "the job's machine changed under it".to_string();
+                        Ok(Ok(m)) if m == machine => {}
+                        Ok(Ok(m)) => {
+                            return format!(
+                                "job {} no longer has its machine: machine {machine} was lost and the job was started again on machine {m} (GitLab may retry the job)",
+                                st.job
+                            );
                         }
                         Ok(Err(e)) => return e,
                         Err(e) => return e.to_string(),
@@ -233,7 +238,7 @@ pub fn run(
 pub fn cleanup(st: &Stage, env: &JobEnv, out: &mut impl Write) -> Outcome {
     let mut problem = None;
     match locate(st, Duration::from_secs(5).min(st.patience)) {
-        Ok(target) => {
+        Ok((_, target)) => {
             let r = runtime().and_then(|rt| {
                 rt.block_on(async {
                     let files = client_files(&st.state).map_err(|e| e.to_string())?;
