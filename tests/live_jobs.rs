@@ -523,3 +523,40 @@ fn a_jobs_services_run_beside_it_on_its_network_and_go_with_it() {
     assert!(d.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn docker_is_reached_only_with_our_ca_and_the_machines_name() {
+    use scalecast::live::docker::connect;
+    use scalecast::live::tls::{Ca, client_files, server_name};
+    let dir = scratch("tls");
+    let ours = dir.join("ours");
+    docker_ca(&ours);
+    let endpoint = common::docker_endpoint();
+    let files = client_files(&ours).unwrap();
+    let ping = |name: &str, files: &scalecast::live::tls::ClientFiles| {
+        common::runtime().block_on(async {
+            let d = connect(&endpoint, name, files, 10).unwrap();
+            d.ping()
+                .await
+                .map(|_| ())
+                .map_err(|e| scalecast::live::docker::chain(&e))
+        })
+    };
+    ping(&server_name(7), &files).expect("our CA, a machine's name");
+    let e = ping("someone-else.example.com", &files).unwrap_err();
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
+    // Another manager's CA (its client certificate, its trust) is refused both ways.
+    let theirs = dir.join("theirs");
+    Ca::open(&theirs).unwrap();
+    let other = client_files(&theirs).unwrap();
+    assert!(ping(&server_name(7), &other).is_err());
+    let mixed = scalecast::live::tls::ClientFiles {
+        ca_pem: files.ca_pem.clone(),
+        client: other.client.clone(),
+    };
+    assert!(
+        ping(&server_name(7), &mixed).is_err(),
+        "a client certificate of another CA"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -433,7 +433,11 @@ impl<C: Cloud + 'static> Daemon<C> {
             let name = server_name(machine);
             let result = loop {
                 let tried = match crate::live::docker::connect(&endpoint, &name, &files, 10) {
-                    Ok(docker) => docker.ping().await.map(|_| ()).map_err(|e| e.to_string()),
+                    Ok(docker) => docker
+                        .ping()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| crate::live::docker::chain(&e)),
                     Err(e) => Err(e.to_string()),
                 };
                 match tried {

@@ -39,13 +39,28 @@ const LABEL: &str = "scalecast.job";
 pub enum DockerError {
     #[error("TLS set-up: {0}")]
     Tls(String),
-    #[error("Docker at {endpoint}: {error}")]
+    #[error("Docker at {endpoint}: {}", chain(error))]
     Api {
         endpoint: String,
         error: bollard::errors::Error,
     },
     #[error("{0}")]
     Job(String),
+}
+
+/// An error with its causes ("client error (Connect): invalid peer certificate: ..."): the
+/// TLS reason of a refused handshake is three sources down.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut next = e.source();
+    while let Some(c) = next {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s = format!("{s}: {t}");
+        }
+        next = c.source();
+    }
+    s
 }
 
 /// Where a job's machine's Docker is, and what the runner's `[runners.docker]` asks for.
