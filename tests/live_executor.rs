@@ -8,8 +8,8 @@
 
 mod common;
 use common::{
-    TEST_DOCKER, alive, all_instances, docker_args, docker_ca, manager, moto, moto_bucket, scratch,
-    signal, wait_until,
+    TEST_DOCKER, alive, all_instances, docker_args, docker_ca, manager, moto, moto_bucket,
+    nothing_left, scratch, signal, wait_until,
 };
 use scalecast::core::EventKind;
 use std::collections::{BTreeMap, BTreeSet};
@@ -72,6 +72,10 @@ fn executor_with(stage: &str, state: &Path, job: u64, patience: u64) -> Command 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     c
+}
+
+fn text_of(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
 fn text(o: &Output) -> String {
@@ -268,7 +272,22 @@ fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
     let mut prepared: BTreeMap<u64, String> = BTreeMap::new();
     let mut failed: BTreeMap<u64, String> = BTreeMap::new();
     let mut cleaned: BTreeSet<u64> = BTreeSet::new();
-    let mut cleanups: Vec<(u64, Child)> = Vec::new();
+    // Each prepared job runs a stage in Docker on its machine, then cleans up, while the
+    // daemon is killed around it; a job whose prepare failed only cleans up.
+    let mut cleanups: Vec<(u64, std::thread::JoinHandle<(Option<Output>, Output)>)> = Vec::new();
+    let finish = |job: u64, ran: bool| {
+        let (state, dir) = (state.clone(), dir.clone());
+        std::thread::spawn(move || {
+            let run = ran.then(|| {
+                let script = dir.join(format!("script-{job}"));
+                std::fs::write(&script, format!("echo job {job}\nsleep 0.3\necho done\n")).unwrap();
+                let mut c = executor("run", &state, job);
+                c.arg(&script).arg("step_script");
+                c.output().unwrap()
+            });
+            (run, executor("cleanup", &state, job).output().unwrap())
+        })
+    };
     let reap = |preparing: &mut Vec<(u64, Child)>,
                 prepared: &mut BTreeMap<u64, String>,
                 failed: &mut BTreeMap<u64, String>,
@@ -325,7 +344,7 @@ fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
         for j in ready {
             if rng.below(2) == 0 {
                 cleaned.insert(j);
-                cleanups.push((j, executor("cleanup", &state, j).spawn().unwrap()));
+                cleanups.push((j, finish(j, true)));
             }
         }
         // The moment: from right after the start (reconcile) to well into creates and
@@ -350,9 +369,13 @@ fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
     let t = Instant::now();
     while !preparing.is_empty() {
         reap(&mut preparing, &mut prepared, &mut failed, false);
-        for j in prepared.keys().chain(failed.keys()) {
+        for (j, ran) in prepared
+            .keys()
+            .map(|j| (j, true))
+            .chain(failed.keys().map(|j| (j, false)))
+        {
             if cleaned.insert(*j) {
-                cleanups.push((*j, executor("cleanup", &state, *j).spawn().unwrap()));
+                cleanups.push((*j, finish(*j, ran)));
             }
         }
         assert!(
@@ -363,15 +386,34 @@ fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    for j in prepared.keys().chain(failed.keys()) {
+    for (j, ran) in prepared
+        .keys()
+        .map(|j| (j, true))
+        .chain(failed.keys().map(|j| (j, false)))
+    {
         if cleaned.insert(*j) {
-            cleanups.push((*j, executor("cleanup", &state, *j).spawn().unwrap()));
+            cleanups.push((*j, finish(*j, ran)));
         }
     }
+    let (mut ran_ok, mut ran_failed) = (0, 0);
     for (j, c) in cleanups {
-        let out = c.wait_with_output().unwrap();
+        let (run, out) = c.join().unwrap();
+        if let Some(run) = run {
+            // Success, or a system failure that says why (the machine lost to a kill's
+            // reconcile): never a hang, never a build failure.
+            match run.status.code() {
+                Some(0) => {
+                    assert_eq!(text_of(&run.stdout), format!("job {j}\ndone\n"), "{ctx}");
+                    ran_ok += 1;
+                }
+                Some(42) => ran_failed += 1,
+                _ => panic!("{ctx}: run {j}: {}", text(&run)),
+            }
+        }
         assert!(out.status.success(), "{ctx}: cleanup {j}: {}", text(&out));
+        nothing_left(j);
     }
+    assert!(ran_ok > 0, "{ctx}: some stages ran ({ran_failed} failed)");
     write_config(&dir, "IdleCount = 0\nIdleTime = 0\nMaxBuilds = 1");
     signal(&d, "HUP");
     let m = manager(&state);
@@ -431,7 +473,7 @@ fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
     }
     let logged = std::fs::read_to_string(&log).unwrap_or_default();
     eprintln!(
-        "{ctx}: {kills} kills, {} jobs ran, {} failed, {} instances in all, {} orphans and {} gone at reconcile",
+        "{ctx}: {kills} kills, {} jobs ran ({ran_ok} stages succeeded, {ran_failed} system failures), {} failed to prepare, {} instances in all, {} orphans and {} gone at reconcile",
         prepared.len(),
         failed.len(),
         all.len(),

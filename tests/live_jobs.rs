@@ -10,7 +10,8 @@
 
 mod common;
 use common::{
-    TEST_DOCKER, alive, docker_args, docker_ca, manager, moto, scratch, signal, wait_until,
+    TEST_DOCKER, alive, docker_args, docker_ca, leftovers, manager, moto, nothing_left, scratch,
+    signal, wait_until,
 };
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -92,52 +93,6 @@ fn ok(c: &mut Command) -> Output {
     let o = c.output().unwrap();
     assert!(o.status.success(), "{}", said(&o));
     o
-}
-
-/// What the tests' dockerd holds of a job: its containers and volumes (and networks).
-fn leftovers(job: u64) -> (String, String) {
-    let sock = format!(
-        "unix://{}/target/test-services/docker/docker.sock",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let docker = |args: &[&str]| {
-        let o = Command::new("/usr/bin/docker")
-            .args(["-H", &sock])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", said(&o));
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
-    };
-    (
-        docker(&[
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=scalecast.job={job}"),
-        ]),
-        docker(&[
-            "volume",
-            "ls",
-            "-q",
-            "--filter",
-            &format!("name=scalecast-job-{job}-"),
-        ]) + &docker(&[
-            "network",
-            "ls",
-            "-q",
-            "--filter",
-            &format!("label=scalecast.job={job}"),
-        ]),
-    )
-}
-
-fn nothing_left(job: u64) {
-    let (containers, volumes) = leftovers(job);
-    assert!(
-        containers.is_empty() && volumes.is_empty(),
-        "job {job} left containers [{containers}] and volumes [{volumes}]"
-    );
 }
 
 #[test]

@@ -441,10 +441,13 @@ impl JobDocker<'_> {
                 }
                 _ => {}
             }
-            let _ = writeln!(out, "scalecast: pulling {image}");
+            let _ = writeln!(out, "scalecast: pulling {image} (pull_policy {policy})");
             match self.pull(image).await {
                 Ok(()) => return Ok(()),
-                Err(e) => last = Some(e),
+                Err(e) => {
+                    let _ = writeln!(out, "scalecast: pulling {image} failed: {e}");
+                    last = Some(e);
+                }
             }
         }
         Err(last.unwrap_or_else(|| DockerError::Job(format!("image {image}: no pull policy"))))

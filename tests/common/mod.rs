@@ -290,3 +290,53 @@ pub fn wait_until(what: &str, log: &Path, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// What the tests' dockerd holds of a job: its containers and volumes (and networks).
+pub fn leftovers(job: u64) -> (String, String) {
+    let sock = format!(
+        "unix://{}/target/test-services/docker/docker.sock",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let docker = |args: &[&str]| {
+        let o = Command::new("/usr/bin/docker")
+            .args(["-H", &sock])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    (
+        docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=scalecast.job={job}"),
+        ]),
+        docker(&[
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("name=scalecast-job-{job}-"),
+        ]) + &docker(&[
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=scalecast.job={job}"),
+        ]),
+    )
+}
+
+pub fn nothing_left(job: u64) {
+    let (containers, volumes) = leftovers(job);
+    assert!(
+        containers.is_empty() && volumes.is_empty(),
+        "job {job} left containers [{containers}] and volumes [{volumes}]"
+    );
+}
