@@ -235,6 +235,9 @@ fn a_job_prepares_on_a_machine_and_cleans_up_and_the_daemon_says_so() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A job's run stage (when it prepared) and cleanup, on a thread of their own.
+type Finishing = std::thread::JoinHandle<(Option<Output>, Output)>;
+
 /// A small seeded generator (splitmix64), so a failing seed can be run again.
 struct Seeded(u64);
 impl Seeded {
@@ -274,7 +277,7 @@ fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
     let mut cleaned: BTreeSet<u64> = BTreeSet::new();
     // Each prepared job runs a stage in Docker on its machine, then cleans up, while the
     // daemon is killed around it; a job whose prepare failed only cleans up.
-    let mut cleanups: Vec<(u64, std::thread::JoinHandle<(Option<Output>, Output)>)> = Vec::new();
+    let mut cleanups: Vec<(u64, Finishing)> = Vec::new();
     let finish = |job: u64, ran: bool| {
         let (state, dir) = (state.clone(), dir.clone());
         std::thread::spawn(move || {
