@@ -4,12 +4,11 @@
 #![cfg(feature = "live")]
 
 mod common;
-use common::{TEST_DOCKER, docker_args, docker_ca, moto, runtime, signal};
+use common::{TEST_DOCKER, live_daemon, moto, runtime, signal};
 use scalecast::config::machine_options::Ec2Options;
 use scalecast::live::cloud::{Cloud, InstanceState};
 use scalecast::live::ec2::Ec2Cloud;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const OPTIONS: [&str; 3] = [
@@ -33,22 +32,6 @@ fn write_config(dir: &Path, idle_count: u32, idle_time: u32) -> PathBuf {
     )
     .unwrap();
     p
-}
-
-fn start(config: &Path, state: &Path, log: &Path) -> Child {
-    docker_ca(state);
-    Command::new(env!("CARGO_BIN_EXE_scalecast"))
-        .args(["live", "--config", config.to_str().unwrap(), "--state"])
-        .arg(state)
-        .args(docker_args())
-        .env("AWS_ENDPOINT_URL", moto())
-        .env("AWS_ACCESS_KEY_ID", "moto")
-        .env("AWS_SECRET_ACCESS_KEY", "moto")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
 }
 
 /// The manager's live instances by machine id, as EC2 lists them.
@@ -111,7 +94,7 @@ fn the_daemon_keeps_the_pool_survives_sigkill_and_stops_on_sigterm() {
     let rt = runtime();
     let config = write_config(&dir, 2, 600);
 
-    let mut d = start(&config, &state, &log);
+    let mut d = live_daemon(&config, &state, &log, &[]);
     let first = wait_for(&rt, &state, 2, &log);
     assert_eq!(
         first.iter().map(|i| i.0).collect::<Vec<_>>(),
@@ -121,7 +104,7 @@ fn the_daemon_keeps_the_pool_survives_sigkill_and_stops_on_sigterm() {
     for _ in 0..2 {
         d.kill().unwrap();
         d.wait().unwrap();
-        d = start(&config, &state, &log);
+        d = live_daemon(&config, &state, &log, &[]);
         std::thread::sleep(Duration::from_secs(3));
         assert_eq!(
             instances(&rt, &state),
@@ -133,7 +116,7 @@ fn the_daemon_keeps_the_pool_survives_sigkill_and_stops_on_sigterm() {
     d.kill().unwrap();
     d.wait().unwrap();
     write_config(&dir, 0, 0);
-    d = start(&config, &state, &log);
+    d = live_daemon(&config, &state, &log, &[]);
     wait_for(&rt, &state, 0, &log);
     signal(&d, "TERM");
     let exit = d.wait().unwrap();

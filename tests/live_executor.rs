@@ -8,8 +8,8 @@
 
 mod common;
 use common::{
-    TEST_DOCKER, alive, all_instances, docker_args, docker_ca, manager, moto, moto_bucket,
-    nothing_left, scratch, signal, wait_until,
+    TEST_DOCKER, alive, all_instances, live_daemon, manager, moto_bucket, nothing_left, scratch,
+    signal, wait_until,
 };
 use scalecast::core::EventKind;
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,31 +30,6 @@ fn write_config(dir: &Path, machine: &str) -> PathBuf {
     )
     .unwrap();
     p
-}
-
-fn aws(c: &mut Command) -> &mut Command {
-    c.env("AWS_ENDPOINT_URL", moto())
-        .env("AWS_ACCESS_KEY_ID", "moto")
-        .env("AWS_SECRET_ACCESS_KEY", "moto")
-}
-
-fn start(config: &Path, state: &Path, log: &Path, extra: &[&str]) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    docker_ca(state);
-    aws(Command::new(BIN)
-        .args(["live", "--config", config.to_str().unwrap(), "--state"])
-        .arg(state)
-        .args(docker_args())
-        .args(extra))
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(log)
-    .spawn()
-    .unwrap()
 }
 
 fn executor(stage: &str, state: &Path, job: u64) -> Command {
@@ -116,7 +91,7 @@ fn a_job_prepares_on_a_machine_and_cleans_up_and_the_daemon_says_so() {
     let config = write_config(&dir, "IdleCount = 0\nIdleTime = 600\nMaxBuilds = 1");
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let d = start(
+    let d = live_daemon(
         &config,
         &state,
         &log,
@@ -328,7 +303,7 @@ fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
     moto_bucket(&bucket);
     let target = format!("s3://{bucket}/journal");
     let ship = ["--ship", target.as_str(), "--ship-every", "1"];
-    let mut d = start(&config, &state, &log, &ship);
+    let mut d = live_daemon(&config, &state, &log, &ship);
     for round in 0..kills {
         // Jobs arrive; some prepared jobs end.
         for _ in 0..rng.below(3) {
@@ -364,7 +339,7 @@ fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
             per_machine.iter().all(|(m, n)| m.is_some() && *n == 1),
             "{ctx}, kill {round}: one instance per machine id, all tagged: {listed:?}"
         );
-        d = start(&config, &state, &log, &ship);
+        d = live_daemon(&config, &state, &log, &ship);
     }
 
     // Wind down: every job ends (waiting ones get a machine as running ones end), the pool
@@ -425,7 +400,7 @@ fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
 
     // Everything journaled was shipped: a new manager restored from S3 has every event.
     let restored = dir.join("restored");
-    let r = start(&config, &restored, &log, &["--restore", target.as_str()]);
+    let r = live_daemon(&config, &restored, &log, &["--restore", target.as_str()]);
     wait_until("the restored daemon", &log, || {
         restored.join("scalecast.sock").exists()
     });

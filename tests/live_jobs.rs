@@ -10,8 +10,7 @@
 
 mod common;
 use common::{
-    TEST_DOCKER, alive, docker_args, docker_ca, leftovers, manager, moto, nothing_left, scratch,
-    signal, wait_until,
+    TEST_DOCKER, alive, leftovers, live_daemon, manager, nothing_left, scratch, signal, wait_until,
 };
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -32,27 +31,6 @@ fn write_config(dir: &Path, machine: &str) -> PathBuf {
     )
     .unwrap();
     p
-}
-
-fn start(config: &Path, state: &Path, log: &Path, extra: &[String]) -> Child {
-    docker_ca(state);
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(BIN)
-        .args(["live", "--config", config.to_str().unwrap(), "--state"])
-        .arg(state)
-        .args(extra)
-        .env("AWS_ENDPOINT_URL", moto())
-        .env("AWS_ACCESS_KEY_ID", "moto")
-        .env("AWS_SECRET_ACCESS_KEY", "moto")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
 }
 
 /// A stage as GitLab Runner starts it.
@@ -101,7 +79,7 @@ fn jobs_run_through_the_four_stages_on_their_machines_docker() {
     let state = dir.join("state");
     let log = dir.join("daemon.log");
     let config = write_config(&dir, "IdleCount = 0\nIdleTime = 600\nMaxBuilds = 2");
-    let d = start(&config, &state, &log, &docker_args());
+    let d = live_daemon(&config, &state, &log, &[]);
 
     // config_exec: the directories the daemon's runner settings give.
     let o = ok(&mut stage(&state, 0, &["config"]));
@@ -219,7 +197,14 @@ fn jobs_run_through_the_four_stages_on_their_machines_docker() {
         .read_line(&mut first)
         .unwrap();
     assert_eq!(first, "started\n");
-    terminate(&instance);
+    common::runtime().block_on(async {
+        common::moto_ec2()
+            .terminate_instances()
+            .instance_ids(&instance)
+            .send()
+            .await
+            .unwrap();
+    });
     let t = Instant::now();
     let out = doomed.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(SYSTEM_FAILURE), "{}", said(&out));
@@ -260,24 +245,6 @@ fn jobs_run_through_the_four_stages_on_their_machines_docker() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn terminate(instance: &str) {
-    use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
-    let conf = aws_sdk_ec2::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-central-1"))
-        .endpoint_url(moto())
-        .credentials_provider(Credentials::new("moto", "moto", None, None, "test"))
-        .build();
-    common::runtime().block_on(async {
-        aws_sdk_ec2::Client::from_conf(conf)
-            .terminate_instances()
-            .instance_ids(instance)
-            .send()
-            .await
-            .unwrap();
-    });
-}
-
 #[test]
 fn a_machine_whose_docker_never_answers_is_replaced_and_its_user_data_holds_no_ca_key() {
     let dir = scratch("nodocker");
@@ -290,13 +257,14 @@ fn a_machine_whose_docker_never_answers_is_replaced_and_its_user_data_holds_no_c
         .local_addr()
         .unwrap()
         .port();
-    let args = vec![
-        "--docker-endpoint".to_string(),
-        format!("127.0.0.1:{port}"),
-        "--docker-ready-timeout".into(),
-        "3".into(),
+    let endpoint = format!("127.0.0.1:{port}");
+    let args = [
+        "--docker-endpoint",
+        endpoint.as_str(),
+        "--docker-ready-timeout",
+        "3",
     ];
-    let mut d = start(&config, &state, &log, &args);
+    let mut d = live_daemon(&config, &state, &log, &args);
     wait_until("a machine failed and another made", &log, || {
         let l = std::fs::read_to_string(&log).unwrap_or_default();
         l.contains("its Docker never answered") && l.contains("machine=2")
@@ -312,14 +280,7 @@ fn a_machine_whose_docker_never_answers_is_replaced_and_its_user_data_holds_no_c
 
     // Its user data: the CA certificate and the machine's own pair, never the CA key; and
     // the instance requires IMDSv2 with one hop.
-    use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
-    let conf = aws_sdk_ec2::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-central-1"))
-        .endpoint_url(moto())
-        .credentials_provider(Credentials::new("moto", "moto", None, None, "test"))
-        .build();
-    let client = aws_sdk_ec2::Client::from_conf(conf);
+    let client = common::moto_ec2();
     let (user_data, metadata) = common::runtime().block_on(async {
         let a = client
             .describe_instance_attribute()
@@ -387,7 +348,7 @@ fn killing_the_daemon_while_jobs_run_loses_no_job_and_leaks_no_container() {
     let state = dir.join("state");
     let log = dir.join("daemon.log");
     let config = write_config(&dir, "IdleCount = 0\nIdleTime = 600\nMaxBuilds = 1");
-    let mut d = start(&config, &state, &log, &docker_args());
+    let mut d = live_daemon(&config, &state, &log, &[]);
     let jobs = [11u64, 12, 13];
     for j in jobs {
         ok(&mut stage(&state, j, &["prepare"]));
@@ -407,7 +368,7 @@ fn killing_the_daemon_while_jobs_run_loses_no_job_and_leaks_no_container() {
     d.kill().unwrap();
     d.wait().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    let mut d = start(&config, &state, &log, &docker_args());
+    let mut d = live_daemon(&config, &state, &log, &[]);
     let t = Instant::now();
     let mut codes = Vec::new();
     for (j, c) in jobs.iter().zip(running) {
@@ -446,7 +407,7 @@ fn a_jobs_services_run_beside_it_on_its_network_and_go_with_it() {
     let state = dir.join("state");
     let log = dir.join("daemon.log");
     let config = write_config(&dir, "IdleCount = 0\nIdleTime = 600");
-    let mut d = start(&config, &state, &log, &docker_args());
+    let mut d = live_daemon(&config, &state, &log, &[]);
     let services = r#"[{"name":"scalecast-test/busybox:1","alias":"db","command":["sleep","600"],"variables":{"ROLE":"db"}}]"#;
     let with_services = |c: &mut Command| {
         c.env("CUSTOM_ENV_CI_JOB_SERVICES", services);
@@ -485,7 +446,7 @@ fn docker_is_reached_only_with_our_ca_and_the_machines_name() {
     use scalecast::live::tls::{Ca, client_files, server_name};
     let dir = scratch("tls");
     let ours = dir.join("ours");
-    docker_ca(&ours);
+    common::docker_ca(&ours);
     let endpoint = common::docker_endpoint();
     let files = client_files(&ours).unwrap();
     let ping = |name: &str, files: &scalecast::live::tls::ClientFiles| {

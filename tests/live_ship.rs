@@ -4,9 +4,9 @@
 #![cfg(feature = "live")]
 
 mod common;
-use common::{TEST_DOCKER, docker_args, docker_ca, moto, moto_bucket, moto_s3, runtime, signal};
+use common::{TEST_DOCKER, live_daemon, moto, moto_bucket, moto_s3, runtime, signal};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_scalecast");
@@ -38,29 +38,6 @@ fn keys(bucket: &str, prefix: &str) -> Vec<String> {
             .filter_map(|o| o.key().map(str::to_string))
             .collect()
     })
-}
-
-fn daemon(config: &Path, state: &Path, log: &Path, extra: &[&str]) -> Child {
-    docker_ca(state);
-    Command::new(BIN)
-        .args(["live", "--config", config.to_str().unwrap(), "--state"])
-        .arg(state)
-        .args(docker_args())
-        .args(extra)
-        .env("AWS_ENDPOINT_URL", moto())
-        .env("AWS_ACCESS_KEY_ID", "moto")
-        .env("AWS_SECRET_ACCESS_KEY", "moto")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log)
-                .unwrap(),
-        )
-        .spawn()
-        .unwrap()
 }
 
 fn executor(stage: &str, state: &Path, job: u64) -> std::process::Output {
@@ -116,7 +93,7 @@ fn a_shipped_journal_restores_on_a_new_manager_which_adopts_the_fleet() {
     let target = format!("s3://{bucket}/fleet");
     let log = dir.join("daemon.log");
     let a = dir.join("a");
-    let mut da = daemon(&config, &a, &log, &["--ship", &target, "--ship-every", "1"]);
+    let mut da = live_daemon(&config, &a, &log, &["--ship", &target, "--ship-every", "1"]);
     let out = executor("prepare", &a, 5);
     assert!(
         out.status.success(),
@@ -139,7 +116,7 @@ fn a_shipped_journal_restores_on_a_new_manager_which_adopts_the_fleet() {
 
     // A new manager restores from S3: the same manager id, the same job on the same machine.
     let b = dir.join("b");
-    let mut db = daemon(
+    let mut db = live_daemon(
         &config,
         &b,
         &log,
@@ -182,7 +159,7 @@ fn a_shipped_journal_restores_on_a_new_manager_which_adopts_the_fleet() {
 
     // A second manager on the same prefix is refused and overwrites nothing.
     let c = dir.join("c");
-    let mut dc = daemon(&config, &c, &log, &["--ship", &target, "--ship-every", "1"]);
+    let mut dc = live_daemon(&config, &c, &log, &["--ship", &target, "--ship-every", "1"]);
     wait_until("the second manager refused", &log, || {
         std::fs::read_to_string(&log)
             .unwrap_or_default()

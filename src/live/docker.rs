@@ -630,16 +630,7 @@ impl JobDocker<'_> {
             .collect();
         let name = format!("scalecast-job-{}-{safe}", self.env.job);
         // A container left by an earlier, killed try of this stage.
-        let _ = self
-            .docker
-            .remove_container(
-                &name,
-                Some(q::RemoveContainerOptions {
-                    force: true,
-                    ..Default::default()
-                }),
-            )
-            .await;
+        self.force_remove(&name).await;
         let (_, network) = names(self.env.job);
         let net = (!self.env.services.is_empty()).then_some(network.as_str());
         let body = ContainerCreateBody {
@@ -708,17 +699,17 @@ impl JobDocker<'_> {
             Some(Err(e)) => return Err(self.api(e)),
             None => return Err(DockerError::Job(format!("{name}: no exit status"))),
         };
-        let _ = self
-            .docker
-            .remove_container(
-                &name,
-                Some(q::RemoveContainerOptions {
-                    force: true,
-                    ..Default::default()
-                }),
-            )
-            .await;
+        self.force_remove(&name).await;
         Ok(code)
+    }
+
+    /// Remove a container, running or not; one already gone is no error.
+    async fn force_remove(&self, name: &str) {
+        let opts = q::RemoveContainerOptions {
+            force: true,
+            ..Default::default()
+        };
+        let _ = self.docker.remove_container(name, Some(opts)).await;
     }
 
     /// Stop the stage containers of the job now (its run was told to stop).

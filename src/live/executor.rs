@@ -75,6 +75,25 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("tokio: {e}"))
 }
 
+/// A client for the job's machine's Docker, with the manager's client certificate.
+fn docker_for(st: &Stage, target: &JobTarget, timeout_s: u64) -> Result<bollard::Docker, String> {
+    let files = client_files(&st.state).map_err(|e| e.to_string())?;
+    connect(&target.endpoint, &target.server_name, &files, timeout_s).map_err(|e| e.to_string())
+}
+
+fn job_docker<'a>(
+    docker: &'a bollard::Docker,
+    target: &'a JobTarget,
+    env: &'a JobEnv,
+) -> JobDocker<'a> {
+    JobDocker {
+        docker,
+        endpoint: &target.endpoint,
+        settings: &target.settings,
+        env,
+    }
+}
+
 /// config_exec: the JSON GitLab Runner reads (builds and cache directories as the daemon's
 /// runner settings say, so they agree with the volumes `prepare` mounts).
 pub fn config(st: &Stage) -> Result<String, String> {
@@ -122,18 +141,11 @@ pub fn prepare(st: &Stage, env: &JobEnv, out: &mut impl Write) -> Outcome {
     };
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
-            let files = client_files(&st.state).map_err(|e| e.to_string())?;
-            let docker = connect(&target.endpoint, &target.server_name, &files, 600)
-                .map_err(|e| e.to_string())?;
-            JobDocker {
-                docker: &docker,
-                endpoint: &target.endpoint,
-                settings: &target.settings,
-                env,
-            }
-            .prepare(out)
-            .await
-            .map_err(|e| e.to_string())
+            let docker = docker_for(st, &target, 600)?;
+            job_docker(&docker, &target, env)
+                .prepare(out)
+                .await
+                .map_err(|e| e.to_string())
         })
     });
     match result {
@@ -162,25 +174,17 @@ pub fn run(
         Ok(t) => t,
         Err(e) => return Outcome::SystemFailure(e),
     };
-    let files = match client_files(&st.state) {
-        Ok(f) => f,
-        Err(e) => return Outcome::SystemFailure(e.to_string()),
-    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return Outcome::SystemFailure(e),
     };
     rt.block_on(async {
-        let docker = match connect(&target.endpoint, &target.server_name, &files, 24 * 3600) {
+        // A stage may stream for as long as the job's own timeout allows.
+        let docker = match docker_for(st, &target, 24 * 3600) {
             Ok(d) => d,
-            Err(e) => return Outcome::SystemFailure(e.to_string()),
+            Err(e) => return Outcome::SystemFailure(e),
         };
-        let jd = JobDocker {
-            docker: &docker,
-            endpoint: &target.endpoint,
-            settings: &target.settings,
-            env,
-        };
+        let jd = job_docker(&docker, &target, env);
         let watch = {
             let st = st.clone();
             async move {
@@ -241,18 +245,11 @@ pub fn cleanup(st: &Stage, env: &JobEnv, out: &mut impl Write) -> Outcome {
         Ok((_, target)) => {
             let r = runtime().and_then(|rt| {
                 rt.block_on(async {
-                    let files = client_files(&st.state).map_err(|e| e.to_string())?;
-                    let docker = connect(&target.endpoint, &target.server_name, &files, 120)
-                        .map_err(|e| e.to_string())?;
-                    JobDocker {
-                        docker: &docker,
-                        endpoint: &target.endpoint,
-                        settings: &target.settings,
-                        env,
-                    }
-                    .cleanup()
-                    .await
-                    .map_err(|e| e.to_string())
+                    let docker = docker_for(st, &target, 120)?;
+                    job_docker(&docker, &target, env)
+                        .cleanup()
+                        .await
+                        .map_err(|e| e.to_string())
                 })
             });
             match r {

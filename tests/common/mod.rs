@@ -198,9 +198,46 @@ pub fn docker_ca(state: &Path) {
     }
 }
 
-/// `scalecast live` arguments that send every machine's Docker traffic to the tests' dockerd.
-pub fn docker_args() -> Vec<String> {
-    vec!["--docker-endpoint".into(), docker_endpoint()]
+/// `scalecast live --config CONFIG --state STATE EXTRA...` as a process, on moto, with every
+/// machine's Docker the tests' dockerd (unless EXTRA names another `--docker-endpoint`) and
+/// its CA copied into STATE first; standard error appended to `log`.
+pub fn live_daemon(config: &Path, state: &Path, log: &Path, extra: &[&str]) -> std::process::Child {
+    docker_ca(state);
+    let mut c = Command::new(env!("CARGO_BIN_EXE_scalecast"));
+    c.args(["live", "--config"])
+        .arg(config)
+        .arg("--state")
+        .arg(state)
+        .args(extra);
+    if !extra.contains(&"--docker-endpoint") {
+        c.args(["--docker-endpoint", &docker_endpoint()]);
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    c.env("AWS_ENDPOINT_URL", moto())
+        .env("AWS_ACCESS_KEY_ID", "moto")
+        .env("AWS_SECRET_ACCESS_KEY", "moto")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// An EC2 client on moto (eu-central-1, the tests' region).
+#[cfg(feature = "live")]
+pub fn moto_ec2() -> aws_sdk_ec2::Client {
+    use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_sdk_ec2::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("eu-central-1"))
+        .endpoint_url(moto())
+        .credentials_provider(Credentials::new("moto", "moto", None, None, "test"))
+        .build();
+    aws_sdk_ec2::Client::from_conf(conf)
 }
 
 /// `[runners.docker]` for the tests' images (imported, no registry) and no network.
@@ -209,15 +246,8 @@ pub const TEST_DOCKER: &str = "[runners.docker]\nimage = \"scalecast-test/busybo
 /// Every instance moto has of `manager`, terminated ones included: (machine tag, id, state).
 #[cfg(feature = "live")]
 pub fn all_instances(manager: &str) -> Vec<(Option<u64>, String, String)> {
-    use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
     use scalecast::live::cloud::{MACHINE_TAG, MANAGER_TAG};
-    let conf = aws_sdk_ec2::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-central-1"))
-        .endpoint_url(moto())
-        .credentials_provider(Credentials::new("moto", "moto", None, None, "test"))
-        .build();
-    let client = aws_sdk_ec2::Client::from_conf(conf);
+    let client = moto_ec2();
     runtime().block_on(async {
         let out = client
             .describe_instances()
