@@ -106,11 +106,16 @@ start_docker() {
   local rootfs="$d/rootfs"
   mkdir -p "$rootfs/bin" "$rootfs/tmp"
   cp /bin/busybox "$rootfs/bin/busybox"
-  for applet in sh echo cat sleep ls printf seq true false test env mkdir rm; do
+  for applet in sh echo cat sleep ls printf seq true false test env mkdir rm ln; do
     ln -sf busybox "$rootfs/bin/$applet"
   done
   tar -C "$rootfs" -c . | /usr/bin/docker -H "unix://$d/docker.sock" import - scalecast-test/busybox:1 >/dev/null
-  /usr/bin/docker -H "unix://$d/docker.sock" tag scalecast-test/busybox:1 scalecast-test/helper:1
+  # The helper stand-in: the same, with a gitlab-runner-helper that says how it was called
+  # (GitLab's helper image has the real one, and git).
+  mkdir -p "$rootfs/usr/bin"
+  printf '#!/bin/sh\necho "gitlab-runner-helper $*"\n' >"$rootfs/usr/bin/gitlab-runner-helper"
+  chmod +x "$rootfs/usr/bin/gitlab-runner-helper"
+  tar -C "$rootfs" -c . | /usr/bin/docker -H "unix://$d/docker.sock" import - scalecast-test/helper:1 >/dev/null
   echo "tcp://127.0.0.1:$port" >"$dir/docker.url"
   echo "dockerd listening on tcp://127.0.0.1:$port with TLS (pid $(cat "$dir/dockerd.pid"))" >&2
 }

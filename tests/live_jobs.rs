@@ -122,6 +122,19 @@ fn jobs_run_through_the_four_stages_on_their_machines_docker() {
     }
     assert!(String::from_utf8_lossy(&o.stderr).contains("to stderr"));
     ok(&mut run(&state, &dir, 1, "after_script", "echo after\n"));
+    // The artifacts stage runs in the helper image, where GitLab's `gitlab-runner` calls reach
+    // the image's gitlab-runner-helper.
+    let o = ok(&mut run(
+        &state,
+        &dir,
+        1,
+        "upload_artifacts_on_success",
+        "gitlab-runner artifacts-uploader --path out\n",
+    ));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "gitlab-runner-helper artifacts-uploader --path out\n"
+    );
     assert!(
         !leftovers(1).1.is_empty(),
         "the builds volume lives until cleanup"

@@ -585,6 +585,9 @@ impl<C: Cloud + 'static> Daemon<C> {
                 info!(machine, %instance, "instance terminated");
                 if self.instances.get(&machine) == Some(&instance) {
                     self.instances.remove(&machine);
+                    if let Some(d) = &mut self.docker {
+                        d.addresses.remove(&machine);
+                    }
                 }
                 if self.journal.engine().fleet().get(machine).is_some() {
                     self.feed(EventKind::MachineGone { machine })?;

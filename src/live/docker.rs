@@ -636,11 +636,7 @@ impl JobDocker<'_> {
         let body = ContainerCreateBody {
             image: Some(image),
             entrypoint: Some(vec![]),
-            cmd: Some(vec![
-                "sh".into(),
-                "-c".into(),
-                "if command -v bash >/dev/null 2>&1; then exec bash /scalecast-script; else exec sh /scalecast-script; fi".into(),
-            ]),
+            cmd: Some(vec!["sh".into(), "-c".into(), stage_command(helper)]),
             labels: Some(self.labels()),
             host_config: Some(self.host_config(net)),
             ..Default::default()
@@ -782,6 +778,22 @@ impl JobDocker<'_> {
         }
         Ok(removed)
     }
+}
+
+/// The shell line a stage's container runs: the script with bash when the image has it, else
+/// sh. In the helper image, GitLab's scripts call `gitlab-runner` (for caches and artifacts)
+/// where the image has `gitlab-runner-helper`: a link on the PATH bridges the two.
+fn stage_command(helper: bool) -> String {
+    let shim = if helper {
+        "if ! command -v gitlab-runner >/dev/null 2>&1 && command -v gitlab-runner-helper >/dev/null 2>&1; then \
+         mkdir -p /tmp/.scalecast-bin && ln -sf \"$(command -v gitlab-runner-helper)\" /tmp/.scalecast-bin/gitlab-runner && \
+         PATH=\"/tmp/.scalecast-bin:$PATH\" && export PATH; fi; "
+    } else {
+        ""
+    };
+    format!(
+        "{shim}if command -v bash >/dev/null 2>&1; then exec bash /scalecast-script; else exec sh /scalecast-script; fi"
+    )
 }
 
 /// A tar archive of one file (POSIX ustar), for Docker's archive upload.
