@@ -489,3 +489,54 @@ fn docker_is_reached_only_with_our_ca_and_the_machines_name() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_runners_docker_settings_reach_the_job_containers() {
+    let dir = scratch("dockersettings");
+    let state = dir.join("state");
+    let log = dir.join("daemon.log");
+    let host = dir.join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("from-the-host"), "bound\n").unwrap();
+    let config = write_config(&dir, "IdleCount = 0\nIdleTime = 600");
+    // The same runner with more [runners.docker] settings (`privileged` is checked by a unit
+    // test: this sandbox cannot start privileged containers).
+    let text = std::fs::read_to_string(&config).unwrap()
+        + &format!(
+            "shm_size = 67108864\nvolumes = [\"{}:/mnt/host:ro\", \"/keep\"]\n",
+            host.display()
+        );
+    std::fs::write(&config, text).unwrap();
+    let mut d = live_daemon(&config, &state, &log, &[]);
+    ok(&mut stage(&state, 31, &["prepare"]));
+    let o = ok(&mut run(
+        &state,
+        &dir,
+        31,
+        "step_script",
+        "cat /mnt/host/from-the-host\ncat /proc/mounts\necho kept > /keep/note\n",
+    ));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(out.starts_with("bound\n"), "the bind: {out:.200}");
+    let shm = out
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("/dev/shm"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(shm.contains("size=65536k"), "shm_size: {shm}");
+    ok(&mut stage(&state, 31, &["cleanup"]));
+    nothing_left(31);
+    // "/keep" is a volume the machine keeps across its jobs (as docker+machine's cache).
+    ok(&mut stage(&state, 32, &["prepare"]));
+    let o = ok(&mut run(
+        &state,
+        &dir,
+        32,
+        "step_script",
+        "cat /keep/note\n",
+    ));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "kept\n");
+    ok(&mut stage(&state, 32, &["cleanup"]));
+    signal(&d, "TERM");
+    assert!(d.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -406,6 +406,42 @@ fn cache_volume(path: &str) -> String {
     )
 }
 
+/// The volumes and binds of every stage container of `job`: the builds volume; the cache
+/// volume at `cache_dir` and one per `volumes = ["/path"]` entry, kept on the machine across
+/// its jobs (with `disable_cache`, the path entries get volumes of the job's own instead, and
+/// there is no cache volume); `HOST:CONTAINER[:ro]` entries as binds.
+fn mounts(s: &Settings, job: u64) -> Vec<String> {
+    let (builds, _) = names(job);
+    let mut binds = vec![format!("{builds}:{}", s.builds_dir)];
+    if !s.disable_cache {
+        binds.push(format!("{}:{}", cache_volume(&s.cache_dir), s.cache_dir));
+    }
+    for (i, v) in s.volumes.iter().enumerate() {
+        if v.contains(':') {
+            binds.push(v.clone());
+        } else if s.disable_cache {
+            binds.push(format!("scalecast-job-{job}-volume-{i}:{v}"));
+        } else {
+            binds.push(format!("{}:{v}", cache_volume(v)));
+        }
+    }
+    binds
+}
+
+/// A stage container's host settings from `[runners.docker]` (the job's network, when it has
+/// services, over `network_mode`).
+fn host_config(s: &Settings, job: u64, network: Option<&str>) -> HostConfig {
+    HostConfig {
+        binds: Some(mounts(s, job)),
+        privileged: Some(s.privileged),
+        shm_size: (s.shm_size > 0).then_some(s.shm_size),
+        network_mode: network
+            .map(str::to_string)
+            .or_else(|| (!s.network_mode.is_empty()).then(|| s.network_mode.clone())),
+        ..Default::default()
+    }
+}
+
 /// One job on one machine.
 pub struct JobDocker<'a> {
     pub docker: &'a Docker,
@@ -473,36 +509,6 @@ impl JobDocker<'_> {
             r.map_err(|e| self.api(e))?;
         }
         Ok(())
-    }
-
-    fn mounts(&self) -> Vec<String> {
-        let s = self.settings;
-        let (builds, _) = names(self.env.job);
-        let mut binds = vec![format!("{builds}:{}", s.builds_dir)];
-        if !s.disable_cache {
-            binds.push(format!("{}:{}", cache_volume(&s.cache_dir), s.cache_dir));
-        }
-        for v in &s.volumes {
-            if v.contains(':') {
-                binds.push(v.clone());
-            } else if !s.disable_cache {
-                binds.push(format!("{}:{v}", cache_volume(v)));
-            }
-        }
-        binds
-    }
-
-    fn host_config(&self, network: Option<&str>) -> HostConfig {
-        let s = self.settings;
-        HostConfig {
-            binds: Some(self.mounts()),
-            privileged: Some(s.privileged),
-            shm_size: (s.shm_size > 0).then_some(s.shm_size),
-            network_mode: network
-                .map(str::to_string)
-                .or_else(|| (!s.network_mode.is_empty()).then(|| s.network_mode.clone())),
-            ..Default::default()
-        }
     }
 
     /// prepare: the images, the builds volume, and the services (on a network of the job's).
@@ -638,7 +644,7 @@ impl JobDocker<'_> {
             entrypoint: Some(vec![]),
             cmd: Some(vec!["sh".into(), "-c".into(), stage_command(helper)]),
             labels: Some(self.labels()),
-            host_config: Some(self.host_config(net)),
+            host_config: Some(host_config(self.settings, self.env.job, net)),
             ..Default::default()
         };
         let opts = q::CreateContainerOptions {
@@ -649,10 +655,24 @@ impl JobDocker<'_> {
             .create_container(Some(opts), body)
             .await
             .map_err(|e| self.api(e))?;
+        let ran = self.start_and_stream(&name, script, stdout, stderr).await;
+        // Gone whatever happened: a stage container lives only as long as its stage.
+        self.force_remove(&name).await;
+        ran
+    }
+
+    /// Copy the script in, start the container, stream its output, and return its exit code.
+    async fn start_and_stream(
+        &self,
+        name: &str,
+        script: &[u8],
+        stdout: &mut impl Write,
+        stderr: &mut impl Write,
+    ) -> Result<i64, DockerError> {
         let tar = tar_one("scalecast-script", 0o700, script);
         self.docker
             .upload_to_container(
-                &name,
+                name,
                 Some(q::UploadToContainerOptions {
                     path: "/".into(),
                     ..Default::default()
@@ -662,11 +682,11 @@ impl JobDocker<'_> {
             .await
             .map_err(|e| self.api(e))?;
         self.docker
-            .start_container(&name, None::<q::StartContainerOptions>)
+            .start_container(name, None::<q::StartContainerOptions>)
             .await
             .map_err(|e| self.api(e))?;
         let mut logs = self.docker.logs(
-            &name,
+            name,
             Some(q::LogsOptions {
                 follow: true,
                 stdout: true,
@@ -688,15 +708,13 @@ impl JobDocker<'_> {
         }
         let mut wait = self
             .docker
-            .wait_container(&name, None::<q::WaitContainerOptions>);
-        let code = match wait.next().await {
-            Some(Ok(r)) => r.status_code,
-            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
-            Some(Err(e)) => return Err(self.api(e)),
-            None => return Err(DockerError::Job(format!("{name}: no exit status"))),
-        };
-        self.force_remove(&name).await;
-        Ok(code)
+            .wait_container(name, None::<q::WaitContainerOptions>);
+        match wait.next().await {
+            Some(Ok(r)) => Ok(r.status_code),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(self.api(e)),
+            None => Err(DockerError::Job(format!("{name}: no exit status"))),
+        }
     }
 
     /// Remove a container, running or not; one already gone is no error.
@@ -767,14 +785,35 @@ impl JobDocker<'_> {
             Err(e) if gone(&e) => {}
             Err(e) => return Err(self.api(e)),
         }
-        match self
+        // The builds volume, and the job's own volumes (`volumes` with `disable_cache`).
+        let prefix = format!("scalecast-job-{}-", self.env.job);
+        let listed = self
             .docker
-            .remove_volume(&builds, None::<q::RemoveVolumeOptions>)
+            .list_volumes(Some(q::ListVolumesOptions {
+                filters: Some(HashMap::from([("name".to_string(), vec![prefix.clone()])])),
+            }))
             .await
-        {
-            Ok(()) => removed += 1,
-            Err(e) if gone(&e) => {}
-            Err(e) => return Err(self.api(e)),
+            .map_err(|e| self.api(e))?;
+        let mut volumes: Vec<String> = listed
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .filter(|n| n.starts_with(&prefix))
+            .collect();
+        if !volumes.contains(&builds) {
+            volumes.push(builds);
+        }
+        for v in volumes {
+            match self
+                .docker
+                .remove_volume(&v, None::<q::RemoveVolumeOptions>)
+                .await
+            {
+                Ok(()) => removed += 1,
+                Err(e) if gone(&e) => {}
+                Err(e) => return Err(self.api(e)),
+            }
         }
         Ok(removed)
     }
@@ -847,6 +886,47 @@ mod tests {
         ] {
             assert!(!runs_in_helper(s), "{s}");
         }
+    }
+
+    #[test]
+    fn runners_docker_settings_make_the_stage_containers_host_config() {
+        let s = Settings {
+            privileged: true,
+            shm_size: 64 << 20,
+            volumes: vec!["/srv/data:/data:ro".into(), "/keep".into()],
+            network_mode: "none".into(),
+            ..Default::default()
+        };
+        let h = host_config(&s, 9, None);
+        assert_eq!(h.privileged, Some(true));
+        assert_eq!(h.shm_size, Some(64 << 20));
+        assert_eq!(h.network_mode.as_deref(), Some("none"));
+        let binds = h.binds.unwrap();
+        assert_eq!(binds[0], "scalecast-job-9-builds:/builds");
+        assert!(binds[1].starts_with("scalecast-cache") && binds[1].ends_with(":/cache"));
+        assert_eq!(binds[2], "/srv/data:/data:ro");
+        assert!(binds[3].starts_with("scalecast-cache") && binds[3].ends_with(":/keep"));
+        // The job's services' network wins over network_mode.
+        let h = host_config(&s, 9, Some("scalecast-job-9"));
+        assert_eq!(h.network_mode.as_deref(), Some("scalecast-job-9"));
+        // disable_cache: no cache volume, and path entries get volumes of the job's own.
+        let off = Settings {
+            disable_cache: true,
+            ..s
+        };
+        let binds = host_config(&off, 9, None).binds.unwrap();
+        assert_eq!(
+            binds,
+            [
+                "scalecast-job-9-builds:/builds",
+                "/srv/data:/data:ro",
+                "scalecast-job-9-volume-1:/keep"
+            ]
+        );
+        assert_eq!(
+            host_config(&Settings::default(), 9, None).privileged,
+            Some(false)
+        );
     }
 
     #[test]
