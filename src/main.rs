@@ -85,11 +85,19 @@ enum Command {
     },
     /// Run every combination of a grid of settings on all cores; recommend the cheapest that
     /// meets a wait target.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Sweep {
-        scenario: PathBuf,
+        #[command(subcommand)]
+        command: Option<SweepCommand>,
+        #[arg(required = true)]
+        scenario: Option<PathBuf>,
         /// KEY=V1,V2,... (repeat for more axes), e.g. --grid IdleCount=0,2,5
         #[arg(long = "grid", value_name = "KEY=V1,V2", required = true)]
         grid: Vec<String>,
+        /// Run only shard I of N (every N-th combination from the I-th, counting from 0; shard
+        /// 0 also runs the current config) and write DIR/shard.json for `sweep merge`.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<scalecast::sim::sweep::Shard>,
         /// Override a setting for every combination, e.g. --set limit=40.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
@@ -141,6 +149,20 @@ enum Command {
         #[arg(long)]
         until: Option<String>,
         events: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum SweepCommand {
+    /// Merge the shards of a sweep (each DIR holds a shard.json, or name the file) into the
+    /// files the unsharded sweep writes: sweep.csv, sweep.json, pareto.png.
+    Merge {
+        #[arg(required = true, value_name = "DIR")]
+        shards: Vec<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, short)]
+        quiet: bool,
     },
 }
 
@@ -263,8 +285,14 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
         Command::Trace { command } => cli::trace::run(command),
         Command::Journal { command } => cli::journal::run(command),
         Command::Sweep {
+            command: Some(SweepCommand::Merge { shards, out, quiet }),
+            ..
+        } => cli::sweep::merge(&shards, &out, quiet),
+        Command::Sweep {
+            command: None,
             scenario,
             grid,
+            shard,
             sets,
             out,
             threads,
@@ -280,7 +308,17 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
                 (_, _, Some(t)) => Some((Metric::Mean, t)),
                 _ => None,
             };
-            cli::sweep::run(&scenario, &grid, &sets, &out, threads, target, quiet)
+            let scenario = scenario.expect("clap requires the scenario without a subcommand");
+            cli::sweep::run(&cli::sweep::SweepArgs {
+                path: &scenario,
+                grid: &grid,
+                sets: &sets,
+                out_dir: &out,
+                threads,
+                target,
+                shard,
+                quiet,
+            })
         }
         #[cfg(feature = "live")]
         Command::Live(args) => cli::live::run(args),

@@ -6,7 +6,7 @@
 pub const EXACT_LIMIT: usize = 100_000;
 
 /// The usual summary of a distribution, in the unit asked for.
-#[derive(Clone, Debug, Default, serde::Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Summary {
     pub mean: f64,
     pub p50: f64,

@@ -204,3 +204,111 @@ fn a_combination_that_leaves_jobs_unfinished_is_never_recommended() {
     let chosen = &rows[v["recommendation"]["row"].as_u64().unwrap() as usize];
     assert_eq!(chosen["name"], "concurrent=20");
 }
+
+#[test]
+fn shards_run_as_separate_processes_merge_into_the_unsharded_sweep_byte_for_byte() {
+    let (d, s) = setup("shards");
+    let whole = d.join("whole");
+    sweep(&s, &whole, &["--target-p95", "60s"]);
+    let shard_dir = |i: usize| d.join(format!("shard-{i}"));
+    // Four processes, one shard each (an odd split: 6 combinations over 4 shards).
+    let procs: Vec<_> = (0..4)
+        .map(|i| {
+            let out = shard_dir(i);
+            let shard = format!("{i}/4");
+            let mut args = vec!["sweep", s.to_str().unwrap(), "--out", out.to_str().unwrap()];
+            args.extend(["--quiet", "--shard", shard.as_str(), "--target-p95", "60s"]);
+            args.extend(GRID);
+            std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"))
+                .args(&args)
+                .output()
+                .unwrap()
+        })
+        .collect::<Vec<_>>();
+    for p in &procs {
+        assert!(p.status.success(), "{}", text(&p.stderr));
+    }
+    let merged = d.join("merged");
+    let dirs: Vec<String> = (0..4)
+        .rev()
+        .map(|i| shard_dir(i).display().to_string())
+        .collect();
+    let mut args = vec!["sweep", "merge", "--out", merged.to_str().unwrap()];
+    args.extend(dirs.iter().map(|s| s.as_str()));
+    let o = scalecast(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("Cheapest combination")
+            || text(&o.stdout).contains("No combination meets")
+    );
+    for f in ["sweep.csv", "sweep.json", "pareto.png"] {
+        assert!(
+            std::fs::read(whole.join(f)).unwrap() == std::fs::read(merged.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+
+    // A missing shard, a duplicate one, and a shard of another sweep are refused by name.
+    let merge = |dirs: &[PathBuf]| {
+        let out = d.join("bad");
+        let mut args = vec![
+            "sweep".to_string(),
+            "merge".into(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        args.extend(dirs.iter().map(|p| p.display().to_string()));
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let o = scalecast(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+        assert!(!out.exists(), "nothing written");
+        text(&o.stderr)
+    };
+    let e = merge(&[shard_dir(0), shard_dir(1), shard_dir(3)]);
+    assert!(e.contains("shard 2 of 4 is missing"), "{e}");
+    let e = merge(&[
+        shard_dir(0),
+        shard_dir(1),
+        shard_dir(1),
+        shard_dir(2),
+        shard_dir(3),
+    ]);
+    assert!(e.contains("are both shard 1 of 4"), "{e}");
+    // Shard 2 again, of a sweep with another seed.
+    let other = d.join("other-2");
+    let mut args = vec![
+        "sweep",
+        s.to_str().unwrap(),
+        "--out",
+        other.to_str().unwrap(),
+    ];
+    args.extend([
+        "--quiet",
+        "--shard",
+        "2/4",
+        "--target-p95",
+        "60s",
+        "--set",
+        "IdleCount=2",
+    ]);
+    args.extend(GRID);
+    let o = scalecast(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let e = merge(&[shard_dir(0), shard_dir(1), other.clone(), shard_dir(3)]);
+    assert!(
+        e.contains("shards of different sweeps") && e.contains("other-2"),
+        "{e}"
+    );
+    // A bad --shard is an input error.
+    let o = run_sweep(
+        &s,
+        &d.join("x"),
+        &["--shard", "4/4", "--grid", "IdleCount=0,1"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("0 <= I < N"),
+        "{}",
+        text(&o.stderr)
+    );
+}

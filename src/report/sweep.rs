@@ -5,7 +5,7 @@ use crate::report::ReportError;
 use crate::report::output::write_atomic;
 use crate::report::plots::{ParetoPoint, pareto};
 use crate::sim::VariantResult;
-use crate::sim::sweep::{Axis, Metric, Recommendation, Row, monthly};
+use crate::sim::sweep::{Axis, Metric, Recommendation, Row, ShardResult, monthly};
 use std::path::Path;
 
 /// What a sweep's files are made of.
@@ -138,4 +138,32 @@ pub fn write(dir: &Path, o: &SweepOutput) -> Result<(), ReportError> {
         o.target_s,
     )
     .map_err(ReportError::Plot)
+}
+
+/// The file a shard writes into its directory.
+pub const SHARD_FILE: &str = "shard.json";
+
+/// Write a shard's result as `dir/shard.json` (whole or not at all); returns the file.
+pub fn write_shard(dir: &Path, s: &ShardResult) -> Result<std::path::PathBuf, ReportError> {
+    let file = dir.join(SHARD_FILE);
+    let io = |e| ReportError::Io(file.display().to_string(), e);
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut bytes = serde_json::to_vec(s).map_err(|e| ReportError::Encode(e.to_string()))?;
+    bytes.push(b'\n');
+    write_atomic(&file, &bytes).map_err(io)?;
+    Ok(file)
+}
+
+/// Read a shard from its directory (or the file itself); the name to call it by is the path.
+pub fn read_shard(path: &Path) -> Result<(String, ShardResult), ReportError> {
+    let file = if path.is_dir() {
+        path.join(SHARD_FILE)
+    } else {
+        path.to_path_buf()
+    };
+    let name = file.display().to_string();
+    let bytes = std::fs::read(&file).map_err(|e| ReportError::Io(name.clone(), e))?;
+    let s = serde_json::from_slice(&bytes)
+        .map_err(|e| ReportError::Encode(format!("{name}: not a sweep shard: {e}")))?;
+    Ok((name, s))
 }

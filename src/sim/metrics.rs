@@ -7,9 +7,9 @@ use crate::sim::world::{MIN_BILLED_MS, WorldModel};
 use crate::stats::{Quantiles, Summary};
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct VariantResult {
     pub name: String,
     pub engine: String,
@@ -55,7 +55,7 @@ impl VariantResult {
 }
 
 /// The trace's jobs inside and outside the simulated window, and its longest quiet stretch.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Window {
     pub trace_jobs_inside: u64,
     pub trace_jobs_before: u64,
@@ -64,14 +64,14 @@ pub struct Window {
 }
 
 /// The longest time between two arrivals of the window.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Gap {
     pub from: String,
     pub to: String,
     pub days: f64,
 }
 
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct CostBreakdown {
     pub compute_usd: f64,
     pub storage_usd: f64,
@@ -80,7 +80,7 @@ pub struct CostBreakdown {
 }
 
 /// Job-seconds of queue wait, by what held the jobs back while they waited.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct WaitCauses {
     /// `concurrent` jobs were in flight: no worker was free.
     pub concurrent: f64,
@@ -119,7 +119,7 @@ pub enum WaitCause {
     Machines,
 }
 
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct MachineHours {
     pub booting: f64,
     pub idle: f64,
@@ -127,7 +127,7 @@ pub struct MachineHours {
     pub removing: f64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct DayResult {
     pub date: String,
     pub cost_usd: f64,

@@ -7,7 +7,7 @@ use crate::config::scenario::Scenario;
 use crate::sim::run::{NoObserver, SimConfig, SimError, simulate};
 use crate::sim::{VariantResult, WorldModel};
 use crate::trace::TraceJob;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -89,7 +89,7 @@ pub fn combinations(axes: &[Axis]) -> Vec<Vec<(String, SetValue)>> {
 }
 
 /// One simulated combination.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     /// The settings it changed, as `KEY=VALUE`.
     pub set: Vec<(String, String)>,
@@ -98,7 +98,7 @@ pub struct Row {
 }
 
 /// Which wait a target is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     P95,
@@ -157,7 +157,7 @@ pub fn monthly(r: &VariantResult) -> f64 {
 }
 
 /// The pick for a target: the cheapest row meeting it (all jobs finished), or the closest.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Recommendation {
     pub metric: Metric,
     pub target_s: f64,
@@ -232,18 +232,79 @@ pub fn run(
     threads: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<(Row, Vec<Row>), SweepError> {
+    let (current, rows) = run_part(sc, world, arrivals, combos, None, threads, progress)?;
+    Ok((
+        current.expect("the whole sweep runs the current config"),
+        rows.into_iter().map(|(_, r)| r).collect(),
+    ))
+}
+
+/// One shard of a sweep: every `of`-th combination from `index` (0-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub of: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    /// `I/N`, 0 <= I < N.
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?}: expected I/N, e.g. 0/4"))?;
+        let num = |v: &str| {
+            v.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{s:?}: {v:?} is not a whole number"))
+        };
+        let (index, of) = (num(i)?, num(n)?);
+        if of == 0 || index >= of {
+            return Err(format!("{s:?}: needs 0 <= I < N (shards count from 0)"));
+        }
+        Ok(Shard { index, of })
+    }
+}
+
+impl Shard {
+    /// Whether combination `i` (0-based) is this shard's.
+    pub fn has(&self, i: usize) -> bool {
+        i % self.of == self.index
+    }
+    /// Shard 0 also runs the current config.
+    pub fn has_current(&self) -> bool {
+        self.index == 0
+    }
+}
+
+/// Run the current config (unless `part` is a shard other than 0) and the combinations of
+/// `part` (every one when None), each with its index among all the combinations.
+pub fn run_part(
+    sc: &Scenario,
+    world: &WorldModel,
+    arrivals: &[TraceJob],
+    combos: &[Vec<(String, SetValue)>],
+    part: Option<Shard>,
+    threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(Option<Row>, Vec<(usize, Row)>), SweepError> {
     let base = &sc.variants[0];
-    // Check every combination before running any.
+    // Check every combination before running any (all of them, in every shard, so that a
+    // bad grid fails the same everywhere).
     let mut configs = Vec::with_capacity(combos.len() + 1);
-    configs.push((Vec::new(), base.settings.clone(), base.engine));
-    for c in combos {
+    if part.is_none_or(|p| p.has_current()) {
+        configs.push((None, Vec::new(), base.settings.clone(), base.engine));
+    }
+    for (i, c) in combos.iter().enumerate() {
         let mut s = base.settings.clone();
         let mut e = base.engine;
         for (k, v) in c {
             overrides::apply(&mut s, &mut e, k, v).map_err(SweepError::Grid)?;
         }
-        let set = c.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
-        configs.push((set, s, e));
+        if part.is_none_or(|p| p.has(i)) {
+            let set = c.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+            configs.push((Some(i), set, s, e));
+        }
     }
     let total = configs.len();
     let next = AtomicUsize::new(0);
@@ -256,14 +317,14 @@ pub fn run(
             if i >= total {
                 break;
             }
-            let (set, settings, engine) = &configs[i];
-            let name = if i == 0 {
-                "current".to_string()
-            } else {
-                set.iter()
+            let (index, set, settings, engine) = &configs[i];
+            let name = match index {
+                None => "current".to_string(),
+                Some(_) => set
+                    .iter()
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect::<Vec<_>>()
-                    .join(" ")
+                    .join(" "),
             };
             let cfg = SimConfig {
                 name,
@@ -287,27 +348,171 @@ pub fn run(
             s.spawn(worker);
         }
     });
+    let mut current = None;
     let mut rows = Vec::with_capacity(total);
-    for (i, slot) in slots
+    for (slot, (index, set, _, _)) in slots
         .into_inner()
         .expect("threads joined")
         .into_iter()
-        .enumerate()
+        .zip(configs)
     {
         let r = slot.expect("every combination ran").map_err(|error| {
             if error.is_input() {
                 SweepError::Input(error)
             } else {
-                SweepError::Run { index: i, error }
+                // Numbered as before: the current config is 0, combination i is i + 1.
+                SweepError::Run {
+                    index: index.map_or(0, |i| i + 1),
+                    error,
+                }
             }
         })?;
-        rows.push(Row {
-            set: configs[i].0.clone(),
-            result: r,
+        let row = Row { set, result: r };
+        match index {
+            None => current = Some(row),
+            Some(i) => rows.push((i, row)),
+        }
+    }
+    Ok((current, rows))
+}
+
+/// What one shard of a sweep hands to `sweep merge`: its rows by combination index, and what
+/// it ran on (`fingerprint`: the scenario, config and trace it read, the grid and the seed),
+/// so that shards of different sweeps are never merged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardResult {
+    pub format: String,
+    pub shard: Shard,
+    pub fingerprint: String,
+    /// The scenario as named on the command line (sweep.json repeats it).
+    pub scenario: String,
+    pub seed: u64,
+    /// The `--grid` arguments, as given.
+    pub grid: Vec<String>,
+    /// The wait target, if one was given: the metric and seconds.
+    pub target: Option<(Metric, f64)>,
+    pub combinations: usize,
+    pub current: Option<Row>,
+    pub rows: Vec<(usize, Row)>,
+}
+
+pub const SHARD_FORMAT: &str = "scalecast-sweep-shard/1";
+
+/// A digest of what a sweep ran on: `parts` (the input files as read, the arguments) and every
+/// arrival of the trace.
+pub fn fingerprint(parts: &[Vec<u8>], arrivals: &[TraceJob]) -> String {
+    let mut bytes =
+        Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + arrivals.len() * 24);
+    for p in parts {
+        bytes.extend_from_slice(&(p.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(p);
+    }
+    for j in arrivals {
+        bytes.extend_from_slice(&j.id.to_le_bytes());
+        bytes.extend_from_slice(&j.arrival.0.to_le_bytes());
+        bytes.extend_from_slice(&j.duration_ms.to_le_bytes());
+    }
+    format!("{:016x}", crate::journal::fnv1a(&bytes))
+}
+
+/// Why shards do not merge.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("no shards given")]
+    Empty,
+    #[error("{0}: not a sweep shard of this version (format {1:?}, expected {SHARD_FORMAT:?})")]
+    Format(String, String),
+    #[error("{0} and {1} are both shard {2} of {3}")]
+    Duplicate(String, String, usize, usize),
+    #[error("shard {index} of {of} is missing (given: {given})")]
+    Missing {
+        index: usize,
+        of: usize,
+        given: String,
+    },
+    #[error("{0} and {1} are shards of different sweeps ({2} differs)")]
+    Different(String, String, &'static str),
+    #[error("{0}: shard {1} of {2} lacks combination {3}")]
+    Incomplete(String, usize, usize, usize),
+}
+
+/// The whole sweep from its shards (each with the name it was read from): the current row
+/// and every combination's row in order, as the unsharded sweep has them.
+pub fn merge(shards: &[(String, ShardResult)]) -> Result<(Row, Vec<Row>), MergeError> {
+    let (first_name, first) = shards.first().ok_or(MergeError::Empty)?;
+    let mut by_index: Vec<Option<&str>> = vec![None; first.shard.of];
+    for (name, s) in shards {
+        if s.format != SHARD_FORMAT {
+            return Err(MergeError::Format(name.clone(), s.format.clone()));
+        }
+        let differs = if s.fingerprint != first.fingerprint {
+            Some("the scenario, config, trace, grid or seed")
+        } else if s.shard.of != first.shard.of {
+            Some("the number of shards")
+        } else if s.scenario != first.scenario || s.grid != first.grid || s.seed != first.seed {
+            Some("the command line")
+        } else if s.target != first.target {
+            Some("the wait target")
+        } else {
+            None
+        };
+        if let Some(what) = differs {
+            return Err(MergeError::Different(
+                first_name.clone(),
+                name.clone(),
+                what,
+            ));
+        }
+        let slot = &mut by_index[s.shard.index];
+        if let Some(other) = slot {
+            return Err(MergeError::Duplicate(
+                other.to_string(),
+                name.clone(),
+                s.shard.index,
+                s.shard.of,
+            ));
+        }
+        *slot = Some(name.as_str());
+    }
+    if let Some(index) = by_index.iter().position(Option::is_none) {
+        let mut given: Vec<usize> = shards.iter().map(|(_, s)| s.shard.index).collect();
+        given.sort_unstable();
+        return Err(MergeError::Missing {
+            index,
+            of: first.shard.of,
+            given: given
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     }
-    let current = rows.remove(0);
-    Ok((current, rows))
+    let mut rows: Vec<Option<Row>> = vec![None; first.combinations];
+    let mut current = None;
+    for (name, s) in shards {
+        for (i, r) in &s.rows {
+            if *i < rows.len() && s.shard.has(*i) {
+                rows[*i] = Some(r.clone());
+            }
+        }
+        if let Some(c) = &s.current {
+            current = Some(c.clone());
+        }
+        if let Some(i) = (0..first.combinations).find(|i| s.shard.has(*i) && rows[*i].is_none()) {
+            return Err(MergeError::Incomplete(
+                name.clone(),
+                s.shard.index,
+                s.shard.of,
+                i,
+            ));
+        }
+    }
+    let current =
+        current.ok_or_else(|| MergeError::Incomplete(first_name.clone(), 0, first.shard.of, 0))?;
+    Ok((
+        current,
+        rows.into_iter().map(|r| r.expect("checked")).collect(),
+    ))
 }
 
 /// The lines to paste into config.toml for a row's settings, each under a comment naming
