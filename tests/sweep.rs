@@ -312,3 +312,52 @@ fn shards_run_as_separate_processes_merge_into_the_unsharded_sweep_byte_for_byte
         text(&o.stderr)
     );
 }
+
+#[test]
+fn the_shard_script_takes_gitlabs_and_aws_batchs_indices() {
+    let (d, s) = setup("script");
+    let whole = d.join("whole");
+    sweep(&s, &whole, &[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/sweep/shard.sh");
+    let shards = d.join("shards");
+    let run = |env: &[(&str, &str)]| {
+        let mut c = std::process::Command::new("bash");
+        c.arg(script)
+            .arg(&shards)
+            .arg(&s)
+            .args(GRID)
+            .env("SCALECAST", env!("CARGO_BIN_EXE_scalecast"))
+            .env_remove("CI_NODE_INDEX")
+            .env_remove("AWS_BATCH_JOB_ARRAY_INDEX")
+            .env_remove("SHARD");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{env:?}: {}", text(&o.stderr));
+    };
+    // GitLab's parallel jobs count from 1; AWS Batch's array children from 0.
+    run(&[("CI_NODE_INDEX", "1"), ("CI_NODE_TOTAL", "3")]);
+    run(&[("AWS_BATCH_JOB_ARRAY_INDEX", "1"), ("SHARDS", "3")]);
+    run(&[("SHARD", "2"), ("SHARDS", "3")]);
+    let merged = d.join("merged");
+    let dirs: Vec<String> = (0..3)
+        .map(|i| shards.join(format!("shard-{i}")).display().to_string())
+        .collect();
+    let mut args = vec![
+        "sweep",
+        "merge",
+        "--quiet",
+        "--out",
+        merged.to_str().unwrap(),
+    ];
+    args.extend(dirs.iter().map(|s| s.as_str()));
+    let o = scalecast(&args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for f in ["sweep.csv", "sweep.json", "pareto.png"] {
+        assert!(
+            std::fs::read(whole.join(f)).unwrap() == std::fs::read(merged.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+}
