@@ -76,6 +76,9 @@ enum Command {
         /// With --journal: snapshot the engine state every N events.
         #[arg(long, value_name = "N", default_value_t = scalecast::journal::DEFAULT_SNAPSHOT_EVERY, requires = "journal")]
         snapshot_every: u64,
+        /// Variants run at once (default: all cores); the results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
         /// With --journal: keep the newest N snapshots, delete older ones.
         #[arg(long, value_name = "N", default_value_t = scalecast::journal::DEFAULT_KEEP_SNAPSHOTS, requires = "journal")]
         keep_snapshots: u64,
@@ -271,6 +274,7 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             journal,
             snapshot_every,
             keep_snapshots,
+            threads,
             quiet,
         } => cli::simulate::run(
             &scenario,
@@ -280,6 +284,7 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             journal
                 .as_deref()
                 .map(|d| (d, snapshot_every, keep_snapshots)),
+            threads,
             quiet,
         ),
         Command::Trace { command } => cli::trace::run(command),

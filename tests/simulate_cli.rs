@@ -284,3 +284,43 @@ fn spot_price_history_is_integrated_over_the_machine_lifetime() {
     assert_eq!(r["cost"]["spot_usd"], r["cost"]["compute_usd"]);
     assert_eq!(r["cost"]["on_demand_usd"], 0.0);
 }
+
+#[test]
+fn variants_on_many_threads_give_the_same_files_as_on_one() {
+    let d = dir("threads");
+    let s = root().join("scenarios/tutorial/scenario.toml");
+    let mut outputs = Vec::new();
+    for threads in ["1", "3"] {
+        let json = d.join(format!("t{threads}.json"));
+        let report = d.join(format!("r{threads}"));
+        let o = scalecast(&[
+            "simulate",
+            s.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "--threads",
+            threads,
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&report)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        outputs.push((std::fs::read(&json).unwrap(), files, o.stdout));
+    }
+    assert!(outputs[0].0 == outputs[1].0, "the JSON differs");
+    assert_eq!(outputs[0].1.len(), outputs[1].1.len());
+    for (a, b) in outputs[0].1.iter().zip(&outputs[1].1) {
+        assert!(a == b, "{} differs", a.0);
+    }
+    assert_eq!(text(&outputs[0].2), text(&outputs[1].2), "the table differs");
+}

@@ -16,10 +16,13 @@ pub fn run(
     json: Option<&Path>,
     report: Option<&Path>,
     journal: Option<(&Path, u64, u64)>,
+    threads: Option<usize>,
     quiet: bool,
 ) -> Result<ExitCode, Failure> {
     use scalecast::config::scenario::Scenario;
-    use scalecast::sim::scenario_run::{prepare, run_variant, run_variant_logged};
+    use scalecast::sim::scenario_run::{
+        for_each_variant, prepare, run_variant, run_variant_logged,
+    };
     let sets = parse_sets(sets)?;
     let sc = Scenario::load(path, &sets, host_tz())?;
     let prepared = prepare(&sc).map_err(|e| Failure::Input(e.to_string()))?;
@@ -55,23 +58,18 @@ pub fn run(
         }
     };
     let show = !quiet && std::io::stderr().is_terminal();
-    let mut results = Vec::new();
-    let mut series = Vec::new();
     let window = (
         sc.start.or(prepared.trace_start()),
         sc.end.or(prepared.trace_end()),
     );
-    for v in &sc.variants {
-        let bar = if show {
-            let span = match (
-                sc.start.or(prepared.trace_start()),
-                sc.end.or(prepared.trace_end()),
-            ) {
-                (Some(a), Some(b)) if b > a => Some((a, b)),
-                _ => None,
-            };
-            span.map(|(a, b)| {
-                let bar = indicatif::ProgressBar::new(1000);
+    let bars = indicatif::MultiProgress::new();
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let run_one = |v: &scalecast::config::scenario::Variant,
+                   log: Option<&mut scalecast::journal::JournalLog>| {
+        let bar = match window {
+            (Some(a), Some(b)) if show && b > a => {
+                let bar = bars.add(indicatif::ProgressBar::new(1000));
                 bar.set_style(
                     indicatif::ProgressStyle::with_template(
                         "{prefix:>20} [{bar:40}] {percent:>3}% {elapsed} (eta {eta})",
@@ -80,10 +78,9 @@ pub fn run(
                     .progress_chars("=> "),
                 );
                 bar.set_prefix(v.name.clone());
-                (bar, a, b)
-            })
-        } else {
-            None
+                Some((bar, a, b))
+            }
+            _ => None,
         };
         let mut progress = |t: Time| {
             if let Some((bar, a, b)) = &bar {
@@ -102,25 +99,36 @@ pub fn run(
             Some(r) => r,
             None => &mut none,
         };
-        let run = match journal_log.as_mut() {
-            Some(log) if results.is_empty() => {
-                run_variant_logged(&sc, &prepared, v, obs, &mut progress, log)
-            }
-            _ => run_variant(&sc, &prepared, v, obs, &mut progress),
+        let run = match log {
+            Some(log) => run_variant_logged(&sc, &prepared, v, obs, &mut progress, log),
+            None => run_variant(&sc, &prepared, v, obs, &mut progress),
         };
-        let r = run.map_err(|e| match e {
+        if let Some((bar, _, _)) = bar {
+            bar.finish_and_clear();
+        }
+        let run = run.map_err(|e| match e {
             scalecast::sim::SimError::Trace(t) => Failure::Input(t.to_string()),
             e if e.is_input() => Failure::Input(format!("{}: {e}", path.display())),
             other => Failure::Runtime(anyhow::anyhow!("variant {:?}: {other}", v.name)),
         })?;
-        if let Some((bar, _, _)) = bar {
-            bar.finish_and_clear();
-        }
-        if let Some(rec) = recorder {
-            let end = r.end;
-            series.push(rec.finish(end));
-        }
+        let series = recorder.map(|rec| rec.finish(run.end));
+        Ok::<_, Failure>((run, series))
+    };
+    // The baseline (variant 0) writes the journal, if asked, here (the journal's store stays
+    // on one thread); the variants run on all cores.
+    let first = journal_log
+        .as_mut()
+        .map(|log| run_one(&sc.variants[0], Some(log)));
+    let skip_first = first.is_some();
+    let rest = for_each_variant(&sc, threads, |i, v| {
+        (i > 0 || !skip_first).then(|| run_one(v, None))
+    });
+    let mut results = Vec::with_capacity(rest.len());
+    let mut series = Vec::new();
+    for r in first.into_iter().chain(rest.into_iter().flatten()) {
+        let (r, s) = r?;
         results.push(r);
+        series.extend(s);
     }
     if let Some(dir) = report {
         let title = format!("scalecast forecast: {}", path.display());

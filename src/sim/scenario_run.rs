@@ -134,6 +134,42 @@ impl Prepared {
     }
 }
 
+/// `f(i, variant)` for every variant of `sc`, on up to `threads` threads at once; the results
+/// come back in the variants' order, so the number of threads never changes them (each
+/// variant's run depends only on the scenario and its seed).
+pub fn for_each_variant<T: Send>(
+    sc: &Scenario,
+    threads: usize,
+    f: impl Fn(usize, &Variant) -> T + Sync,
+) -> Vec<T> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let n = sc.variants.len();
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
+    let worker = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                break;
+            }
+            let r = f(i, &sc.variants[i]);
+            slots.lock().expect("no panic while held")[i] = Some(r);
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 0..threads.clamp(1, n.max(1)) {
+            s.spawn(worker);
+        }
+    });
+    slots
+        .into_inner()
+        .expect("threads joined")
+        .into_iter()
+        .map(|r| r.expect("every variant ran"))
+        .collect()
+}
+
 /// Simulate one variant of a scenario.
 pub fn run_variant(
     sc: &Scenario,
