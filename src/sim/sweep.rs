@@ -277,6 +277,9 @@ impl Shard {
     }
 }
 
+/// The current config's row (when run) and each combination's row with its index.
+pub type PartRows = (Option<Row>, Vec<(usize, Row)>);
+
 /// Run the current config (unless `part` is a shard other than 0) and the combinations of
 /// `part` (every one when None), each with its index among all the combinations.
 pub fn run_part(
@@ -287,7 +290,7 @@ pub fn run_part(
     part: Option<Shard>,
     threads: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<(Option<Row>, Vec<(usize, Row)>), SweepError> {
+) -> Result<PartRows, SweepError> {
     let base = &sc.variants[0];
     // Check every combination before running any (all of them, in every shard, so that a
     // bad grid fails the same everywhere).
