@@ -322,5 +322,9 @@ fn variants_on_many_threads_give_the_same_files_as_on_one() {
     for (a, b) in outputs[0].1.iter().zip(&outputs[1].1) {
         assert!(a == b, "{} differs", a.0);
     }
-    assert_eq!(text(&outputs[0].2), text(&outputs[1].2), "the table differs");
+    assert_eq!(
+        text(&outputs[0].2),
+        text(&outputs[1].2),
+        "the table differs"
+    );
 }

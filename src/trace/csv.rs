@@ -2,15 +2,27 @@
 //! may come in any order; extra columns are ignored.
 
 use crate::trace::{
-    Parsed, Skipped, TraceError, TraceFilter, TraceJob, TraceResult, io_error, job_from_fields,
+    DURATION, Fields, ID, MESSAGE, Parsed, QUEUED, RUNNER, STARTED, Skipped, TraceError,
+    TraceFilter, TraceJob, TraceResult, io_error, job_from,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// Where each field is: the first of its names the header has.
+struct Columns {
+    id: Option<usize>,
+    message: Option<usize>,
+    started: Option<usize>,
+    duration: Option<usize>,
+    queued: Option<usize>,
+    runner: [Option<usize>; 3],
+}
+
 pub struct CsvJobs {
     file: String,
     reader: csv::Reader<std::io::BufReader<std::fs::File>>,
-    columns: BTreeMap<String, usize>,
+    /// Each field's column, resolved once from the header.
+    columns: Columns,
     record: csv::StringRecord,
     failed: bool,
     filter: TraceFilter,
@@ -64,6 +76,15 @@ impl CsvJobs {
                         .into(),
             });
         }
+        let first = |names: &[&str]| names.iter().find_map(|n| columns.get(*n).copied());
+        let columns = Columns {
+            id: first(ID),
+            message: first(MESSAGE),
+            started: first(STARTED),
+            duration: first(DURATION),
+            queued: first(QUEUED),
+            runner: RUNNER.map(|k| first(&[k])),
+        };
         Ok(CsvJobs {
             file,
             reader,
@@ -98,13 +119,17 @@ impl Iterator for CsvJobs {
                 }
             }
             let rec = &self.record;
-            let cols = &self.columns;
-            let get = |names: &[&str]| {
-                names
-                    .iter()
-                    .find_map(|n| cols.get(*n).and_then(|&i| rec.get(i)))
+            let c = &self.columns;
+            let at = |i: Option<usize>| i.and_then(|i| rec.get(i));
+            let fields = Fields {
+                id: at(c.id),
+                message: at(c.message),
+                started: at(c.started),
+                duration: at(c.duration),
+                queued: at(c.queued),
+                runner: c.runner.map(at),
             };
-            match job_from_fields(get, &self.filter) {
+            match job_from(&fields, &self.filter) {
                 Ok(Parsed::Job(job)) => return Some(Ok(job)),
                 Ok(Parsed::NeverRan) => self.skipped.never_ran += 1,
                 Ok(Parsed::OtherRunner) => self.skipped.other_runner += 1,
