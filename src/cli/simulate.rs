@@ -23,9 +23,20 @@ pub fn run(
     use scalecast::sim::scenario_run::{
         for_each_variant, prepare, run_variant, run_variant_logged,
     };
+    // SCALECAST_TIMINGS=1: where the time goes, on standard error (scripts/end-to-end.sh).
+    let timings = std::env::var_os("SCALECAST_TIMINGS").is_some();
+    let clock = std::time::Instant::now();
+    let lap = |what: &str, since: &mut std::time::Instant| {
+        if timings {
+            eprintln!("timing: {what} {:.1} ms", since.elapsed().as_secs_f64() * 1e3);
+        }
+        *since = std::time::Instant::now();
+    };
+    let mut since = clock;
     let sets = parse_sets(sets)?;
     let sc = Scenario::load(path, &sets, host_tz())?;
     let prepared = prepare(&sc).map_err(|e| Failure::Input(e.to_string()))?;
+    lap("read and check (scenario, config, trace)", &mut since);
     if let Some((dir, every, keep)) = journal {
         if every == 0 || keep == 0 {
             return Err(Failure::Input(
@@ -123,6 +134,7 @@ pub fn run(
     let rest = for_each_variant(&sc, threads, |i, v| {
         (i > 0 || !skip_first).then(|| run_one(v, None))
     });
+    lap("simulate (every variant)", &mut since);
     let mut results = Vec::with_capacity(rest.len());
     let mut series = Vec::new();
     for r in first.into_iter().chain(rest.into_iter().flatten()) {
@@ -171,6 +183,13 @@ pub fn run(
                 writeln!(out, "note: {n}")?;
             }
         }
+    }
+    lap("output (report, JSON, table)", &mut since);
+    if timings {
+        eprintln!(
+            "timing: total {:.1} ms",
+            clock.elapsed().as_secs_f64() * 1e3
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
