@@ -328,3 +328,27 @@ fn variants_on_many_threads_give_the_same_files_as_on_one() {
         "the table differs"
     );
 }
+
+#[test]
+fn a_trace_kept_in_memory_and_one_read_again_give_the_same_results() {
+    let d = dir("kept");
+    for scenario in ["tutorial", "datadog"] {
+        let s = root().join(format!("scenarios/{scenario}/scenario.toml"));
+        let mut outs = Vec::new();
+        for cap in [None, Some("0"), Some("100")] {
+            let json = d.join(format!("{scenario}-{}.json", cap.unwrap_or("default")));
+            let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"));
+            c.args(["simulate", s.to_str().unwrap(), "--quiet", "--json"])
+                .arg(&json)
+                .env("TZ", "UTC");
+            match cap {
+                Some(n) => c.env("SCALECAST_MAX_JOBS_IN_MEMORY", n),
+                None => c.env_remove("SCALECAST_MAX_JOBS_IN_MEMORY"),
+            };
+            let o = c.output().unwrap();
+            assert!(o.status.success(), "{}", text(&o.stderr));
+            outs.push(std::fs::read(&json).unwrap());
+        }
+        assert!(outs[0] == outs[1] && outs[0] == outs[2], "{scenario}: the results differ");
+    }
+}
