@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # End-to-end time of `scalecast simulate` on a 100-day trace of about 193,000 jobs (one
 # variant, the tutorial's settings with concurrent and limit raised to carry the load), as a
-# whole process, split into reading and checking, simulating and writing the output
-# (SCALECAST_TIMINGS=1). Makes the trace once in target/e2e/; prints each run and the medians.
+# whole process (wall clock), and split into reading and checking, simulating and writing the
+# output (SCALECAST_TIMINGS=1). Makes the trace once in target/e2e/. With several binaries
+# (an older release, say), runs them in turns, side by side, and says whether their JSON
+# results are byte-identical.
 #
-#   bash scripts/end-to-end.sh [RUNS] [BINARY]      (default: 11 runs, target/release/scalecast)
+#   bash scripts/end-to-end.sh [RUNS] [BINARY...]   (default: 11 runs, target/release/scalecast)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-11}
-bin=${2:-}
-if [ -z "$bin" ]; then
+shift || true
+if [ "$#" -eq 0 ]; then
   cargo build --release --quiet
-  bin=$PWD/target/release/scalecast
+  set -- "$PWD/target/release/scalecast"
 fi
 work=$PWD/target/e2e
 mkdir -p "$work"
-[ -f "$work/t100.csv" ] || "$bin" trace synth --days 100 --jobs-per-day 1930 --seed 3 --out "$work/t100.csv"
+[ -f "$work/t100.csv" ] || "$1" trace synth --days 100 --jobs-per-day 1930 --seed 3 --out "$work/t100.csv"
 cat > "$work/scenario.toml" <<TOML
 [runner]
 config = "$PWD/scenarios/tutorial/config.toml"
@@ -26,15 +28,32 @@ seed = 1
 [machine]
 boot_seconds = { median = 90, p95 = 180 }
 TOML
-for _ in $(seq 1 "$runs"); do
-  SCALECAST_TIMINGS=1 "$bin" simulate "$work/scenario.toml" --set concurrent=200 --set limit=200 \
-    --json "$work/out.json" --quiet 2>&1 >/dev/null | grep '^timing:'
-done | python3 -c '
-import sys, collections, statistics
-t = collections.defaultdict(list)
-for line in sys.stdin:
-    what, ms = line[len("timing: "):].rsplit(" ", 2)[0], float(line.split()[-2])
-    t[what].append(ms)
-for what, v in t.items():
-    print(f"{what:45} median {statistics.median(v):7.1f} ms  (min {min(v):.1f}, max {max(v):.1f}, {len(v)} runs)")
-'
+python3 - "$runs" "$work" "$@" <<'PY'
+import collections, os, statistics, subprocess, sys, time
+runs, work, bins = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+wall = collections.defaultdict(list)
+parts = collections.defaultdict(lambda: collections.defaultdict(list))
+for r in range(runs):
+    for i, b in enumerate(bins):
+        out = f"{work}/out-{i}.json"
+        t = time.perf_counter()
+        p = subprocess.run([b, "simulate", f"{work}/scenario.toml", "--set", "concurrent=200",
+                            "--set", "limit=200", "--json", out, "--quiet"],
+                           env={**os.environ, "SCALECAST_TIMINGS": "1"},
+                           capture_output=True, text=True, check=True)
+        wall[b].append((time.perf_counter() - t) * 1e3)
+        for line in p.stderr.splitlines():
+            if line.startswith("timing: "):
+                what, ms = line[8:].rsplit(" ", 2)[0], float(line.split()[-2])
+                parts[b][what].append(ms)
+print(f"{runs} runs each, in turns; a {os.path.getsize(work + '/t100.csv') / 1e6:.1f} MB trace")
+for b in bins:
+    w = wall[b]
+    print(f"{b}\n  {'whole process (wall clock)':43} median {statistics.median(w):7.1f} ms  (min {min(w):.1f}, max {max(w):.1f})")
+    for what, v in parts[b].items():
+        print(f"  {what:43} median {statistics.median(v):7.1f} ms")
+if len(bins) > 1:
+    first = open(f"{work}/out-0.json", "rb").read()
+    same = all(open(f"{work}/out-{i}.json", "rb").read() == first for i in range(1, len(bins)))
+    print("JSON results byte-identical:", "yes" if same else "NO")
+PY
