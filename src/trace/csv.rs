@@ -23,7 +23,8 @@ pub struct CsvJobs {
     reader: csv::Reader<std::io::BufReader<std::fs::File>>,
     /// Each field's column, resolved once from the header.
     columns: Columns,
-    record: csv::StringRecord,
+    /// Bytes: only the fields a job is made of are checked for UTF-8, not every column.
+    record: csv::ByteRecord,
     failed: bool,
     filter: TraceFilter,
     pub skipped: Skipped,
@@ -89,7 +90,7 @@ impl CsvJobs {
             file,
             reader,
             columns,
-            record: csv::StringRecord::new(),
+            record: csv::ByteRecord::new(),
             failed: false,
             filter,
             skipped: Skipped::default(),
@@ -105,7 +106,7 @@ impl Iterator for CsvJobs {
             return None;
         }
         loop {
-            match self.reader.read_record(&mut self.record) {
+            match self.reader.read_byte_record(&mut self.record) {
                 Ok(false) => return None,
                 Ok(true) => {}
                 Err(e) => {
@@ -120,15 +121,34 @@ impl Iterator for CsvJobs {
             }
             let rec = &self.record;
             let c = &self.columns;
-            let at = |i: Option<usize>| i.and_then(|i| rec.get(i));
+            let mut bad = None;
+            let mut at = |i: Option<usize>| {
+                let b = rec.get(i?)?;
+                match std::str::from_utf8(b) {
+                    Ok(t) => Some(t),
+                    Err(_) => {
+                        bad = Some(i?);
+                        None
+                    }
+                }
+            };
             let fields = Fields {
                 id: at(c.id),
                 message: at(c.message),
                 started: at(c.started),
                 duration: at(c.duration),
                 queued: at(c.queued),
-                runner: c.runner.map(at),
+                runner: c.runner.map(&mut at),
             };
+            if let Some(col) = bad {
+                self.failed = true;
+                let line = rec.position().map_or(0, |p| p.line());
+                return Some(Err(TraceError {
+                    file: self.file.clone(),
+                    place: format!("line {line}"),
+                    message: format!("column {} is not UTF-8 text", col + 1),
+                }));
+            }
             match job_from(&fields, &self.filter) {
                 Ok(Parsed::Job(job)) => return Some(Ok(job)),
                 Ok(Parsed::NeverRan) => self.skipped.never_ran += 1,
@@ -144,5 +164,36 @@ impl Iterator for CsvJobs {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_fields_a_job_is_made_of_must_be_utf8() {
+        let dir = std::env::temp_dir().join(format!("scalecast-csv-utf8-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("t.csv");
+        let mut text = b"id,started_at,duration,name\n1,2026-01-13T04:33:30.488Z,30,caf".to_vec();
+        text.extend_from_slice(&[0xff, b'\n']);
+        std::fs::write(&p, &text).unwrap();
+        let jobs: Vec<_> = CsvJobs::open(&p, b',', TraceFilter::default())
+            .unwrap()
+            .collect();
+        assert_eq!(jobs.len(), 1);
+        assert!(jobs[0].is_ok(), "a column no job needs may hold anything");
+        let mut text = b"id,started_at,duration\n1,2026-01-13T04:33:30.488Z,3".to_vec();
+        text.extend_from_slice(&[0xff, b'\n']);
+        std::fs::write(&p, &text).unwrap();
+        let e = CsvJobs::open(&p, b',', TraceFilter::default())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.place, "line 2");
+        assert!(e.message.contains("column 3 is not UTF-8"), "{}", e.message);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
