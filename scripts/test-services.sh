@@ -51,19 +51,24 @@ PY
   return 1
 }
 
-stop_moto() {
-  if [ -f "$dir/moto.pid" ]; then
+# Stop the process whose PID is in FILE: SIGTERM, then SIGKILL after WAIT tenths of a second.
+stop_pid() {
+  local file=$1 wait=$2
+  if [ -f "$file" ]; then
     local pid
-    pid=$(cat "$dir/moto.pid")
+    pid=$(cat "$file")
     kill "$pid" 2>/dev/null || true
-    # Wait for it to go; after five seconds, SIGKILL.
-    for _ in $(seq 1 50); do
+    for _ in $(seq 1 "$wait"); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
     kill -9 "$pid" 2>/dev/null || true
-    rm -f "$dir/moto.pid"
+    rm -f "$file"
   fi
+}
+
+stop_moto() {
+  stop_pid "$dir/moto.pid" 50
   rm -f "$dir/moto.url"
 }
 
@@ -121,17 +126,7 @@ start_docker() {
 }
 
 stop_docker() {
-  if [ -f "$dir/dockerd.pid" ]; then
-    local pid
-    pid=$(cat "$dir/dockerd.pid")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$dir/dockerd.pid"
-  fi
+  stop_pid "$dir/dockerd.pid" 100
   rm -f "$dir/docker.url"
 }
 

@@ -145,6 +145,10 @@ pub fn for_each_variant<T: Send>(
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let n = sc.variants.len();
+    if threads <= 1 || n <= 1 {
+        // No thread to spawn (nor its allocator arena).
+        return sc.variants.iter().enumerate().map(|(i, v)| f(i, v)).collect();
+    }
     let next = AtomicUsize::new(0);
     let slots: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
     let worker = || {

@@ -467,6 +467,17 @@ pub struct TraceFile {
     kept: Option<std::sync::Arc<Vec<TraceJob>>>,
 }
 
+/// About how many records a file holds: its size over the mean length of the lines in its
+/// first 64 KiB (None for a small or unreadable file).
+fn estimated_records(path: &Path) -> Option<u64> {
+    use std::io::Read;
+    let len = std::fs::metadata(path).ok()?.len();
+    let mut head = vec![0u8; 1 << 16];
+    let n = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
+    let lines = head[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+    (n == head.len() && lines > 1).then(|| len * lines / n as u64)
+}
+
 /// How many jobs a trace file may have for its jobs to be kept in memory (24 bytes each):
 /// 2,000,000 (48 MB) unless `SCALECAST_MAX_JOBS_IN_MEMORY` says otherwise.
 pub fn max_jobs_in_memory() -> usize {
@@ -505,7 +516,10 @@ impl TraceFile {
         };
         let mut last: Option<Time> = None;
         let cap = max_jobs_in_memory();
-        let mut kept = Some(Vec::new());
+        // A file that plainly holds more jobs than that is not collected at all (so memory
+        // never grows to the cap only to be dropped).
+        let mut kept = (estimated_records(path).is_none_or(|n| n <= cap as u64 * 3 / 2))
+            .then(Vec::new);
         let mut jobs = Dedup::new(read_filtered(path, filter)?);
         for job in &mut jobs {
             let job = job?;
@@ -537,7 +551,10 @@ impl TraceFile {
             path: path.to_path_buf(),
             filter: filter.clone(),
             summary: s,
-            kept: kept.map(std::sync::Arc::new),
+            kept: kept.map(|mut k| {
+                k.shrink_to_fit();
+                std::sync::Arc::new(k)
+            }),
         })
     }
 
