@@ -96,7 +96,12 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
     g.throughput(Throughput::Elements(written));
     g.bench_function("read_and_check_100_days", |b| {
-        b.iter(|| scalecast::trace::TraceFile::scan(&csv).unwrap().summary.jobs)
+        b.iter(|| {
+            scalecast::trace::TraceFile::scan(&csv)
+                .unwrap()
+                .summary
+                .jobs
+        })
     });
     g.bench_function("read_check_and_simulate_100_days", |b| {
         b.iter(|| {

@@ -71,7 +71,20 @@ fn random_settings() -> impl Strategy<Value = Settings> {
 /// Turns random ops into valid events against the engine's state, checks the invariants after
 /// each one, and returns every action.
 fn run(kind: EngineKind, s: &Settings, ops: &[Op]) -> Result<Vec<Action>, TestCaseError> {
+    run_with(kind, s, ops, true).map(|(a, _)| a)
+}
+
+/// As `run`, with the docker-machine engine's poll skipping on or off; also every deadline
+/// the engine asked for, in order.
+fn run_with(
+    kind: EngineKind,
+    s: &Settings,
+    ops: &[Op],
+    skipping: bool,
+) -> Result<(Vec<Action>, Vec<Option<Time>>), TestCaseError> {
     let mut e = Engine::new(kind, s.clone(), t0());
+    e.set_poll_skipping(skipping);
+    let mut deadlines = Vec::new();
     let mut now = t0();
     let mut next_job = 1u64;
     let mut arrived = 0u64;
@@ -129,6 +142,7 @@ fn run(kind: EngineKind, s: &Settings, ops: &[Op]) -> Result<Vec<Action>, TestCa
         }
         e.handle(&Event::new(now, kind))
             .map_err(|err| TestCaseError::fail(err.to_string()))?;
+        deadlines.push(e.poll_timeout());
         for a in e.drain_actions() {
             match a.kind {
                 ActionKind::StartJob { job, machine } => {
@@ -187,7 +201,7 @@ fn run(kind: EngineKind, s: &Settings, ops: &[Op]) -> Result<Vec<Action>, TestCa
             "a job was lost"
         );
     }
-    Ok(all)
+    Ok((all, deadlines))
 }
 
 proptest! {
@@ -209,6 +223,28 @@ proptest! {
         let a = run(EngineKind::DockerMachine, &s, &ops)?;
         let b = run(EngineKind::DockerMachine, &s, &ops)?;
         prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn docker_machine_skipping_quiet_polls_decides_exactly_as_polling_every_interval(
+        s in random_settings(),
+        blocks in prop::collection::vec(
+            prop_oneof![
+                3 => op().prop_map(|o| vec![o]),
+                1 => (1usize..60).prop_map(|n| vec![Op::Tick; n]),
+            ],
+            1..120,
+        ),
+        idle_time in 0u64..40,
+    ) {
+        // Short IdleTimes and long runs of ticks: many polls fall inside quiet stretches.
+        let ops: Vec<Op> = blocks.into_iter().flatten().collect();
+        let mut s = s;
+        s.idle.idle_time = idle_time;
+        let (a, da) = run_with(EngineKind::DockerMachine, &s, &ops, true)?;
+        let (b, db) = run_with(EngineKind::DockerMachine, &s, &ops, false)?;
+        prop_assert_eq!(a, b);
+        prop_assert_eq!(da, db, "the same poll grid");
     }
 
     #[test]

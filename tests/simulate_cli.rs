@@ -349,6 +349,9 @@ fn a_trace_kept_in_memory_and_one_read_again_give_the_same_results() {
             assert!(o.status.success(), "{}", text(&o.stderr));
             outs.push(std::fs::read(&json).unwrap());
         }
-        assert!(outs[0] == outs[1] && outs[0] == outs[2], "{scenario}: the results differ");
+        assert!(
+            outs[0] == outs[1] && outs[0] == outs[2],
+            "{scenario}: the results differ"
+        );
     }
 }

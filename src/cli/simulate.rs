@@ -28,7 +28,10 @@ pub fn run(
     let clock = std::time::Instant::now();
     let lap = |what: &str, since: &mut std::time::Instant| {
         if timings {
-            eprintln!("timing: {what} {:.1} ms", since.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "timing: {what} {:.1} ms",
+                since.elapsed().as_secs_f64() * 1e3
+            );
         }
         *since = std::time::Instant::now();
     };

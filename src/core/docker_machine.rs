@@ -44,10 +44,34 @@ impl Engine {
             if limit > 0 && self.jobs.in_flight() >= limit {
                 return;
             }
-            if !self.poll_once() || self.jobs.in_flight() >= concurrent {
+            // A poll known to decide nothing is skipped (see `QuietPolls`).
+            if self.quiet.until.is_some_and(|t| self.now < t) {
+                return;
+            }
+            let before = self.actions_len();
+            let received = self.poll_once();
+            if !received && self.actions_len() == before && self.quiet.enabled {
+                self.quiet.until = Some(self.quiet_horizon());
+            }
+            if !received || self.jobs.in_flight() >= concurrent {
                 return;
             }
         }
+    }
+
+    /// After a poll that decided nothing: the first instant a poll could decide otherwise with
+    /// no event in between: an idle machine passing IdleTime (step 2's only clock), or the
+    /// period's boundary (the idle settings). A machine already past IdleTime and kept was
+    /// kept for the counts before it in the creation order, which only change when one of
+    /// those passes IdleTime, or by an event.
+    fn quiet_horizon(&self) -> Time {
+        let idle_ms = self.period.idle.idle_time_ms();
+        self.fleet
+            .iter()
+            .filter(|m| m.state == MachineState::Idle)
+            .map(|m| m.last_used.plus_millis(idle_ms + 1))
+            .filter(|&t| t > self.now)
+            .fold(self.period.valid_until, Time::min)
     }
 
     /// One poll (spec section 3, steps 1-6). True when a job was received.

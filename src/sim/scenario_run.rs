@@ -147,7 +147,12 @@ pub fn for_each_variant<T: Send>(
     let n = sc.variants.len();
     if threads <= 1 || n <= 1 {
         // No thread to spawn (nor its allocator arena).
-        return sc.variants.iter().enumerate().map(|(i, v)| f(i, v)).collect();
+        return sc
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| f(i, v))
+            .collect();
     }
     let next = AtomicUsize::new(0);
     let slots: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());

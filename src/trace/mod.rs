@@ -518,8 +518,8 @@ impl TraceFile {
         let cap = max_jobs_in_memory();
         // A file that plainly holds more jobs than that is not collected at all (so memory
         // never grows to the cap only to be dropped).
-        let mut kept = (estimated_records(path).is_none_or(|n| n <= cap as u64 * 3 / 2))
-            .then(Vec::new);
+        let mut kept =
+            (estimated_records(path).is_none_or(|n| n <= cap as u64 * 3 / 2)).then(Vec::new);
         let mut jobs = Dedup::new(read_filtered(path, filter)?);
         for job in &mut jobs {
             let job = job?;
