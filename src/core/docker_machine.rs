@@ -84,7 +84,14 @@ impl Engine {
         // (1)-(2): in creation order, each idle machine judged against the machines already
         // counted (itself not yet counted).
         let mut counted = Counts::default();
-        for id in self.fleet.ids() {
+        let mut ids = std::mem::take(&mut self.quiet.ids);
+        // Only idle machines are judged; with none, the walk would only count.
+        if self.fleet.counts().idle > 0 {
+            self.fleet.ids_into(&mut ids);
+        } else {
+            ids.clear();
+        }
+        for &id in &ids {
             let Some(m) = self.fleet.get(id) else {
                 continue;
             };
@@ -120,6 +127,7 @@ impl Engine {
             }
             counted.add(state);
         }
+        self.quiet.ids = ids;
 
         // (3): create while Available < T, within limit and MaxGrowthRate.
         let target = idle.target(self.fleet.counts().used);

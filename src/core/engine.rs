@@ -108,6 +108,8 @@ pub(crate) struct PeriodCache {
 pub(crate) struct QuietPolls {
     pub until: Option<Time>,
     pub enabled: bool,
+    /// A poll's list of machine ids, kept between polls so a poll allocates nothing.
+    pub ids: Vec<crate::core::MachineId>,
 }
 
 impl Default for QuietPolls {
@@ -115,6 +117,7 @@ impl Default for QuietPolls {
         QuietPolls {
             until: None,
             enabled: true,
+            ids: Vec::new(),
         }
     }
 }
@@ -264,8 +267,8 @@ impl Engine {
     /// by default): the decisions are the same either way, which a property test checks.
     pub fn set_poll_skipping(&mut self, on: bool) {
         self.quiet = QuietPolls {
-            until: None,
             enabled: on,
+            ..QuietPolls::default()
         };
     }
 

@@ -99,6 +99,12 @@ impl Fleet {
         self.order.iter().copied().collect()
     }
 
+    /// The ids in creation order, into `out` (cleared first).
+    pub fn ids_into(&self, out: &mut Vec<MachineId>) {
+        out.clear();
+        out.extend(self.order.iter().copied());
+    }
+
     pub fn len(&self) -> usize {
         self.machines.len()
     }
