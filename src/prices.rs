@@ -1,7 +1,5 @@
 //! The price and interruption tables shipped with the project (`data/`), compiled in.
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 const ONDEMAND_CSV: &str = include_str!("../data/ondemand-prices-us-east-1.csv");
 const ADVISOR_CSV: &str = include_str!("../data/spot-advisor-linux.csv");
@@ -15,51 +13,37 @@ pub const BUCKET_LABELS: [&str; 5] = ["<5%", "5-10%", "10-15%", "15-20%", ">20%"
 /// Hours in an average month.
 pub const HOURS_PER_MONTH: f64 = 730.0;
 
-struct Tables {
-    ondemand: BTreeMap<String, f64>,
-    advisor: BTreeMap<(String, String), (f64, usize)>,
-}
-
-fn tables() -> &'static Tables {
-    static T: OnceLock<Tables> = OnceLock::new();
-    T.get_or_init(|| {
-        let ondemand = ONDEMAND_CSV
-            .lines()
-            .skip(1)
-            .filter_map(|l| {
-                let mut f = l.split(',');
-                let (_region, ty, price) = (f.next()?, f.next()?, f.next()?);
-                Some((ty.to_string(), price.trim().parse().ok()?))
-            })
-            .collect();
-        let advisor = ADVISOR_CSV
-            .lines()
-            .skip(1)
-            .filter_map(|l| {
-                let mut f = l.split(',');
-                let (region, ty, s, r) = (f.next()?, f.next()?, f.next()?, f.next()?);
-                let bucket: usize = r.trim().parse().ok()?;
-                Some((
-                    (region.to_string(), ty.to_string()),
-                    (s.trim().parse().ok()?, bucket.min(4)),
-                ))
-            })
-            .collect();
-        Tables { ondemand, advisor }
-    })
+/// The last row of a compiled-in table whose fields `pick` accepts (later rows win, as they
+/// would in a map built from the table). A lookup scans the text: each runs once or twice per
+/// run, so no table is built (a map of 15,000 rows cost a few milliseconds at every start).
+fn last_row<T>(csv: &str, pick: impl Fn(&[&str]) -> Option<T>) -> Option<T> {
+    let mut found = None;
+    for line in csv.lines().skip(1) {
+        let fields: Vec<&str> = line.splitn(5, ',').collect();
+        if let Some(v) = pick(&fields) {
+            found = Some(v);
+        }
+    }
+    found
 }
 
 /// On-demand $/h of an instance type (us-east-1 prices).
 pub fn ondemand_usd_per_hour(instance_type: &str) -> Option<f64> {
-    tables().ondemand.get(instance_type).copied()
+    last_row(ONDEMAND_CSV, |f| match f {
+        [_region, ty, price, ..] if *ty == instance_type => price.trim().parse().ok(),
+        _ => None,
+    })
 }
 
 /// Spot savings percent and interruption bucket for a region and type.
 pub fn advisor(region: &str, instance_type: &str) -> Option<(f64, usize)> {
-    tables()
-        .advisor
-        .get(&(region.to_string(), instance_type.to_string()))
-        .copied()
+    last_row(ADVISOR_CSV, |f| match f {
+        [r, ty, savings, bucket, ..] if *r == region && *ty == instance_type => {
+            let bucket: usize = bucket.trim().parse().ok()?;
+            Some((savings.trim().parse().ok()?, bucket.min(4)))
+        }
+        _ => None,
+    })
 }
 
 #[cfg(test)]
