@@ -212,7 +212,11 @@ struct Sim<'a, L: EventLog> {
     /// nothing behind.
     interruptions: BTreeSet<(Time, MachineId)>,
     next_job: JobId,
+    /// The next trace job to arrive, and the sequence number its place in the queue has: it
+    /// is kept beside the queue (arrivals come in order from the trace), and takes its turn
+    /// among same-instant events exactly as if it were queued.
     pending_arrival: Option<TraceJob>,
+    arrival_seq: u64,
     /// Trace jobs that arrive before the window.
     before: u64,
     boot_rng: Rng,
@@ -225,6 +229,22 @@ impl<L: EventLog> Sim<'_, L> {
     fn push(&mut self, at: Time, e: SimEvent) {
         self.seq += 1;
         self.queue.push(Reverse((at, self.seq, e)));
+    }
+
+    /// The next arrival, numbered as a push would number it.
+    fn set_arrival(&mut self, j: TraceJob) {
+        self.seq += 1;
+        self.arrival_seq = self.seq;
+        self.pending_arrival = Some(j);
+    }
+
+    /// Whether the pending arrival comes before everything queued.
+    fn arrival_first(&self) -> bool {
+        match (self.pending_arrival, self.queue.peek()) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(j), Some(Reverse((t, seq, _)))) => (j.arrival, self.arrival_seq) < (*t, *seq),
+        }
     }
 
     /// Time passes from `from` to `to` with the engine as it stands: report the state, and
@@ -364,8 +384,7 @@ impl<L: EventLog> Sim<'_, L> {
                 self.before += 1;
                 continue;
             }
-            self.pending_arrival = Some(j);
-            self.push(j.arrival, SimEvent::Arrival);
+            self.set_arrival(j);
             return Ok(());
         }
         self.pending_arrival = None;
@@ -409,6 +428,7 @@ pub fn simulate_logged<L: EventLog>(
         interruptions: BTreeSet::new(),
         next_job: 1,
         pending_arrival: None,
+        arrival_seq: 0,
         before: 0,
         boot_rng: Rng::derive(cfg.seed, "boot"),
         fail_rng: Rng::derive(cfg.seed, "create failure"),
@@ -416,10 +436,7 @@ pub fn simulate_logged<L: EventLog>(
         m: Metrics::new(cfg.tz),
     };
     match first {
-        Some(j) if j.arrival >= start => {
-            sim.pending_arrival = Some(j);
-            sim.push(j.arrival, SimEvent::Arrival);
-        }
+        Some(j) if j.arrival >= start => sim.set_arrival(j),
         _ => sim.next_arrival(arrivals, start)?,
     }
     sim.feed(start, EventKind::Tick, obs)?;
@@ -428,7 +445,13 @@ pub fn simulate_logged<L: EventLog>(
     let mut last_arrival = start;
     let mut events = 0u64;
     loop {
-        let queued = sim.queue.peek().map(|Reverse((t, _, _))| *t);
+        let queued = match (
+            sim.queue.peek().map(|Reverse((t, _, _))| *t),
+            sim.pending_arrival.map(|j| j.arrival),
+        ) {
+            (Some(q), Some(a)) => Some(q.min(a)),
+            (q, a) => q.or(a),
+        };
         let notice = sim.interruptions.first().copied();
         let at = match (queued, notice) {
             (None, None) => break,
@@ -462,8 +485,14 @@ pub fn simulate_logged<L: EventLog>(
             }
             continue;
         }
-        let Some(Reverse((at, _, ev))) = sim.queue.pop() else {
-            break;
+        let (at, ev) = if sim.arrival_first() {
+            let j = sim.pending_arrival.expect("an arrival is pending");
+            (j.arrival, SimEvent::Arrival)
+        } else {
+            match sim.queue.pop() {
+                Some(Reverse((at, _, ev))) => (at, ev),
+                None => break,
+            }
         };
         if at != now {
             sim.advance(now, at, obs);
