@@ -1,6 +1,5 @@
 //! The price and interruption tables shipped with the project (`data/`), compiled in.
 
-
 const ONDEMAND_CSV: &str = include_str!("../data/ondemand-prices-us-east-1.csv");
 const ADVISOR_CSV: &str = include_str!("../data/spot-advisor-linux.csv");
 
