@@ -42,6 +42,7 @@ fn config() -> SimConfig {
         start: None,
         end: None,
         tz: chrono_tz::Tz::UTC,
+        attribution: None,
     }
 }
 

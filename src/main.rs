@@ -82,6 +82,20 @@ enum Command {
         /// With --journal: keep the newest N snapshots, delete older ones.
         #[arg(long, value_name = "N", default_value_t = scalecast::journal::DEFAULT_KEEP_SNAPSHOTS, requires = "journal")]
         keep_snapshots: u64,
+        /// Split each variant's cost by a key of the trace: project, pipeline, ref, stage,
+        /// name, user, tags, runner or job (docs/attribution.md).
+        #[arg(long, value_name = "KEY")]
+        by: Option<scalecast::trace::keys::KeyKind>,
+        /// With --by: show the N costliest keys (of the baseline) and the rest as "other".
+        #[arg(long, value_name = "N", requires = "by")]
+        top: Option<usize>,
+        /// With --by: write every key of every variant as CSV to FILE.
+        #[arg(long, value_name = "FILE", requires = "by")]
+        by_csv: Option<PathBuf>,
+        /// With --by: where booting and idle dollars go: next-job (the job that next takes
+        /// the machine) or spread (over the day's jobs by busy cost).
+        #[arg(long, value_name = "RULE", default_value = "next-job", requires = "by")]
+        attribution: scalecast::sim::attribution::Rule,
         /// No progress bar and no table.
         #[arg(long, short)]
         quiet: bool,
@@ -275,6 +289,10 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             snapshot_every,
             keep_snapshots,
             threads,
+            by,
+            top,
+            by_csv,
+            attribution,
             quiet,
         } => cli::simulate::run(
             &scenario,
@@ -284,6 +302,12 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             journal
                 .as_deref()
                 .map(|d| (d, snapshot_every, keep_snapshots)),
+            by.map(|by| cli::simulate::ByKey {
+                by,
+                top,
+                csv: by_csv,
+                rule: attribution,
+            }),
             threads,
             quiet,
         ),

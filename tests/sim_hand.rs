@@ -77,6 +77,7 @@ fn run(idle_count: u32, idle_time: u64) -> (scalecast::sim::VariantResult, Vec<(
         start: None,
         end: None,
         tz: chrono_tz::Tz::UTC,
+        attribution: None,
     };
     let mut obs = Waits::default();
     let mut arrivals = trace().into_iter().map(Ok);
@@ -160,6 +161,7 @@ fn sixty_second_minimum_is_billed() {
         start: None,
         end: Some(t(3600.0)),
         tz: chrono_tz::Tz::UTC,
+        attribution: None,
     };
     let mut arrivals = vec![TraceJob {
         id: 1,

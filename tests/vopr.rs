@@ -3,6 +3,10 @@
 //! (bursty, quiet, overlapping jobs) and a world (boot times, creation failures, frequent
 //! interruptions, removal delays); the simulator runs it and every invariant is checked.
 //!
+//! Every run also splits its cost over its jobs (`--by job`, either attribution rule): the
+//! per-job costs are non-negative and add up to the run's cost, and attributing changes no
+//! other figure.
+//!
 //! `cargo test` runs 300 seeds. More: `SCALECAST_FUZZ_SEEDS=100000 cargo test --release
 //! --test vopr`. One seed: `SCALECAST_FUZZ_SEED=N cargo test --test vopr`. A failure names
 //! its seed, and that seed reproduces it.
@@ -11,7 +15,9 @@ use scalecast::config::ConfigFile;
 use scalecast::core::{Action, ActionKind, Engine, EngineKind, Event, EventKind, Settings, Time};
 use scalecast::drive::EventLog;
 use scalecast::rng::Rng;
+use scalecast::sim::attribution::{AttributionSpec, Rule};
 use scalecast::sim::{Boot, Observer, SimConfig, VariantResult, WorldModel, WorldOverrides};
+use scalecast::trace::keys::{KeyKind, Keys};
 use scalecast::trace::{TraceJob, TraceResult};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -210,7 +216,27 @@ impl EventLog for Kept {
     }
 }
 
+/// Every job its own key.
+fn per_job(seed: u64, c: &Case) -> AttributionSpec {
+    let mut keys = Keys::new(KeyKind::Job);
+    for j in &c.jobs {
+        keys.insert(j.id, Some(&j.id.to_string()));
+    }
+    AttributionSpec {
+        keys: std::sync::Arc::new(keys),
+        rule: if seed.is_multiple_of(2) {
+            Rule::NextJob
+        } else {
+            Rule::Spread
+        },
+    }
+}
+
 fn run(seed: u64, c: &Case) -> (VariantResult, Watch) {
+    run_with(seed, c, Some(per_job(seed, c)))
+}
+
+fn run_with(seed: u64, c: &Case, attribution: Option<AttributionSpec>) -> (VariantResult, Watch) {
     let cfg = SimConfig {
         name: format!("seed {seed}"),
         settings: c.settings.clone(),
@@ -220,6 +246,7 @@ fn run(seed: u64, c: &Case) -> (VariantResult, Watch) {
         start: None,
         end: c.end,
         tz: chrono_tz::Tz::UTC,
+        attribution,
     };
     let s = &c.settings;
     let mut watch = Watch {
@@ -340,6 +367,38 @@ fn check(seed: u64) {
             &c,
             &format!("billed {billed_ms} ms of machine time, machines lived {lived_ms} ms"),
         );
+    }
+    // Every dollar is some job's: none negative, the sum the run's cost to the cent.
+    let by =
+        r.by.as_ref()
+            .unwrap_or_else(|| fail(seed, &c, "no breakdown"));
+    if let Some(k) = by.keys.iter().find(|k| k.cost_usd < -1e-12) {
+        fail(seed, &c, &format!("job {} costs {}", k.key, k.cost_usd));
+    }
+    if (by.total() - r.cost_usd).abs() > 0.005 || by.keys.len() as u64 > r.jobs {
+        fail(
+            seed,
+            &c,
+            &format!(
+                "per-job costs sum to {} over {} jobs, the run cost {} over {}",
+                by.total(),
+                by.keys.len(),
+                r.cost_usd,
+                r.jobs
+            ),
+        );
+    }
+    if by.unattributed_usd > 0.0 && r.jobs > 0 {
+        fail(seed, &c, "dollars left unattributed though jobs arrived");
+    }
+    // Attributing changes no other figure.
+    if seed.is_multiple_of(5) {
+        let (plain, _) = run_with(seed, &c, None);
+        let mut r2 = r.clone();
+        r2.by = None;
+        if serde_json::to_vec(&plain).unwrap() != serde_json::to_vec(&r2).unwrap() {
+            fail(seed, &c, "attributing the cost changed the run");
+        }
     }
     // The same seed gives byte-identical results.
     let (again, _) = run(seed, &c);

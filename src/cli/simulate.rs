@@ -10,12 +10,22 @@ use std::process::ExitCode;
 /// Events per journal write for a simulated run (a live journal writes each one through).
 const JOURNAL_BATCH: usize = 4096;
 
+/// `--by KEY [--top N] [--by-csv FILE] [--attribution RULE]`.
+pub struct ByKey {
+    pub by: scalecast::trace::keys::KeyKind,
+    pub top: Option<usize>,
+    pub csv: Option<std::path::PathBuf>,
+    pub rule: scalecast::sim::attribution::Rule,
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     path: &Path,
     sets: &[String],
     json: Option<&Path>,
     report: Option<&Path>,
     journal: Option<(&Path, u64, u64)>,
+    by: Option<ByKey>,
     threads: Option<usize>,
     quiet: bool,
 ) -> Result<ExitCode, Failure> {
@@ -38,7 +48,12 @@ pub fn run(
     let mut since = clock;
     let sets = parse_sets(sets)?;
     let sc = Scenario::load(path, &sets, host_tz())?;
-    let prepared = prepare(&sc).map_err(|e| Failure::Input(e.to_string()))?;
+    let mut prepared = prepare(&sc).map_err(|e| Failure::Input(e.to_string()))?;
+    if let Some(b) = &by {
+        prepared
+            .attribute(b.by, b.rule)
+            .map_err(|e| Failure::Input(format!("{}: --by {}: {e}", path.display(), b.by)))?;
+    }
     lap("read and check (scenario, config, trace)", &mut since);
     if let Some((dir, every, keep)) = journal {
         if every == 0 || keep == 0 {
@@ -157,6 +172,11 @@ pub fn run(
         )
         .map_err(|e| Failure::Runtime(anyhow::anyhow!("writing the report: {e}")))?;
     }
+    if let Some(file) = by.as_ref().and_then(|b| b.csv.as_deref()) {
+        let bytes = scalecast::report::breakdown::csv(&results).context("encoding the CSV")?;
+        scalecast::report::output::write_atomic(file, &bytes)
+            .with_context(|| format!("writing {}", file.display()))?;
+    }
     if let Some(json) = json {
         let doc = serde_json::json!({
             "scenario": path.display().to_string(),
@@ -178,6 +198,13 @@ pub fn run(
         let out = std::io::stdout();
         let mut out = out.lock();
         writeln!(out, "{}", scalecast::report::table::render(&results))?;
+        if let Some(b) = &by {
+            writeln!(
+                out,
+                "{}",
+                scalecast::report::breakdown::render(&results, b.top)
+            )?;
+        }
         for n in &prepared.world.notes {
             writeln!(out, "note: {n}")?;
         }

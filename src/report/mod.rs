@@ -1,6 +1,7 @@
 //! Results for people and programs: terminal tables and JSON files. Reads results; runs
 //! nothing.
 
+pub mod breakdown;
 pub mod html;
 pub mod output;
 pub mod plots;

@@ -40,6 +40,9 @@ pub struct VariantResult {
     /// How the trace sits in the simulated window.
     pub window: Window,
     pub notes: Vec<String>,
+    /// The cost split by a key of the trace (`simulate --by`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<crate::sim::attribution::Breakdown>,
 }
 
 impl VariantResult {
@@ -270,6 +273,18 @@ impl Metrics {
 
     /// A machine spent `from..to` in `state`: count the hours and bill them (split by day).
     pub fn segment(&mut self, world: &WorldModel, state: HourState, from: Time, to: Time) {
+        self.segment_to(world, state, from, to, |_, _| {});
+    }
+
+    /// [`Metrics::segment`], telling `spent` each day's dollars (compute and storage).
+    pub fn segment_to(
+        &mut self,
+        world: &WorldModel,
+        state: HourState,
+        from: Time,
+        to: Time,
+        mut spent: impl FnMut(NaiveDate, f64),
+    ) {
         if to <= from {
             return;
         }
@@ -286,14 +301,22 @@ impl Metrics {
             day.cost += c + s;
             day.by_state[state as usize] += c;
             day.storage += s;
+            spent(d, c + s);
             t = seg_end;
         }
     }
 
     /// EC2's 60 s minimum for a machine that ran from `launched` to `ended` (in `state` last).
-    pub fn minimum(&mut self, world: &WorldModel, launched: Time, ended: Time, state: HourState) {
+    /// Returns the day and the dollars it added, if any.
+    pub fn minimum(
+        &mut self,
+        world: &WorldModel,
+        launched: Time,
+        ended: Time,
+        state: HourState,
+    ) -> Option<(NaiveDate, f64)> {
         if ended.since(launched) >= MIN_BILLED_MS {
-            return;
+            return None;
         }
         let to = launched.plus_millis(MIN_BILLED_MS);
         let c = world.price.cost(ended, to);
@@ -305,6 +328,7 @@ impl Metrics {
         day.cost += c + s;
         day.by_state[state as usize] += c;
         day.storage += s;
+        Some((d, c + s))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -374,6 +398,7 @@ impl Metrics {
             per_day,
             window: Window::default(),
             notes,
+            by: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The simulator: replays a job trace through the engine in a seeded world and measures what
 //! it costs and how long jobs wait.
 
+pub mod attribution;
 pub mod metrics;
 pub mod price_history;
 /// The price tables live beside the simulator (live mode reads them too).

@@ -9,6 +9,7 @@ use crate::core::{
 };
 use crate::drive::{DriveError, Driver, EventLog, NoLog};
 use crate::rng::Rng;
+use crate::sim::attribution::{AttributionSpec, Attributor};
 use crate::sim::metrics::{HourState, Metrics, VariantResult, WaitCause, Window};
 use crate::sim::world::{NOTICE_MS, WorldModel};
 use crate::trace::{TraceError, TraceJob, TraceResult};
@@ -31,6 +32,8 @@ pub struct SimConfig {
     pub end: Option<Time>,
     /// Days of `per_day` are in this zone.
     pub tz: Tz,
+    /// Split the cost over the trace's keys (`VariantResult::by`).
+    pub attribution: Option<AttributionSpec>,
 }
 
 #[derive(Debug)]
@@ -184,6 +187,8 @@ struct JobRec {
     started: Time,
     attempt: u32,
     machine: Option<MachineId>,
+    /// Its attribution key (0 when not attributing).
+    key: u32,
 }
 
 struct MachineRec {
@@ -223,6 +228,7 @@ struct Sim<'a, L: EventLog> {
     fail_rng: Rng,
     spot_rng: Rng,
     m: Metrics,
+    attr: Option<Attributor>,
 }
 
 impl<L: EventLog> Sim<'_, L> {
@@ -271,9 +277,29 @@ impl<L: EventLog> Sim<'_, L> {
         self.m.queued(cause, waiting * to.since(from));
     }
 
+    /// Bill a machine's time from `r.since` to `now` in its state (and attribute it).
+    fn bill(
+        m: &mut Metrics,
+        attr: &mut Option<Attributor>,
+        world: &crate::sim::WorldModel,
+        id: MachineId,
+        r: &MachineRec,
+        now: Time,
+    ) {
+        match attr {
+            None => m.segment(world, r.state, r.since, now),
+            Some(a) => {
+                let busy = r.state == HourState::Busy;
+                m.segment_to(world, r.state, r.since, now, |d, usd| {
+                    a.spent(id, busy, d, usd)
+                });
+            }
+        }
+    }
+
     fn set_state(&mut self, id: MachineId, state: HourState, now: Time) {
         if let Some(r) = self.machines.get_mut(&id) {
-            self.m.segment(&self.cfg.world, r.state, r.since, now);
+            Self::bill(&mut self.m, &mut self.attr, &self.cfg.world, id, r, now);
             r.state = state;
             r.since = now;
         }
@@ -285,8 +311,14 @@ impl<L: EventLog> Sim<'_, L> {
                 if let Some(t) = r.interrupt_at {
                     self.interruptions.remove(&(t, id));
                 }
-                self.m.segment(&self.cfg.world, r.state, r.since, now);
-                self.m.minimum(&self.cfg.world, r.launched, now, r.state);
+                Self::bill(&mut self.m, &mut self.attr, &self.cfg.world, id, &r, now);
+                let min = self.m.minimum(&self.cfg.world, r.launched, now, r.state);
+                if let Some(a) = &mut self.attr {
+                    if let Some((d, usd)) = min {
+                        a.spent(id, false, d, usd);
+                    }
+                    a.ended(id);
+                }
                 true
             }
             None => false,
@@ -319,6 +351,9 @@ impl<L: EventLog> Sim<'_, L> {
         match a.kind {
             ActionKind::CreateMachine { machine, .. } => {
                 self.m.created += 1;
+                if let Some(a) = &mut self.attr {
+                    a.created(machine);
+                }
                 self.machines.insert(
                     machine,
                     MachineRec {
@@ -360,12 +395,18 @@ impl<L: EventLog> Sim<'_, L> {
                     j.started = now;
                     j.machine = Some(machine);
                     let (attempt, done) = (j.attempt, now.plus_millis(j.duration_ms));
+                    if let Some(a) = &mut self.attr {
+                        a.started(machine, j.key);
+                    }
                     self.push(done, SimEvent::Done(job, attempt));
                 }
             }
             ActionKind::RequeueJob { job, .. } => {
                 self.m.retried += 1;
                 if let Some(j) = self.jobs.get_mut(&job) {
+                    if let (Some(a), Some(m)) = (&mut self.attr, j.machine) {
+                        a.stopped(m);
+                    }
                     j.waiting_since = now;
                     j.machine = None;
                 }
@@ -434,6 +475,7 @@ pub fn simulate_logged<L: EventLog>(
         fail_rng: Rng::derive(cfg.seed, "create failure"),
         spot_rng: Rng::derive(cfg.seed, "spot interruption"),
         m: Metrics::new(cfg.tz),
+        attr: cfg.attribution.clone().map(Attributor::new),
     };
     match first {
         Some(j) if j.arrival >= start => sim.set_arrival(j),
@@ -511,6 +553,14 @@ pub fn simulate_logged<L: EventLog>(
                 let id = sim.next_job;
                 sim.next_job += 1;
                 sim.m.arrival(at);
+                let key = match &mut sim.attr {
+                    Some(a) => {
+                        let k = a.key_of(j.id);
+                        a.arrived(k);
+                        k
+                    }
+                    None => 0,
+                };
                 sim.jobs.insert(
                     id,
                     JobRec {
@@ -522,6 +572,7 @@ pub fn simulate_logged<L: EventLog>(
                         started: at,
                         attempt: 0,
                         machine: None,
+                        key,
                     },
                 );
                 sim.next_arrival(arrivals, start)?;
@@ -571,6 +622,12 @@ pub fn simulate_logged<L: EventLog>(
                 if let Some(m) = j.machine {
                     sim.set_state(m, HourState::Idle, at);
                 }
+                if let Some(a) = &mut sim.attr {
+                    a.waited(j.key, j.waited_ms.max(0) as u64);
+                    if let Some(m) = j.machine {
+                        a.stopped(m);
+                    }
+                }
                 sim.feed(at, EventKind::JobFinished { job }, obs)?;
             }
         }
@@ -611,13 +668,16 @@ pub fn simulate_logged<L: EventLog>(
             }
         };
         sim.m.wait(j.arrival, wait);
+        if let Some(a) = &mut sim.attr {
+            a.waited(j.key, wait.max(0) as u64);
+        }
     }
     // Machines still alive are billed up to the end.
     let mut alive: Vec<MachineId> = sim.machines.keys().copied().collect();
     alive.sort_unstable();
     for id in alive {
         if let Some(r) = sim.machines.remove(&id) {
-            sim.m.segment(&cfg.world, r.state, r.since, end);
+            Sim::<L>::bill(&mut sim.m, &mut sim.attr, &cfg.world, id, &r, end);
         }
     }
     let jobs = sim.driver.engine().jobs();
@@ -637,6 +697,7 @@ pub fn simulate_logged<L: EventLog>(
         running,
         cfg.world.notes.clone(),
     );
+    r.by = sim.attr.map(Attributor::finish);
     r.notes.extend(window_notes(&r.name, &window));
     r.window = window;
     r.notes.extend(variant_notes(&r, &cfg.settings));

@@ -14,6 +14,8 @@ pub struct Prepared {
     trace: PreparedTrace,
     /// The window against the trace, checked before any variant runs.
     pub survey: crate::sim::window::Survey,
+    /// Split every variant's cost by a key of the trace ([`Prepared::attribute`]).
+    pub attribution: Option<crate::sim::attribution::AttributionSpec>,
 }
 
 enum PreparedTrace {
@@ -94,6 +96,7 @@ pub fn prepare(sc: &Scenario) -> Result<Prepared, PrepareError> {
         world,
         trace,
         survey: Default::default(),
+        attribution: None,
     };
     let arrivals = p.arrivals().map_err(PrepareError::Trace)?;
     p.survey =
@@ -105,6 +108,35 @@ pub fn prepare(sc: &Scenario) -> Result<Prepared, PrepareError> {
 }
 
 impl Prepared {
+    /// Read the trace's `kind` keys (a second pass over the file) so that every run splits
+    /// its cost by them.
+    pub fn attribute(
+        &mut self,
+        kind: crate::trace::keys::KeyKind,
+        rule: crate::sim::attribution::Rule,
+    ) -> Result<(), PrepareError> {
+        let keys = match &self.trace {
+            PreparedTrace::File(f) => {
+                crate::trace::keys::read_keys(&f.path, kind).map_err(PrepareError::Trace)?
+            }
+            PreparedTrace::Synthetic(_) => {
+                return Err(PrepareError::World(format!(
+                    "a synthetic trace has no {kind}: a breakdown needs a trace file"
+                )));
+            }
+            PreparedTrace::Jobs(_) => {
+                return Err(PrepareError::World(format!(
+                    "a journal's jobs carry no {kind}: a breakdown needs a trace file"
+                )));
+            }
+        };
+        self.attribution = Some(crate::sim::attribution::AttributionSpec {
+            keys: std::sync::Arc::new(keys),
+            rule,
+        });
+        Ok(())
+    }
+
     /// A fresh stream of the arrivals, in time order.
     pub fn arrivals(&self) -> Result<Arrivals, TraceError> {
         match &self.trace {
@@ -208,6 +240,7 @@ pub fn run_variant_logged<L: crate::drive::EventLog>(
         start: sc.start,
         end: sc.end,
         tz: sc.tz,
+        attribution: prepared.attribution.clone(),
     };
     let mut arrivals = prepared.arrivals()?;
     let mut r = simulate_logged(&cfg, &mut arrivals, obs, progress, log)?;

@@ -338,6 +338,7 @@ pub fn run_part(
                 start: sc.start,
                 end: sc.end,
                 tz: sc.tz,
+                attribution: None,
             };
             let mut it = arrivals.iter().copied().map(Ok);
             let r = simulate(&cfg, &mut it, &mut NoObserver, &mut |_| {});

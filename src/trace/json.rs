@@ -37,7 +37,7 @@ impl<R: Read> JsonObjects<R> {
     }
 
     /// The next object's bytes and the line it starts on.
-    fn next_object(&mut self) -> NextObject {
+    pub(crate) fn next_object(&mut self) -> NextObject {
         let io = |line: u64| move |e: std::io::Error| (line, format!("cannot read: {e}"));
         loop {
             let Some(b) = self.peek().map_err(io(self.line))? else {

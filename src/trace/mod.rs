@@ -7,6 +7,7 @@
 
 pub mod csv;
 pub mod json;
+pub mod keys;
 pub mod stats;
 pub mod synth;
 
