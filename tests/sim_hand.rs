@@ -3,9 +3,11 @@
 
 use scalecast::core::settings::IdleSettings;
 use scalecast::core::{EngineKind, Settings, Time};
+use scalecast::sim::attribution::{AttributionSpec, Rule};
 use scalecast::sim::world::PriceCurve;
 use scalecast::sim::{Boot, Observer, SimConfig, WorldModel, simulate};
 use scalecast::trace::TraceJob;
+use scalecast::trace::keys::{KeyKind, Keys};
 
 fn world() -> WorldModel {
     WorldModel {
@@ -178,4 +180,91 @@ fn sixty_second_minimum_is_billed() {
     )
     .unwrap();
     assert!(close(r.cost_usd, 60.0 * 0.0001), "{}", r.cost_usd);
+}
+
+/// Two jobs on one machine, every job its own key: A (0 s, 300 s long) boots M1 (60 s) and
+/// runs 60..360; M1 idles until B (400 s, 100 s long) takes it, 400..500; M1 idles again and
+/// is removed when IdleTime (300 s) runs out, at 800; the window ends at 1000.
+fn attributed(rule: Rule, jobs: &[(u64, f64, i64)]) -> (scalecast::sim::VariantResult, Vec<f64>) {
+    let mut keys = Keys::new(KeyKind::Job);
+    for (id, _, _) in jobs {
+        keys.insert(*id, Some(&id.to_string()));
+    }
+    let cfg = SimConfig {
+        name: "attributed".into(),
+        settings: Settings {
+            concurrent: 10,
+            idle: IdleSettings {
+                idle_count: 0,
+                idle_time: 300,
+                ..Default::default()
+            },
+            ..Settings::default()
+        },
+        engine: EngineKind::Scalecast,
+        world: world(),
+        seed: 1,
+        start: Some(t(0.0)),
+        end: Some(t(1000.0)),
+        tz: chrono_tz::Tz::UTC,
+        attribution: Some(AttributionSpec {
+            keys: std::sync::Arc::new(keys),
+            rule,
+        }),
+    };
+    let mut arrivals = jobs.iter().map(|&(id, at, secs)| {
+        Ok(TraceJob {
+            id,
+            arrival: t(at),
+            duration_ms: secs * 1000,
+        })
+    });
+    let r = simulate(
+        &cfg,
+        &mut arrivals,
+        &mut scalecast::sim::NoObserver,
+        &mut |_| {},
+    )
+    .unwrap();
+    let by = r.by.clone().unwrap();
+    let cost = jobs
+        .iter()
+        .map(|(id, _, _)| {
+            by.keys
+                .iter()
+                .find(|k| k.key == id.to_string())
+                .map_or(0.0, |k| k.cost_usd)
+        })
+        .collect();
+    (r, cost)
+}
+
+#[test]
+fn a_job_alone_on_a_fresh_machine_carries_its_whole_cost() {
+    for rule in [Rule::NextJob, Rule::Spread] {
+        let (r, cost) = attributed(rule, &[(1, 0.0, 300)]);
+        // M1 lives 0..660.001 (boot 60, busy 300, idle 300, removed): all of it is job 1's.
+        assert!(close(r.cost_usd, 660.001 * 0.0001), "{}", r.cost_usd);
+        assert!(close(cost[0], r.cost_usd), "{rule:?}: {cost:?}");
+    }
+}
+
+#[test]
+fn idle_time_goes_to_the_next_job_and_the_rest_by_busy_cost() {
+    // The worked example of docs/attribution.md. M1: booting 0..60 ($0.006), A 60..360
+    // ($0.030), idle 360..400 ($0.004), B 400..500 ($0.010), idle 500..800.001 ($0.0300001).
+    let jobs = [(1, 0.0, 300), (2, 400.0, 100)];
+    let (r, cost) = attributed(Rule::NextJob, &jobs);
+    assert!(close(r.cost_usd, 800.001 * 0.0001), "{}", r.cost_usd);
+    // A: its boot and its run; B: the idle time before it and its run; the idle time after B
+    // nobody took: 3/4 to A, 1/4 to B (their busy dollars, 0.030 and 0.010).
+    let tail = 300.001 * 0.0001;
+    assert!(close(cost[0], 0.006 + 0.030 + tail * 0.75), "{cost:?}");
+    assert!(close(cost[1], 0.004 + 0.010 + tail * 0.25), "{cost:?}");
+    // spread: every idle and booting dollar by busy cost.
+    let (r, cost) = attributed(Rule::Spread, &jobs);
+    let idle = 0.006 + 0.004 + tail;
+    assert!(close(cost[0], 0.030 + idle * 0.75), "{cost:?}");
+    assert!(close(cost[1], 0.010 + idle * 0.25), "{cost:?}");
+    assert!(close(cost[0] + cost[1], r.cost_usd));
 }

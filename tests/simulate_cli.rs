@@ -355,3 +355,145 @@ fn a_trace_kept_in_memory_and_one_read_again_give_the_same_results() {
         );
     }
 }
+
+/// `--by` on the shipped real trace: per stage, job name and pipeline, every variant's keys add
+/// up to its cost, the table's total row says so, and the CSV holds every key.
+#[test]
+fn cost_by_stage_name_and_pipeline_adds_up_to_each_variant() {
+    let d = dir("by");
+    let s = root().join("scenarios/datadog/scenario.toml");
+    for by in ["stage", "name", "pipeline"] {
+        let json = d.join(format!("{by}.json"));
+        let csv = d.join(format!("{by}.csv"));
+        let o = scalecast(&[
+            "simulate",
+            s.to_str().unwrap(),
+            "--by",
+            by,
+            "--top",
+            "5",
+            "--json",
+            json.to_str().unwrap(),
+            "--by-csv",
+            csv.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        let out = text(&o.stdout);
+        assert!(out.contains(&format!("cost by {by}")), "{out}");
+        assert!(out.contains("other ("), "--top 5 folds the rest: {out}");
+        let csv = text(&std::fs::read(&csv).unwrap());
+        for variant in v["variants"].as_array().unwrap() {
+            let b = &variant["by"];
+            assert_eq!(b["by"], by);
+            let keys = b["keys"].as_array().unwrap();
+            assert!(keys.len() > 5, "{by}: {} keys", keys.len());
+            let sum: f64 = keys.iter().map(|k| k["cost_usd"].as_f64().unwrap()).sum();
+            let cost = variant["cost_usd"].as_f64().unwrap();
+            assert!((sum - cost).abs() < 0.005, "{by}: {sum} vs {cost}");
+            assert!(keys.iter().all(|k| k["cost_usd"].as_f64().unwrap() >= 0.0));
+            let jobs: u64 = keys.iter().map(|k| k["jobs"].as_u64().unwrap()).sum();
+            assert_eq!(jobs, variant["jobs"].as_u64().unwrap());
+            // The total row carries the variant's cost as the summary prints it.
+            let total = out.lines().find(|l| l.starts_with("total")).unwrap();
+            assert!(
+                total.contains(&format!("${cost:.2}")),
+                "{total} lacks {cost:.2}"
+            );
+            let name = variant["name"].as_str().unwrap();
+            let rows = csv
+                .lines()
+                .filter(|l| l.starts_with(&format!("{name},")))
+                .count();
+            assert_eq!(rows, keys.len(), "{by}: every key of {name} in the CSV");
+        }
+    }
+    // Keys from `web_url`: the trace is one project.
+    let json = d.join("project.json");
+    let o = scalecast(&[
+        "simulate",
+        s.to_str().unwrap(),
+        "--by",
+        "project",
+        "--json",
+        json.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let keys = v["variants"][0]["by"]["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["key"], "DataDog/datadog-agent");
+}
+
+#[test]
+fn the_breakdown_is_the_same_on_any_number_of_threads() {
+    let d = dir("by-threads");
+    let s = root().join("scenarios/tutorial/scenario.toml");
+    let mut outputs = Vec::new();
+    for threads in ["1", "4"] {
+        let json = d.join(format!("t{threads}.json"));
+        let csv = d.join(format!("t{threads}.csv"));
+        let report = d.join(format!("r{threads}"));
+        let o = scalecast(&[
+            "simulate",
+            s.to_str().unwrap(),
+            "--by",
+            "job",
+            "--json",
+            json.to_str().unwrap(),
+            "--by-csv",
+            csv.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "--threads",
+            threads,
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        outputs.push((
+            std::fs::read(&json).unwrap(),
+            std::fs::read(&csv).unwrap(),
+            std::fs::read(report.join("by-key.png")).unwrap(),
+            std::fs::read(report.join("index.html")).unwrap(),
+            o.stdout,
+        ));
+    }
+    let (a, b) = (&outputs[0], &outputs[1]);
+    assert!(a.0 == b.0, "the JSON differs");
+    assert!(a.1 == b.1, "the CSV differs");
+    assert!(a.2 == b.2, "the plot differs");
+    assert!(a.3 == b.3, "the page differs");
+    assert_eq!(text(&a.4), text(&b.4), "the table differs");
+    let page = text(&a.3);
+    assert!(page.contains("<h2>Cost by job</h2>") && page.contains("by-key.png"));
+}
+
+#[test]
+fn a_key_the_trace_lacks_is_an_input_error_that_names_the_file() {
+    let d = dir("by-missing");
+    let s = root().join("scenarios/datadog/scenario.toml");
+    let json = d.join("out.json");
+    let o = scalecast(&[
+        "simulate",
+        s.to_str().unwrap(),
+        "--by",
+        "user",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("gitlab-datadog-2026-01-13.csv"), "{err}");
+    assert!(err.contains("no user column"), "{err}");
+    assert!(!json.exists(), "nothing written on bad input");
+    let o = scalecast(&["simulate", s.to_str().unwrap(), "--by", "team"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("project, pipeline"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Without --by, the JSON has no breakdown at all.
+    let plain = run_json(&s, &json);
+    assert!(plain["variants"][0].get("by").is_none());
+}

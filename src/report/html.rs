@@ -30,6 +30,9 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// Keys listed in the page's cost-by-key table; the rest are one "other" row.
+const HTML_TOP_KEYS: usize = 15;
+
 /// The page, with each plot read from `dir` and embedded.
 pub fn index(
     dir: &Path,
@@ -58,6 +61,38 @@ pub fn index(
         h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
+    if let Some(b) = results.iter().find_map(|r| r.by.as_ref()) {
+        let _ = write!(
+            h,
+            "<h2>Cost by {}</h2>\n<p>Attribution rule {} (docs/attribution.md): busy is spent while the key's jobs ran, idle is booting, idle and removal time charged to it.</p>\n<table>\n<tr><th>{}</th><th>jobs</th>",
+            escape(&b.by),
+            escape(&b.rule),
+            escape(&b.by)
+        );
+        for r in results {
+            let n = escape(&r.name);
+            let _ = write!(
+                h,
+                "<th>{n}: cost</th><th>busy</th><th>idle</th><th>p95 wait</th>"
+            );
+        }
+        h.push_str("</tr>\n");
+        for line in crate::report::breakdown::lines(results, Some(HTML_TOP_KEYS)) {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td>",
+                escape(&line.key),
+                line.jobs
+            );
+            for c in &line.cells {
+                for t in crate::report::breakdown::cell_texts(c) {
+                    let _ = write!(h, "<td>{}</td>", escape(&t));
+                }
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</table>\n");
+    }
     if let Some(r) = results.first() {
         let _ = writeln!(
             h,

@@ -33,6 +33,12 @@ pub const REPORT_PLOTS: [(&str, &str); 4] = [
     ),
 ];
 
+/// With `simulate --by`: the cost of the top keys per day.
+pub const BY_KEY_PLOT: (&str, &str) = (
+    "by-key.png",
+    "cost per day per variant, stacked by the costliest keys (the rest as other)",
+);
+
 /// Why a report could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -64,7 +70,12 @@ pub fn write_report(
     if let (Some(r), Some(s)) = (results.first(), series.first()) {
         plots::heatmap(&dir.join("heatmap.png"), &r.name, s, tz).map_err(ReportError::Plot)?;
     }
-    let page = html::index(dir, title, results, &REPORT_PLOTS, notes).map_err(io(dir))?;
+    let mut listed: Vec<(&str, &str)> = REPORT_PLOTS.to_vec();
+    if results.iter().any(|r| r.by.is_some()) {
+        plots::by_key(&dir.join(BY_KEY_PLOT.0), results).map_err(ReportError::Plot)?;
+        listed.push(BY_KEY_PLOT);
+    }
+    let page = html::index(dir, title, results, &listed, notes).map_err(io(dir))?;
     let index = dir.join("index.html");
     output::write_atomic(&index, page.as_bytes()).map_err(io(&index))
 }

@@ -40,6 +40,8 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 const GREY: RGBColor = RGBColor(120, 120, 120);
+/// The keys beyond the top ones.
+const OTHER: RGBColor = RGBColor(190, 190, 190);
 
 /// The colour of the i-th variant: the ten of the palette, then hues spread by the golden
 /// ratio, so no two of a report's variants share one.
@@ -454,6 +456,159 @@ pub fn cost(path: &Path, results: &[VariantResult]) -> PlotResult {
                     .map(|(l, c)| (l.to_string(), Mark::Fill(*c)))
                     .collect::<Vec<_>>(),
             )?;
+        }
+        Ok(())
+    })
+}
+
+/// Keys named in `by-key.png`; the rest are "other".
+pub const TOP_KEYS: usize = 8;
+
+/// `by-key.png`: cost per day (per week past two months) of each variant, stacked by the
+/// costliest keys of the baseline, the rest as "other".
+pub fn by_key(path: &Path, results: &[VariantResult]) -> PlotResult {
+    let shown: Vec<&VariantResult> = results.iter().filter(|r| r.by.is_some()).collect();
+    let Some(first) = shown.first().and_then(|r| r.by.as_ref()) else {
+        return Ok(());
+    };
+    let top: Vec<String> = first
+        .keys
+        .iter()
+        .take(TOP_KEYS)
+        .map(|k| k.key.clone())
+        .collect();
+    let others = first.keys.len().saturating_sub(top.len());
+    let n = shown.len().max(1) as u32;
+    let height = (120 + 300 * n).max(700);
+    render(path, (1600, height), |root| {
+        let days = shown
+            .iter()
+            .filter_map(|r| r.by.as_ref())
+            .map(|b| b.per_day.len())
+            .max()
+            .unwrap_or(0);
+        let week = days > 62;
+        let group = if week { 7 } else { 1 };
+        let (title, body) = root.split_vertically(60);
+        title
+            .titled(
+                &format!(
+                    "Cost per {} by {}, the {} costliest and the rest",
+                    if week { "week" } else { "day" },
+                    first.by,
+                    top.len()
+                ),
+                (SANS, 30),
+            )
+            .map_err(err)?;
+        let layers = top.len() + 1;
+        // Per variant: buckets of (dollars per layer, first date).
+        let buckets: Vec<Vec<(Vec<f64>, String)>> = shown
+            .iter()
+            .map(|r| {
+                let b = r.by.as_ref().expect("filtered");
+                let layer_of: Vec<usize> = b
+                    .keys
+                    .iter()
+                    .map(|k| top.iter().position(|t| *t == k.key).unwrap_or(top.len()))
+                    .collect();
+                b.per_day
+                    .chunks(group)
+                    .map(|c| {
+                        let mut v = vec![0.0; layers];
+                        for (_, costs) in c {
+                            for (i, usd) in costs {
+                                v[layer_of[*i]] += usd;
+                            }
+                        }
+                        (v, c[0].0.clone())
+                    })
+                    .collect()
+            })
+            .collect();
+        let ymax = buckets
+            .iter()
+            .flatten()
+            .map(|(v, _)| v.iter().sum::<f64>())
+            .fold(0.01f64, f64::max)
+            * 1.15;
+        let count = buckets.iter().map(|b| b.len()).max().unwrap_or(1).max(1);
+        // The palette without its grey, which is the rest's.
+        let color = |i: usize| {
+            if i < top.len() {
+                variant_color(if i >= 7 { i + 1 } else { i })
+            } else {
+                OTHER
+            }
+        };
+        for ((panel, r), b) in body
+            .split_evenly((n as usize, 1))
+            .iter()
+            .zip(&shown)
+            .zip(&buckets)
+        {
+            let (w, _) = panel.dim_in_pixel();
+            let (panel, side) = panel.split_horizontally(w.saturating_sub(KEY_WIDTH + 80));
+            let mut chart = ChartBuilder::on(&panel)
+                .caption(format!("{}: ${:.2} in all", r.name, r.cost_usd), (SANS, 22))
+                .margin(10)
+                .x_label_area_size(40)
+                .y_label_area_size(80)
+                .build_cartesian_2d(0.0..count as f64, 0.0..ymax)
+                .map_err(err)?;
+            let labels: Vec<String> = b.iter().map(|(_, d)| d.clone()).collect();
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(count.min(20))
+                .x_label_formatter(&|x| {
+                    labels
+                        .get(x.floor() as usize)
+                        .map(|d| d[5..].to_string())
+                        .unwrap_or_default()
+                })
+                .x_desc(if week {
+                    "week starting (month-day)"
+                } else {
+                    "day (month-day)"
+                })
+                .y_desc("US dollars")
+                .label_style((SANS, 14))
+                .axis_desc_style((SANS, 16))
+                .draw()
+                .map_err(err)?;
+            for k in 0..layers {
+                let rects: Vec<Rectangle<(f64, f64)>> = b
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (v, _))| {
+                        let below: f64 = v[..k].iter().sum();
+                        Rectangle::new(
+                            [(i as f64 + 0.1, below), (i as f64 + 0.9, below + v[k])],
+                            color(k).filled(),
+                        )
+                    })
+                    .collect();
+                chart.draw_series(rects).map_err(err)?;
+            }
+            let short = |s: &str| {
+                if s.chars().count() > 30 {
+                    let mut t: String = s.chars().take(29).collect();
+                    t.push('…');
+                    t
+                } else {
+                    s.to_string()
+                }
+            };
+            let mut entries: Vec<(String, Mark)> = top
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (short(k), Mark::Fill(color(i))))
+                .collect();
+            if others > 0 {
+                entries.push((format!("other ({others} keys)"), Mark::Fill(OTHER)));
+            }
+            key(&side, &entries)?;
         }
         Ok(())
     })
