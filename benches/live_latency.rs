@@ -89,7 +89,17 @@ fn main() {
     for job in 1..=runs as u64 {
         let before = starts.lock().unwrap().len();
         let sent = Instant::now();
-        match call(&state, &Request::Prepare { job }, patience, retry).unwrap() {
+        match call(
+            &state,
+            &Request::Prepare {
+                job,
+                keys: Default::default(),
+            },
+            patience,
+            retry,
+        )
+        .unwrap()
+        {
             Response::Started { .. } => {}
             other => panic!("job {job}: {other:?}"),
         }

@@ -195,6 +195,23 @@ enum JournalCommand {
     Export { dir: PathBuf },
     /// Replay from the start and compare with every snapshot.
     Verify { dir: PathBuf },
+    /// What the live daemon charged the jobs that ended, by a key (docs/attribution.md).
+    Costs {
+        dir: PathBuf,
+        /// project, pipeline, ref, stage, name, user or job.
+        #[arg(long, value_name = "KEY", default_value = "project")]
+        by: scalecast::trace::keys::KeyKind,
+        /// Only jobs that ended in the last DURATION (7d, 24h, 30m) or since a time
+        /// (2026-12-01T00:00:00Z).
+        #[arg(long, value_name = "DURATION|TIME")]
+        since: Option<String>,
+        /// Show the N costliest keys and the rest as "other".
+        #[arg(long, value_name = "N")]
+        top: Option<usize>,
+        /// Write the result as JSON to FILE (`-` for standard output) instead of a table.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// Test helper: append seeded events in batches forever, printing each acknowledged batch.
     #[command(name = "_crash-writer", hide = true)]
     CrashWriter {

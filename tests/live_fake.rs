@@ -72,6 +72,8 @@ impl Cloud for Fake {
 
 struct Running {
     state: PathBuf,
+    /// Where its `/metrics` answers.
+    metrics: std::net::SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -108,9 +110,14 @@ fn daemon(name: &str, machine: &str, fake: Fake) -> Running {
     )
     .unwrap();
     let state = dir.join("state");
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let opts = Options {
         ready_poll: Duration::from_millis(50),
         spot_poll: Duration::from_millis(100),
+        metrics: Some(metrics),
         ..Options::new(config, None, state.clone())
     };
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
@@ -129,6 +136,7 @@ fn daemon(name: &str, machine: &str, fake: Fake) -> Running {
     });
     Running {
         state,
+        metrics,
         stop: Some(stop),
         thread: Some(thread),
     }
@@ -192,7 +200,13 @@ fn a_spot_notice_on_an_idle_machine_replaces_it() {
 fn a_running_jobs_vanished_machine_requeues_it_onto_another() {
     let fake = Fake::default();
     let d = daemon("vanish", "IdleCount = 0\nIdleTime = 600", fake.clone());
-    let started = ask(&d.state, Request::Prepare { job: 7 });
+    let started = ask(
+        &d.state,
+        Request::Prepare {
+            job: 7,
+            keys: Default::default(),
+        },
+    );
     let Response::Started {
         machine, instance, ..
     } = started
@@ -226,7 +240,15 @@ fn a_throttling_cloud_is_called_a_few_times_not_in_a_loop_and_a_waiting_job_can_
     let d = daemon("throttle", "IdleCount = 0\nIdleTime = 600", fake.clone());
     // A job waits while every create is throttled.
     let state = d.state.clone();
-    let waiting = std::thread::spawn(move || ask(&state, Request::Prepare { job: 9 }));
+    let waiting = std::thread::spawn(move || {
+        ask(
+            &state,
+            Request::Prepare {
+                job: 9,
+                keys: Default::default(),
+            },
+        )
+    });
     let s = wait_for(&d.state, "backing off", |s| s.backing_off_until.is_some());
     assert_eq!(s.waiting, vec![9]);
     std::thread::sleep(Duration::from_secs(4));
@@ -260,8 +282,20 @@ fn a_spot_notice_during_jobs_lets_one_finish_and_ends_the_other_and_the_journal_
         } => (machine, instance.unwrap()),
         other => panic!("{other:?}"),
     };
-    let (m1, i1) = instance_of(ask(&d.state, Request::Prepare { job: 1 }));
-    let (m2, i2) = instance_of(ask(&d.state, Request::Prepare { job: 2 }));
+    let (m1, i1) = instance_of(ask(
+        &d.state,
+        Request::Prepare {
+            job: 1,
+            keys: Default::default(),
+        },
+    ));
+    let (m2, i2) = instance_of(ask(
+        &d.state,
+        Request::Prepare {
+            job: 2,
+            keys: Default::default(),
+        },
+    ));
     assert_ne!(m1, m2);
     fake.set(&i1, |i| i.notice = true);
     fake.set(&i2, |i| i.notice = true);
@@ -269,7 +303,13 @@ fn a_spot_notice_during_jobs_lets_one_finish_and_ends_the_other_and_the_journal_
         s.machines.iter().filter(|m| m.notice).count() == 2
     });
     // A noticed machine gets no new job: job 3 gets a machine of its own.
-    let (m3, _) = instance_of(ask(&d.state, Request::Prepare { job: 3 }));
+    let (m3, _) = instance_of(ask(
+        &d.state,
+        Request::Prepare {
+            job: 3,
+            keys: Default::default(),
+        },
+    ));
     assert!(m3 != m1 && m3 != m2);
     // Job 1 finishes within the notice; its machine then goes.
     assert_eq!(
@@ -310,4 +350,170 @@ fn a_spot_notice_during_jobs_lets_one_finish_and_ends_the_other_and_the_journal_
         at(EventKind::JobFinished { job: 2 }).is_none_or(|f| f > gone2),
         "job 2 did not finish on machine 2"
     );
+}
+
+/// `GET /metrics` from the daemon.
+fn metrics(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let t = Instant::now();
+    loop {
+        if let Ok(mut c) = std::net::TcpStream::connect(addr) {
+            c.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut body = String::new();
+            c.read_to_string(&mut body).unwrap();
+            return body;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no /metrics at {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn finished_jobs_are_charged_by_project_in_the_journal_and_the_metrics() {
+    use scalecast::core::{EventKind, JobKeys};
+    let fake = Fake::default();
+    let mut d = daemon("charged", "IdleCount = 0\nIdleTime = 600", fake);
+    let keys = |project: Option<&str>, stage: &str| JobKeys {
+        project: project.map(String::from),
+        stage: Some(stage.into()),
+        ..Default::default()
+    };
+    let jobs = [
+        (1, keys(Some("group/app"), "test")),
+        (2, keys(Some("group/app"), "build")),
+        (3, keys(Some("group/web"), "test")),
+        (4, keys(None, "test")),
+    ];
+    for (job, k) in &jobs {
+        let r = ask(
+            &d.state,
+            Request::Prepare {
+                job: *job,
+                keys: k.clone(),
+            },
+        );
+        assert!(matches!(r, Response::Started { .. }), "{r:?}");
+    }
+    // At `limit = 4`, a fifth job waits; cancelled before it started, it is not charged.
+    let state = d.state.clone();
+    let waiting = std::thread::spawn(move || {
+        ask(
+            &state,
+            Request::Prepare {
+                job: 9,
+                keys: keys(Some("group/app"), "test"),
+            },
+        )
+    });
+    wait_for(&d.state, "job 9 waiting", |s| s.waiting.contains(&9));
+    assert_eq!(
+        ask(&d.state, Request::Cleanup { job: 9 }),
+        Response::Cleaned {
+            job: 9,
+            was: "waiting".into()
+        }
+    );
+    assert!(matches!(waiting.join().unwrap(), Response::Failed { .. }));
+    std::thread::sleep(Duration::from_millis(300));
+    for (job, _) in &jobs {
+        ask(&d.state, Request::Cleanup { job: *job });
+    }
+    let text = metrics(d.metrics);
+    assert!(
+        text.contains("scalecast_jobs_charged_total{project=\"group/app\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("scalecast_jobs_charged_total{project=\"(no project)\"} 1"));
+    d.stop();
+    // Each job's charge is journaled right after it finished, with its keys.
+    let mut events = Vec::new();
+    let journal = d.state.join("journal");
+    scalecast::journal::Reader::open(&journal)
+        .unwrap()
+        .events(|_, e| events.push(e))
+        .unwrap();
+    let mut charged = std::collections::BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        if let EventKind::JobCharged { job, charge } = &e.kind {
+            assert_eq!(
+                events[i - 1].kind,
+                EventKind::JobFinished { job: *job },
+                "the charge follows its job's end"
+            );
+            assert!(
+                charge.busy_usd > 0.0 && charge.idle_usd >= 0.0,
+                "{charge:?}"
+            );
+            assert!((charge.usd - charge.busy_usd - charge.idle_usd).abs() < 1e-12);
+            assert!(charge.usd_per_hour > 0.0 && charge.price == "table");
+            charged.insert(*job, (charge.usd, charge.keys.project.clone()));
+        }
+    }
+    assert_eq!(charged.keys().copied().collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(charged[&4].1, None);
+    // `journal costs` sums them by project.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"))
+        .args(["journal", "costs"])
+        .arg(&journal)
+        .args(["--by", "project", "--since", "7d", "--json", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["jobs"], 4);
+    let key = |name: &str| {
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["key"] == name)
+            .unwrap_or_else(|| panic!("{name} in {v}"))
+            .clone()
+    };
+    let app = key("group/app");
+    assert_eq!(app["jobs"], 2);
+    let want = charged[&1].0 + charged[&2].0;
+    assert!(
+        (app["cost_usd"].as_f64().unwrap() - want).abs() < 1e-9,
+        "{app}"
+    );
+    assert_eq!(key("(no project)")["jobs"], 1);
+    let total: f64 = charged.values().map(|c| c.0).sum();
+    assert!((v["cost_usd"].as_f64().unwrap() - total).abs() < 1e-9);
+    // The table, by stage; a window after the jobs holds none; tags are not recorded.
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"))
+            .args(["journal", "costs"])
+            .arg(&journal)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--by", "stage"]);
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        table.contains("cost by stage") && table.contains("4 jobs ended"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("test ") && l.contains(" 3 ")),
+        "{table}"
+    );
+    let out = run(&["--since", "2100-01-01T00:00:00Z"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no job was charged"));
+    let out = run(&["--by", "tags"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["--since", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--since"));
 }

@@ -93,6 +93,13 @@ pub fn run(command: JournalCommand) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        JournalCommand::Costs {
+            dir,
+            by,
+            since,
+            top,
+            json,
+        } => costs(&dir, by, since.as_deref(), top, json.as_deref()),
         JournalCommand::Verify { dir } => {
             let r = Reader::open(&dir).map_err(journal_input)?;
             let v = r.verify().map_err(journal_input)?;
@@ -154,4 +161,77 @@ pub fn run(command: JournalCommand) -> Result<ExitCode, Failure> {
             }
         }
     }
+}
+
+/// `--since 7d` (back from now) or `--since 2026-12-01T00:00:00Z`.
+fn since_time(s: &str, now: scalecast::core::Time) -> Result<scalecast::core::Time, Failure> {
+    if let Ok(t) = scalecast::core::Time::parse_rfc3339(s.trim()) {
+        return Ok(t);
+    }
+    let secs = scalecast::sim::sweep::parse_duration(s)
+        .map_err(|e| Failure::Input(format!("--since {e}, or a time like 2026-12-01T00:00:00Z")))?;
+    Ok(now.plus_millis(-((secs * 1000.0) as i64)))
+}
+
+fn costs(
+    dir: &std::path::Path,
+    by: scalecast::trace::keys::KeyKind,
+    since: Option<&str>,
+    top: Option<usize>,
+    json: Option<&std::path::Path>,
+) -> Result<ExitCode, Failure> {
+    use scalecast::journal::costs;
+    use scalecast::report::breakdown::{Column, render_columns};
+    costs::recorded(by).map_err(|e| Failure::Input(format!("--by {by}: {e}")))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let since = since
+        .map(|s| since_time(s, scalecast::core::Time(now)))
+        .transpose()?;
+    let r = scalecast::journal::Reader::open(dir).map_err(journal_input)?;
+    let c = costs::costs(&r, by, since).map_err(journal_input)?;
+    if let Some(d) = &c.dropped {
+        eprintln!(
+            "note: a torn tail of {} record(s) from event {} was left out: {}",
+            d.count, d.first, d.reason
+        );
+    }
+    if let Some(path) = json {
+        let mut bytes = serde_json::to_vec_pretty(&c).context("encoding the costs")?;
+        bytes.push(b'\n');
+        if path == std::path::Path::new("-") {
+            std::io::stdout().lock().write_all(&bytes)?;
+        } else {
+            scalecast::report::output::write_atomic(path, &bytes)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut o = std::io::stdout().lock();
+    if c.jobs == 0 {
+        writeln!(
+            o,
+            "no job was charged in {}{} (the daemon charges a job when it ends, at the price table's price)",
+            dir.display(),
+            since.map_or(String::new(), |s| format!(" since {s}"))
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let col = Column {
+        name: "charged",
+        keys: &c.keys,
+        unattributed_usd: 0.0,
+        wait_p95_s: c.wait_p95_s,
+        jobs: c.jobs,
+    };
+    write!(o, "{}", render_columns(by.name(), "next-job", &[col], top))?;
+    writeln!(
+        o,
+        "{} jobs ended from {} to {}; estimates from the price table (spot discount applied)",
+        c.jobs,
+        c.first.map_or_else(String::new, |t| t.to_rfc3339()),
+        c.last.map_or_else(String::new, |t| t.to_rfc3339()),
+    )?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -241,6 +241,10 @@ impl Engine {
                 now: self.now,
             });
         }
+        // A record for the books: nothing to apply, nothing to decide.
+        if let EventKind::JobCharged { .. } = ev.kind {
+            return Ok(());
+        }
         self.check(&ev.kind)?;
         if !matches!(ev.kind, EventKind::Tick) {
             self.quiet.until = None;
@@ -315,7 +319,7 @@ impl Engine {
                     return Err(EngineError::UnknownMachine(*machine));
                 }
             }
-            EventKind::Tick | EventKind::ConfigReloaded { .. } => {}
+            EventKind::Tick | EventKind::ConfigReloaded { .. } | EventKind::JobCharged { .. } => {}
         }
         Ok(())
     }
@@ -350,7 +354,8 @@ impl Engine {
         match kind {
             EventKind::JobArrived { .. }
             | EventKind::JobFinished { .. }
-            | EventKind::JobCancelled { .. } => {}
+            | EventKind::JobCancelled { .. }
+            | EventKind::JobCharged { .. } => {}
             EventKind::MachineReady { machine } => {
                 self.fleet.make_idle(*machine, now);
                 self.on_machine_idle(*machine);

@@ -40,6 +40,55 @@ pub enum EventKind {
     /// (the custom executor's cleanup ran before a machine was found). A running job ends
     /// with `JobFinished` instead.
     JobCancelled { job: JobId },
+    /// What a finished job cost, as the live daemon estimated it when it ended (written after
+    /// its `JobFinished`). A record for the books: the engine applies nothing from it.
+    JobCharged { job: JobId, charge: Box<Charge> },
+}
+
+/// Who a job was for, as GitLab Runner told the executor (`CI_PROJECT_PATH`,
+/// `CI_PIPELINE_ID`, `CI_COMMIT_REF_NAME`, `CI_JOB_STAGE`, `CI_JOB_NAME`,
+/// `GITLAB_USER_LOGIN`). Each is absent when GitLab did not say.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobKeys {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+impl JobKeys {
+    pub fn is_empty(&self) -> bool {
+        *self == JobKeys::default()
+    }
+}
+
+/// A finished job's estimated cost: its run on its machine (busy), and the time that machine
+/// booted or stood idle before it (the `next-job` rule of docs/attribution.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Charge {
+    pub machine: MachineId,
+    pub usd: f64,
+    pub busy_usd: f64,
+    pub idle_usd: f64,
+    /// Seconds from its arrival (`prepare`) to its start on the machine.
+    pub wait_s: f64,
+    /// The machine's compute and storage price, $/h.
+    pub usd_per_hour: f64,
+    /// Where the price came from: `table` (the shipped on-demand prices with the Spot
+    /// Instance Advisor's discount for spot).
+    pub price: String,
+    #[serde(default, skip_serializing_if = "JobKeys::is_empty")]
+    pub keys: JobKeys,
 }
 
 impl Event {

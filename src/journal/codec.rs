@@ -86,6 +86,8 @@ enum StoredKind {
     ConfigReloaded(String),
     /// Added after the first journals: a new last variant keeps old records readable.
     JobCancelled(u64),
+    /// The job and its charge as JSON (added last, like `JobCancelled`).
+    JobCharged(u64, String),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -108,6 +110,9 @@ pub fn encode_event(e: &Event) -> Vec<u8> {
         EventKind::SpotNotice { machine } => StoredKind::SpotNotice(*machine),
         EventKind::Tick => StoredKind::Tick,
         EventKind::JobCancelled { job } => StoredKind::JobCancelled(*job),
+        EventKind::JobCharged { job, charge } => {
+            StoredKind::JobCharged(*job, serde_json::to_string(charge).expect("charges encode"))
+        }
         EventKind::ConfigReloaded { settings } => {
             StoredKind::ConfigReloaded(serde_json::to_string(settings).expect("settings encode"))
         }
@@ -136,6 +141,12 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, CodecError> {
         StoredKind::SpotNotice(machine) => EventKind::SpotNotice { machine },
         StoredKind::Tick => EventKind::Tick,
         StoredKind::JobCancelled(job) => EventKind::JobCancelled { job },
+        StoredKind::JobCharged(job, json) => EventKind::JobCharged {
+            job,
+            charge: Box::new(
+                serde_json::from_str(&json).map_err(|e| CodecError::Payload(e.to_string()))?,
+            ),
+        },
         StoredKind::ConfigReloaded(json) => {
             let settings: Settings =
                 serde_json::from_str(&json).map_err(|e| CodecError::Payload(e.to_string()))?;
@@ -195,6 +206,23 @@ mod tests {
                 settings: Box::new(s),
             },
             EventKind::JobCancelled { job: 9 },
+            EventKind::JobCharged {
+                job: 10,
+                charge: Box::new(crate::core::Charge {
+                    machine: 3,
+                    usd: 0.5,
+                    busy_usd: 0.375,
+                    idle_usd: 0.125,
+                    wait_s: 12.5,
+                    usd_per_hour: 0.04,
+                    price: "table".into(),
+                    keys: crate::core::JobKeys {
+                        project: Some("group/app".into()),
+                        stage: Some("test".into()),
+                        ..Default::default()
+                    },
+                }),
+            },
         ] {
             let e = Event::new(Time(42), kind);
             assert_eq!(decode_event(&encode_event(&e)).unwrap(), e);

@@ -6,6 +6,7 @@
 //! them again at the same point, so the rebuilt state is the same.
 
 pub mod codec;
+pub mod costs;
 pub mod store;
 pub mod trace;
 pub mod workload;
@@ -580,6 +581,7 @@ pub fn kind_name(k: &EventKind) -> &'static str {
         EventKind::Tick => "tick",
         EventKind::ConfigReloaded { .. } => "config_reloaded",
         EventKind::JobCancelled { .. } => "job_cancelled",
+        EventKind::JobCharged { .. } => "job_charged",
     }
 }
 

@@ -243,8 +243,21 @@ struct Daemon<C: Cloud + 'static> {
     /// The configured instance's estimated $/h (spot discount applied), when the price table
     /// knows its type.
     price_per_hour: Option<f64>,
+    /// The root volume's storage, $/h.
+    storage_per_hour: f64,
+    /// What each job's charge needs: who it is for, when it arrived and started.
+    books: HashMap<JobId, JobBook>,
+    /// When each machine last became free (created, or its last job ended).
+    free_since: HashMap<MachineId, Time>,
     shipping: Option<Shipping>,
     docker: Option<DockerSide>,
+}
+
+/// A job's entry in the daemon's books, until it is charged.
+struct JobBook {
+    keys: crate::core::JobKeys,
+    arrived: Time,
+    started: Option<(MachineId, Time)>,
 }
 
 impl<C: Cloud + 'static> Daemon<C> {
@@ -349,6 +362,15 @@ impl<C: Cloud + 'static> Daemon<C> {
         {
             self.counters.cost_usd += p * at.since(m.created_at).max(0) as f64 / 3_600_000.0;
         }
+        match kind {
+            EventKind::MachineGone { machine } | EventKind::MachineFailed { machine } => {
+                self.free_since.remove(&machine);
+            }
+            EventKind::JobCancelled { job } => {
+                self.books.remove(&job);
+            }
+            _ => {}
+        }
         self.counters.event(crate::journal::kind_name(&kind));
         match self.journal.handle(&Event::new(at, kind)) {
             Ok(()) => {}
@@ -367,9 +389,17 @@ impl<C: Cloud + 'static> Daemon<C> {
             let (kind, reason) = self.counters.action(&a);
             info!(target: "scalecast::action", kind, reason, action = %json, "action");
             match a.kind {
-                ActionKind::CreateMachine { machine, .. } => self.create(machine)?,
+                ActionKind::CreateMachine { machine, .. } => {
+                    self.free_since.insert(machine, a.at);
+                    self.create(machine)?
+                }
                 ActionKind::RemoveMachine { machine, .. } => self.remove(machine)?,
-                ActionKind::StartJob { job, machine } => self.started(job, machine),
+                ActionKind::StartJob { job, machine } => {
+                    if let Some(b) = self.books.get_mut(&job) {
+                        b.started = Some((machine, a.at));
+                    }
+                    self.started(job, machine)
+                }
                 // The job waits again; its executor learns of it when the job's stage fails.
                 ActionKind::RequeueJob { .. } => {}
             }
@@ -761,6 +791,51 @@ impl<C: Cloud + 'static> Daemon<C> {
         Ok(())
     }
 
+    /// Journal what a finished job cost: its run on `machine`, and the time the machine
+    /// booted or stood idle before it (the `next-job` rule of docs/attribution.md), at the
+    /// price table's price. Nothing without a price, or for a job whose start these books
+    /// did not see (it started before a restart).
+    fn charge(&mut self, job: JobId, machine: MachineId) -> Result<(), DaemonError> {
+        let Some(book) = self.books.remove(&job) else {
+            return Ok(());
+        };
+        let end = self.journal.engine().now();
+        let Some(((m, started), price)) = book
+            .started
+            .filter(|(m, _)| *m == machine)
+            .zip(self.price_per_hour)
+        else {
+            return Ok(());
+        };
+        let per_hour = price + self.storage_per_hour;
+        let from = self
+            .free_since
+            .insert(m, end)
+            .unwrap_or(started)
+            .min(started);
+        let hours = |a: Time, b: Time| b.since(a).max(0) as f64 / 3_600_000.0;
+        let (busy, idle) = (
+            per_hour * hours(started, end),
+            per_hour * hours(from, started),
+        );
+        self.counters
+            .charged(book.keys.project.as_deref(), busy + idle);
+        let charge = crate::core::Charge {
+            machine: m,
+            usd: busy + idle,
+            busy_usd: busy,
+            idle_usd: idle,
+            wait_s: started.since(book.arrived).max(0) as f64 / 1000.0,
+            usd_per_hour: per_hour,
+            price: "table".into(),
+            keys: book.keys,
+        };
+        self.feed(EventKind::JobCharged {
+            job,
+            charge: Box::new(charge),
+        })
+    }
+
     fn started(&mut self, job: JobId, machine: MachineId) {
         if let Some(ws) = self.waiters.remove(&job) {
             let answer = self.started_answer(job, machine);
@@ -804,11 +879,20 @@ impl<C: Cloud + 'static> Daemon<C> {
         reply: oneshot::Sender<Response>,
     ) -> Result<(), DaemonError> {
         match req {
-            Request::Prepare { job } => match self.journal.engine().jobs().state(job) {
+            Request::Prepare { job, keys } => match self.journal.engine().jobs().state(job) {
                 Some(JobState::Running(m)) => {
                     let _ = reply.send(self.started_answer(job, m));
                 }
-                Some(_) => self.waiters.entry(job).or_default().push(reply),
+                Some(_) => {
+                    // Asked again (a restarted daemon forgot its books): from now on.
+                    let arrived = now();
+                    self.books.entry(job).or_insert(JobBook {
+                        keys,
+                        arrived,
+                        started: None,
+                    });
+                    self.waiters.entry(job).or_default().push(reply)
+                }
                 None if self.cleaned.1.contains(&job) => {
                     let _ = reply.send(Response::Failed {
                         job,
@@ -818,13 +902,22 @@ impl<C: Cloud + 'static> Daemon<C> {
                 None => {
                     info!(job, "job arrived (prepare)");
                     self.waiters.entry(job).or_default().push(reply);
+                    self.books.insert(
+                        job,
+                        JobBook {
+                            keys,
+                            arrived: now().max(self.journal.engine().now()),
+                            started: None,
+                        },
+                    );
                     self.feed(EventKind::JobArrived { job })?;
                 }
             },
             Request::Cleanup { job } => {
                 let was = match self.journal.engine().jobs().state(job) {
-                    Some(JobState::Running(_)) => {
+                    Some(JobState::Running(m)) => {
                         self.feed(EventKind::JobFinished { job })?;
+                        self.charge(job, m)?;
                         "running"
                     }
                     Some(_) => {
@@ -1188,6 +1281,10 @@ pub async fn serve<C: Cloud + 'static>(
         cleaned: (VecDeque::new(), HashSet::new()),
         counters: Counters::default(),
         price_per_hour,
+        storage_per_hour: ec2.root_size as f64 * crate::sim::world::GP3_USD_PER_GB_MONTH
+            / crate::prices::HOURS_PER_MONTH,
+        books: HashMap::new(),
+        free_since: HashMap::new(),
         shipping: None,
         docker: None,
     };

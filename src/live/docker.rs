@@ -262,6 +262,8 @@ pub struct JobEnv {
     pub services: Vec<Service>,
     /// `CUSTOM_ENV_CI_REGISTRY`, with the job's credentials for it.
     pub registry: Option<(String, String, String)>,
+    /// Who the job is for (`CUSTOM_ENV_CI_PROJECT_PATH`, ...), for its cost.
+    pub keys: crate::core::JobKeys,
 }
 
 /// One of the job's `services:` (GitLab's JSON form: an object, or just the image's name).
@@ -358,11 +360,25 @@ impl JobEnv {
             (Some(r), Some(u), Some(p)) if !r.is_empty() => Some((r, u, p)),
             _ => None,
         };
+        let key = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let keys = crate::core::JobKeys {
+            project: key("CUSTOM_ENV_CI_PROJECT_PATH"),
+            pipeline: key("CUSTOM_ENV_CI_PIPELINE_ID"),
+            git_ref: key("CUSTOM_ENV_CI_COMMIT_REF_NAME"),
+            stage: key("CUSTOM_ENV_CI_JOB_STAGE"),
+            name: key("CUSTOM_ENV_CI_JOB_NAME"),
+            user: key("CUSTOM_ENV_GITLAB_USER_LOGIN"),
+        };
         Ok(JobEnv {
             job,
             image: get("CUSTOM_ENV_CI_JOB_IMAGE").unwrap_or_default(),
             services,
             registry,
+            keys,
         })
     }
 
@@ -963,9 +979,15 @@ mod tests {
             ("CUSTOM_ENV_CI_REGISTRY", "registry.example.com"),
             ("CUSTOM_ENV_CI_REGISTRY_USER", "gitlab-ci-token"),
             ("CUSTOM_ENV_CI_REGISTRY_PASSWORD", "secret"),
+            ("CUSTOM_ENV_CI_PROJECT_PATH", "group/app"),
+            ("CUSTOM_ENV_CI_JOB_STAGE", "test"),
+            ("CUSTOM_ENV_CI_COMMIT_REF_NAME", " "),
         ]);
         let env = JobEnv::from_vars(7, |k| vars.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(env.image, "alpine:3");
+        assert_eq!(env.keys.project.as_deref(), Some("group/app"));
+        assert_eq!(env.keys.stage.as_deref(), Some("test"));
+        assert_eq!(env.keys.git_ref, None, "blank is absent, not a key");
         assert_eq!(env.services[0].alias, "db");
         assert_eq!(
             env.services[0].variables,

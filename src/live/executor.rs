@@ -114,7 +114,11 @@ pub fn config(st: &Stage) -> Result<String, String> {
 /// prepare_exec: a machine for the job (waiting for one as long as it takes the engine), then
 /// its images, builds volume and services there.
 pub fn prepare(st: &Stage, env: &JobEnv, out: &mut impl Write) -> Outcome {
-    let started = match ask(st, &Request::Prepare { job: st.job }, st.patience) {
+    let req = Request::Prepare {
+        job: st.job,
+        keys: env.keys.clone(),
+    };
+    let started = match ask(st, &req, st.patience) {
         Ok(Response::Started {
             machine,
             instance,

@@ -24,6 +24,8 @@ pub struct Counters {
     /// The last event shipped to S3 (with `--ship`).
     pub shipped: Option<u64>,
     pub ship_errors: u64,
+    /// Jobs charged and their estimated dollars, by project.
+    pub charged: BTreeMap<String, (u64, f64)>,
 }
 
 /// An action's kind and reason, as labels.
@@ -61,6 +63,15 @@ impl Counters {
     }
     pub fn event(&mut self, kind: &'static str) {
         *self.events.entry(kind).or_default() += 1;
+    }
+    /// A finished job's estimated cost, counted under its project.
+    pub fn charged(&mut self, project: Option<&str>, usd: f64) {
+        let e = self
+            .charged
+            .entry(project.unwrap_or("(no project)").to_string())
+            .or_default();
+        e.0 += 1;
+        e.1 += usd;
     }
     pub fn call(&mut self, call: &'static str) {
         *self.calls.entry(call).or_default() += 1;
@@ -182,6 +193,30 @@ impl Counters {
                 one(self.ship_errors.to_string()),
             );
         }
+        if !self.charged.is_empty() {
+            family(
+                &mut o,
+                (
+                    "scalecast_job_cost_usd_total",
+                    "counter",
+                    "Estimated cost of the finished jobs (their run and the machine time before it), by project.",
+                ),
+                self.charged.iter().map(|(p, (_, usd))| {
+                    (format!("project=\"{}\"", label(p)), format!("{usd:.6}"))
+                }),
+            );
+            family(
+                &mut o,
+                (
+                    "scalecast_jobs_charged_total",
+                    "counter",
+                    "Finished jobs whose cost was estimated, by project.",
+                ),
+                self.charged
+                    .iter()
+                    .map(|(p, (n, _))| (format!("project=\"{}\"", label(p)), n.to_string())),
+            );
+        }
         if let Some(p) = price_per_hour {
             let now = crate::core::Time::parse_rfc3339(&s.now).unwrap_or_default();
             let alive: f64 = s
@@ -202,6 +237,13 @@ impl Counters {
         }
         o
     }
+}
+
+/// A label value in the exposition format: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// One metric family: its HELP and TYPE lines, then a sample per (labels, value); labels are
@@ -265,5 +307,22 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("estimated_cost"), "no price, no cost line");
+        assert!(
+            !text.contains("job_cost"),
+            "no job charged, no job cost line"
+        );
+        c.charged(Some("group/app"), 0.25);
+        c.charged(Some("group/app"), 0.5);
+        c.charged(Some("we \"quote\""), 0.125);
+        c.charged(None, 1.0);
+        let text = c.render(&counts, &Status::default(), None);
+        for line in [
+            "scalecast_job_cost_usd_total{project=\"group/app\"} 0.750000",
+            "scalecast_jobs_charged_total{project=\"group/app\"} 2",
+            "scalecast_job_cost_usd_total{project=\"we \\\"quote\\\"\"} 0.125000",
+            "scalecast_jobs_charged_total{project=\"(no project)\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

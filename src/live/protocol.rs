@@ -24,7 +24,12 @@ pub fn socket_path(state: &Path) -> PathBuf {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
     /// A job wants a machine: answered once the engine started it on one.
-    Prepare { job: JobId },
+    Prepare {
+        job: JobId,
+        /// Who the job is for (from GitLab's variables), recorded with its cost.
+        #[serde(default, skip_serializing_if = "crate::core::JobKeys::is_empty")]
+        keys: crate::core::JobKeys,
+    },
     /// A job is over (finished, failed, or cancelled before it started).
     Cleanup { job: JobId },
     /// Where a running job runs, without waiting: `Started` while it runs on its machine,
@@ -173,7 +178,11 @@ mod tests {
     #[test]
     fn requests_and_answers_have_a_stable_json_form() {
         assert_eq!(
-            serde_json::to_string(&Request::Prepare { job: 7 }).unwrap(),
+            serde_json::to_string(&Request::Prepare {
+                job: 7,
+                keys: Default::default()
+            })
+            .unwrap(),
             r#"{"op":"prepare","job":7}"#
         );
         let r = Response::Started {

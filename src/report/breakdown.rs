@@ -22,13 +22,36 @@ pub struct Line {
     pub cells: Vec<Cell>,
 }
 
-/// The keys of every variant, in the baseline's order (costliest first), then any key only a
-/// later variant has.
-fn key_order(vs: &[VariantResult]) -> Vec<String> {
+/// One column group of the table: a variant's keys (or a journal's).
+#[derive(Clone, Copy, Debug)]
+pub struct Column<'a> {
+    pub name: &'a str,
+    pub keys: &'a [KeyCost],
+    /// Dollars no key carries (counted in the total).
+    pub unattributed_usd: f64,
+    /// The p95 wait of all its jobs, for the total row.
+    pub wait_p95_s: f64,
+    pub jobs: u64,
+}
+
+/// A variant's column (empty when it has no breakdown).
+pub fn column(v: &VariantResult) -> Column<'_> {
+    Column {
+        name: &v.name,
+        keys: v.by.as_ref().map_or(&[][..], |b| &b.keys),
+        unattributed_usd: v.by.as_ref().map_or(0.0, |b| b.unattributed_usd),
+        wait_p95_s: v.wait_s.p95,
+        jobs: v.jobs,
+    }
+}
+
+/// The keys of every column, in the first's order (costliest first), then any key only a
+/// later column has.
+fn key_order(cs: &[Column]) -> Vec<String> {
     let mut order: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for v in vs {
-        for k in v.by.iter().flat_map(|b| &b.keys) {
+    for c in cs {
+        for k in c.keys {
             if seen.insert(k.key.clone()) {
                 order.push(k.key.clone());
             }
@@ -47,17 +70,12 @@ fn cell(k: &KeyCost) -> Cell {
 }
 
 /// The rows: the top `top` keys (all when None), then "other" for the rest, then "total"
-/// (whose cost is each variant's cost, unattributed dollars included).
-pub fn lines(vs: &[VariantResult], top: Option<usize>) -> Vec<Line> {
-    let order = key_order(vs);
-    let index: Vec<std::collections::HashMap<&str, &KeyCost>> = vs
+/// (whose cost is each column's cost, unattributed dollars included).
+pub fn lines(cs: &[Column], top: Option<usize>) -> Vec<Line> {
+    let order = key_order(cs);
+    let index: Vec<std::collections::HashMap<&str, &KeyCost>> = cs
         .iter()
-        .map(|v| {
-            v.by.iter()
-                .flat_map(|b| &b.keys)
-                .map(|k| (k.key.as_str(), k))
-                .collect()
-        })
+        .map(|c| c.keys.iter().map(|k| (k.key.as_str(), k)).collect())
         .collect();
     // A key's jobs are the same in every variant (one trace, one window).
     let jobs_of = |key: &str| {
@@ -102,19 +120,14 @@ pub fn lines(vs: &[VariantResult], top: Option<usize>) -> Vec<Line> {
     }
     out.push(Line {
         key: "total".into(),
-        jobs: vs.first().map_or(0, |v| v.jobs),
-        cells: vs
+        jobs: cs.first().map_or(0, |c| c.jobs),
+        cells: cs
             .iter()
-            .map(|v| {
-                let b = v.by.as_ref();
-                Cell {
-                    cost_usd: b.map_or(0.0, |b| b.total()),
-                    busy_usd: b.map_or(0.0, |b| b.keys.iter().map(|k| k.busy_usd).sum()),
-                    idle_usd: b.map_or(0.0, |b| {
-                        b.keys.iter().map(|k| k.idle_usd).sum::<f64>() + b.unattributed_usd
-                    }),
-                    wait_p95_s: Some(v.wait_s.p95),
-                }
+            .map(|c| Cell {
+                cost_usd: c.keys.iter().map(|k| k.cost_usd).sum::<f64>() + c.unattributed_usd,
+                busy_usd: c.keys.iter().map(|k| k.busy_usd).sum(),
+                idle_usd: c.keys.iter().map(|k| k.idle_usd).sum::<f64>() + c.unattributed_usd,
+                wait_p95_s: Some(c.wait_p95_s),
             })
             .collect(),
     });
@@ -148,8 +161,7 @@ pub fn cell_texts(c: &Cell) -> [String; 4] {
     ]
 }
 
-/// The terminal table: a key column, jobs, then cost, busy and idle share and p95 wait for
-/// each variant, side by side.
+/// The terminal table of the variants' breakdowns.
 pub fn render(vs: &[VariantResult], top: Option<usize>) -> String {
     let by = vs
         .iter()
@@ -159,7 +171,14 @@ pub fn render(vs: &[VariantResult], top: Option<usize>) -> String {
         .iter()
         .find_map(|v| v.by.as_ref())
         .map_or("", |b| b.rule.as_str());
-    let lines = lines(vs, top);
+    let cs: Vec<Column> = vs.iter().map(column).collect();
+    render_columns(by, rule, &cs, top)
+}
+
+/// The terminal table: a key column, jobs, then cost, busy and idle share and p95 wait for
+/// each column, side by side.
+pub fn render_columns(by: &str, rule: &str, cs: &[Column], top: Option<usize>) -> String {
+    let lines = lines(cs, top);
     let head = format!("cost by {by}");
     let key_w = lines
         .iter()
@@ -180,7 +199,7 @@ pub fn render(vs: &[VariantResult], top: Option<usize>) -> String {
         .collect();
     let sub = ["cost", "busy", "idle", "p95 wait"];
     // Each column as wide as its widest text; a variant's group as wide as its name.
-    let mut widths: Vec<[usize; 4]> = (0..vs.len())
+    let mut widths: Vec<[usize; 4]> = (0..cs.len())
         .map(|i| {
             let mut w = [0usize; 4];
             for (c, s) in sub.iter().enumerate() {
@@ -194,9 +213,9 @@ pub fn render(vs: &[VariantResult], top: Option<usize>) -> String {
             w
         })
         .collect();
-    for (v, w) in vs.iter().zip(&mut widths) {
+    for (c, w) in cs.iter().zip(&mut widths) {
         let group: usize = w.iter().sum::<usize>() + 6;
-        let name = v.name.chars().count();
+        let name = c.name.chars().count();
         if name > group {
             w[0] += name - group;
         }
@@ -211,9 +230,9 @@ pub fn render(vs: &[VariantResult], top: Option<usize>) -> String {
         }
     };
     let mut out = format!("{:key_w$}  {:>jobs_w$}", "", "");
-    for (v, w) in vs.iter().zip(&widths) {
+    for (c, w) in cs.iter().zip(&widths) {
         let group = w.iter().sum::<usize>() + 6;
-        out.push_str(&format!("  │ {:>group$}", v.name));
+        out.push_str(&format!("  │ {:>group$}", c.name));
     }
     out.push('\n');
     out.push_str(&format!("{head:key_w$}  {:>jobs_w$}", "jobs"));

@@ -77,7 +77,13 @@ pub fn index(
             );
         }
         h.push_str("</tr>\n");
-        for line in crate::report::breakdown::lines(results, Some(HTML_TOP_KEYS)) {
+        for line in crate::report::breakdown::lines(
+            &results
+                .iter()
+                .map(crate::report::breakdown::column)
+                .collect::<Vec<_>>(),
+            Some(HTML_TOP_KEYS),
+        ) {
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{}</td>",

@@ -25,9 +25,9 @@ pub enum ArgError {
     NotAxis(String),
     #[error("--grid {0:?}: no values")]
     NoValues(String),
-    #[error("{0:?}: expected a duration like 60s, 2m or 1h")]
+    #[error("{0:?}: expected a duration like 60s, 2m, 1h or 7d")]
     NotDuration(String),
-    #[error("{0:?}: unknown unit {1:?} (ms, s, m, h)")]
+    #[error("{0:?}: unknown unit {1:?} (ms, s, m, h, d)")]
     Unit(String, String),
     #[error("{0:?}: expected a duration >= 0")]
     Negative(String),
@@ -123,7 +123,7 @@ impl Metric {
     }
 }
 
-/// "60s", "2m", "1h", "90" (seconds) into seconds.
+/// "60s", "2m", "1h", "7d", "90" (seconds) into seconds.
 pub fn parse_duration(s: &str) -> Result<f64, ArgError> {
     let t = s.trim();
     let (num, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
@@ -139,6 +139,7 @@ pub fn parse_duration(s: &str) -> Result<f64, ArgError> {
         "s" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
+        "d" => 86_400.0,
         _ => return Err(ArgError::Unit(s.to_string(), unit.to_string())),
     };
     if !n.is_finite() || n < 0.0 {
@@ -668,9 +669,10 @@ mod tests {
             parse_duration("soon"),
             Err(ArgError::NotDuration("soon".into()))
         );
+        assert_eq!(parse_duration("7d").unwrap(), 604_800.0);
         assert_eq!(
-            parse_duration("5d"),
-            Err(ArgError::Unit("5d".into(), "d".into()))
+            parse_duration("5y"),
+            Err(ArgError::Unit("5y".into(), "y".into()))
         );
         assert_eq!(
             parse_axis("IdleCount="),
