@@ -39,16 +39,19 @@ fn trace() -> Vec<TraceJob> {
             id: 1,
             arrival: t(0.0),
             duration_ms: 300_000,
+            queued_ms: None,
         },
         TraceJob {
             id: 2,
             arrival: t(100.0),
             duration_ms: 250_000,
+            queued_ms: None,
         },
         TraceJob {
             id: 3,
             arrival: t(1000.0),
             duration_ms: 100_000,
+            queued_ms: None,
         },
     ]
 }
@@ -169,6 +172,7 @@ fn sixty_second_minimum_is_billed() {
         id: 1,
         arrival: t(0.0),
         duration_ms: 1000,
+        queued_ms: None,
     }]
     .into_iter()
     .map(Ok);
@@ -217,6 +221,7 @@ fn attributed(rule: Rule, jobs: &[(u64, f64, i64)]) -> (scalecast::sim::VariantR
             id,
             arrival: t(at),
             duration_ms: secs * 1000,
+            queued_ms: None,
         })
     });
     let r = simulate(

@@ -27,11 +27,13 @@ fn expected() -> Vec<TraceJob> {
             id: 11,
             arrival: Time::parse_rfc3339("2026-11-02T09:00:04Z").unwrap(),
             duration_ms: 60_000,
+            queued_ms: Some(1_500),
         },
         TraceJob {
             id: 12,
             arrival: Time::parse_rfc3339("2026-11-02T09:02:00Z").unwrap(),
             duration_ms: 30_250,
+            queued_ms: Some(0),
         },
     ]
 }
@@ -64,7 +66,10 @@ fn csv_and_tsv_with_api_columns_in_any_order() {
         "t.tsv",
         "id\tstarted_at\tduration\tqueued_duration\n11\t2026-11-02T09:00:05.5Z\t60\t1.5\n12\t2026-11-02T09:02:00Z\t30.25\t\n",
     );
-    assert_eq!(jobs(&tsv), expected());
+    // A blank queued_duration records no wait (the arrival is then the start).
+    let mut want = expected();
+    want[1].queued_ms = None;
+    assert_eq!(jobs(&tsv), want);
 }
 
 #[test]

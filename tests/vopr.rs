@@ -127,6 +127,7 @@ fn case(seed: u64) -> Case {
             id: 1000 + id,
             arrival: at,
             duration_ms,
+            queued_ms: None,
         });
     }
     let end = (t.below(2) == 0).then(|| at.plus_secs(t.below(4 * 3600) as i64));

@@ -27,6 +27,8 @@ pub fn arrivals(dir: &Path) -> JournalResult<Vec<TraceJob>> {
                         id: job,
                         arrival: a,
                         duration_ms: ev.at.since(s).max(0),
+                        // The wait the fleet gave it: from its arrival to its last start.
+                        queued_ms: Some(s.since(a).clamp(0, u32::MAX as i64) as u32),
                     });
                 }
             }

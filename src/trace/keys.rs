@@ -2,7 +2,7 @@
 //! user, tags, runner, or the job itself), read from a trace's columns (CSV) or fields (the
 //! Jobs API's JSON and Job Hook payloads) and looked up by job id.
 //!
-//! The simulator's own pass over the trace keeps only what it replays (24 bytes a job); keys
+//! The simulator's own pass over the trace keeps only what it replays (32 bytes a job); keys
 //! are read in a second pass, and only when a breakdown is asked for. A trace that has none of
 //! a key's columns is an error that says which names were looked for: a key is never invented.
 

@@ -22,6 +22,9 @@ pub struct TraceJob {
     pub id: u64,
     pub arrival: Time,
     pub duration_ms: i64,
+    /// The wait the trace recorded (`queued_duration`), in ms up to about 49 days; None when
+    /// it records none.
+    pub queued_ms: Option<u32>,
 }
 
 impl TraceJob {
@@ -271,15 +274,19 @@ pub(crate) fn job_from<'a>(f: &Fields<'a>, filter: &TraceFilter) -> Result<Parse
         .ok_or_else(|| format!("started_at {started:?} is not a timestamp"))?;
     let duration_ms = seconds_to_ms(duration)
         .ok_or_else(|| format!("duration {duration:?} is not a number of seconds >= 0"))?;
-    let queued_ms = match present(f.queued) {
-        None => 0,
-        Some(q) => seconds_to_ms(q)
-            .ok_or_else(|| format!("queued_duration {q:?} is not a number of seconds >= 0"))?,
+    let queued = match present(f.queued) {
+        None => None,
+        Some(q) => Some(
+            seconds_to_ms(q)
+                .ok_or_else(|| format!("queued_duration {q:?} is not a number of seconds >= 0"))?,
+        ),
     };
+    let queued_ms = queued.unwrap_or(0);
     Ok(Parsed::Job(TraceJob {
         id,
         arrival: started.plus_millis(-queued_ms),
         duration_ms,
+        queued_ms: queued.map(|q| q.clamp(0, u32::MAX as i64) as u32),
     }))
 }
 
@@ -458,7 +465,7 @@ impl Iterator for Arrivals {
 }
 
 /// A trace file, checked whole once (so a malformed record stops the run before it starts).
-/// The checked jobs are kept from that pass (24 bytes a job) up to [`max_jobs_in_memory`], so
+/// The checked jobs are kept from that pass (32 bytes a job) up to [`max_jobs_in_memory`], so
 /// runs read memory, not the file again; a longer trace is read again for each run, and
 /// memory stays flat however long it is.
 pub struct TraceFile {
@@ -479,7 +486,7 @@ fn estimated_records(path: &Path) -> Option<u64> {
     (n == head.len() && lines > 1).then(|| len * lines / n as u64)
 }
 
-/// How many jobs a trace file may have for its jobs to be kept in memory (24 bytes each):
+/// How many jobs a trace file may have for its jobs to be kept in memory (32 bytes each):
 /// 2,000,000 (48 MB) unless `SCALECAST_MAX_JOBS_IN_MEMORY` says otherwise.
 pub fn max_jobs_in_memory() -> usize {
     std::env::var("SCALECAST_MAX_JOBS_IN_MEMORY")

@@ -181,6 +181,7 @@ impl Generator {
             id: j.id,
             arrival: j.arrival,
             duration_ms: j.duration_ms,
+            queued_ms: None,
         })
     }
 }
@@ -197,7 +198,7 @@ pub fn write_csv(p: SynthParams, out: &mut dyn Write) -> std::io::Result<u64> {
         let start = j.arrival.to_rfc3339();
         writeln!(
             out,
-            "{},{},job-{}-{},stage-{},success,{start},{start},{},{}.{:03},0.0",
+            "{},{},job-{}-{},stage-{},success,{start},{start},{},{}.{:03},",
             j.id,
             j.pipeline,
             j.pipeline,
