@@ -23,6 +23,7 @@ fn world() -> WorldModel {
         interruptions_per_hour: 0.0,
         root_size_gb: 0.0,
         ebs_usd_per_gb_month: 0.08,
+        pickup_seconds: 0.0,
         notes: vec![],
     }
 }

@@ -52,6 +52,7 @@ pub struct WorldOverrides {
     pub remove_seconds: Option<f64>,
     pub root_size_gb: Option<f64>,
     pub ebs_usd_per_gb_month: Option<f64>,
+    pub pickup_seconds: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +123,7 @@ struct RawMachine {
     create_failure_probability: Option<Spanned<f64>>,
     create_retry_seconds: Option<Spanned<f64>>,
     remove_seconds: Option<Spanned<f64>>,
+    pickup_seconds: Option<Spanned<f64>>,
     instance_type: Option<String>,
     region: Option<String>,
     zone: Option<String>,
@@ -359,6 +361,7 @@ impl Scenario {
                 1e7,
             )?,
             remove_seconds: positive(&src, &m.remove_seconds, "remove_seconds", 1e7)?,
+            pickup_seconds: positive(&src, &m.pickup_seconds, "pickup_seconds", 86_400.0)?,
             root_size_gb: positive(&src, &m.root_size_gb, "root_size_gb", 1e6)?,
             ebs_usd_per_gb_month: positive(
                 &src,

@@ -40,6 +40,12 @@ pub struct VariantResult {
     /// How the trace sits in the simulated window.
     pub window: Window,
     pub notes: Vec<String>,
+    /// The waits the trace recorded for the window's jobs (the same for every variant).
+    #[serde(skip)]
+    pub observed: Option<crate::sim::calibration::Observed>,
+    /// The simulated waits' quantiles (`calibration::POINTS` levels), seconds.
+    #[serde(skip)]
+    pub wait_quantiles: Vec<f64>,
     /// The cost split by a key of the trace (`simulate --by`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<crate::sim::attribution::Breakdown>,
@@ -162,6 +168,8 @@ struct Day {
     storage: f64,
     waits: Option<Quantiles>,
     jobs: u64,
+    /// The recorded waits of the jobs that arrived that day.
+    observed: Option<Quantiles>,
 }
 
 /// Local days of the scenario's time zone, with the current day cached.
@@ -215,6 +223,8 @@ pub struct Metrics {
     pub censored: u64,
     /// Job-milliseconds of waiting by cause.
     queued_ms: [i64; 3],
+    /// The waits the trace recorded.
+    observed: Quantiles,
 }
 
 impl Metrics {
@@ -232,7 +242,18 @@ impl Metrics {
             arrived: 0,
             censored: 0,
             queued_ms: [0; 3],
+            observed: Quantiles::new(),
         }
+    }
+
+    /// The wait the trace recorded for a job arriving at `arrival`.
+    pub fn observe(&mut self, arrival: Time, wait_ms: u64) {
+        self.observed.add(wait_ms);
+        let (d, _, _) = self.clock.day(arrival);
+        self.day_mut(d)
+            .observed
+            .get_or_insert_with(Quantiles::coarse)
+            .add(wait_ms);
     }
 
     fn day_mut(&mut self, d: NaiveDate) -> &mut Day {
@@ -346,6 +367,24 @@ impl Metrics {
         let s = |ms: u64| ms as f64 / 1000.0;
         let h = |ms: i64| ms as f64 / 3.6e6;
         let wait_s = self.waits.summary(1000.0);
+        let wait_quantiles = crate::sim::calibration::percentiles(&mut self.waits);
+        let observed = (self.observed.count() > 0).then(|| crate::sim::calibration::Observed {
+            jobs: self.observed.count(),
+            wait_s: self.observed.summary(1000.0),
+            per_day: self
+                .days
+                .iter_mut()
+                .filter_map(|(d, day)| {
+                    let q = day.observed.as_mut()?;
+                    Some(crate::sim::calibration::ObservedDay {
+                        date: d.to_string(),
+                        wait_p95_s: s(q.quantile(0.95)),
+                        jobs: q.count(),
+                    })
+                })
+                .collect(),
+            quantiles: crate::sim::calibration::percentiles(&mut self.observed),
+        });
         let per_day = self
             .days
             .iter_mut()
@@ -398,6 +437,8 @@ impl Metrics {
             per_day,
             window: Window::default(),
             notes,
+            observed,
+            wait_quantiles,
             by: None,
         }
     }

@@ -2,6 +2,7 @@
 //! it costs and how long jobs wait.
 
 pub mod attribution;
+pub mod calibration;
 pub mod metrics;
 pub mod price_history;
 /// The price tables live beside the simulator (live mode reads them too).

@@ -134,6 +134,8 @@ pub trait Observer {
         _wait_ms: i64,
     ) {
     }
+    /// A job arrived whose trace recorded the wait it had (`queued_duration`).
+    fn observed(&mut self, _arrival: Time, _wait_ms: u64) {}
     /// Every event fed to the engine, before it is applied.
     fn event(&mut self, _e: &Event) {}
     /// Every action the engine took.
@@ -149,6 +151,10 @@ impl Observer for Both<'_> {
     fn job_done(&mut self, id: u64, arrival: Time, start: Time, end: Time, wait_ms: i64) {
         self.0.job_done(id, arrival, start, end, wait_ms);
         self.1.job_done(id, arrival, start, end, wait_ms);
+    }
+    fn observed(&mut self, arrival: Time, wait_ms: u64) {
+        self.0.observed(arrival, wait_ms);
+        self.1.observed(arrival, wait_ms);
     }
     fn event(&mut self, e: &Event) {
         self.0.event(e);
@@ -222,6 +228,8 @@ struct Sim<'a, L: EventLog> {
     /// among same-instant events exactly as if it were queued.
     pending_arrival: Option<TraceJob>,
     arrival_seq: u64,
+    /// How long after its arrival the runner sees a job (the world's pick-up delay).
+    pickup_ms: i64,
     /// Trace jobs that arrive before the window.
     before: u64,
     boot_rng: Rng,
@@ -244,12 +252,19 @@ impl<L: EventLog> Sim<'_, L> {
         self.pending_arrival = Some(j);
     }
 
+    /// When the runner sees a job of the trace.
+    fn seen_at(&self, j: &TraceJob) -> Time {
+        j.arrival.plus_millis(self.pickup_ms)
+    }
+
     /// Whether the pending arrival comes before everything queued.
     fn arrival_first(&self) -> bool {
         match (self.pending_arrival, self.queue.peek()) {
             (None, _) => false,
             (Some(_), None) => true,
-            (Some(j), Some(Reverse((t, seq, _)))) => (j.arrival, self.arrival_seq) < (*t, *seq),
+            (Some(j), Some(Reverse((t, seq, _)))) => {
+                (self.seen_at(&j), self.arrival_seq) < (*t, *seq)
+            }
         }
     }
 
@@ -470,6 +485,7 @@ pub fn simulate_logged<L: EventLog>(
         next_job: 1,
         pending_arrival: None,
         arrival_seq: 0,
+        pickup_ms: (cfg.world.pickup_seconds * 1000.0).round() as i64,
         before: 0,
         boot_rng: Rng::derive(cfg.seed, "boot"),
         fail_rng: Rng::derive(cfg.seed, "create failure"),
@@ -489,7 +505,7 @@ pub fn simulate_logged<L: EventLog>(
     loop {
         let queued = match (
             sim.queue.peek().map(|Reverse((t, _, _))| *t),
-            sim.pending_arrival.map(|j| j.arrival),
+            sim.pending_arrival.map(|j| sim.seen_at(&j)),
         ) {
             (Some(q), Some(a)) => Some(q.min(a)),
             (q, a) => q.or(a),
@@ -529,7 +545,7 @@ pub fn simulate_logged<L: EventLog>(
         }
         let (at, ev) = if sim.arrival_first() {
             let j = sim.pending_arrival.expect("an arrival is pending");
-            (j.arrival, SimEvent::Arrival)
+            (sim.seen_at(&j), SimEvent::Arrival)
         } else {
             match sim.queue.pop() {
                 Some(Reverse((at, _, ev))) => (at, ev),
@@ -552,7 +568,14 @@ pub fn simulate_logged<L: EventLog>(
                 last_arrival = at;
                 let id = sim.next_job;
                 sim.next_job += 1;
-                sim.m.arrival(at);
+                // Waits and days count from the arrival in the trace, which the runner sees
+                // `pickup_ms` later.
+                let arrived = j.arrival;
+                sim.m.arrival(arrived);
+                if let Some(q) = j.queued_ms {
+                    sim.m.observe(arrived, u64::from(q));
+                    obs.observed(arrived, u64::from(q));
+                }
                 let key = match &mut sim.attr {
                     Some(a) => {
                         let k = a.key_of(j.id);
@@ -565,10 +588,10 @@ pub fn simulate_logged<L: EventLog>(
                     id,
                     JobRec {
                         trace_id: j.id,
-                        arrival: at,
+                        arrival: arrived,
                         duration_ms: j.duration_ms,
                         waited_ms: 0,
-                        waiting_since: at,
+                        waiting_since: arrived,
                         started: at,
                         attempt: 0,
                         machine: None,

@@ -93,6 +93,9 @@ pub struct WorldModel {
     pub interruptions_per_hour: f64,
     pub root_size_gb: f64,
     pub ebs_usd_per_gb_month: f64,
+    /// How long a job waits before the runner sees it (GitLab Runner asks for jobs every
+    /// `check_interval`, and the request takes its time), seconds.
+    pub pickup_seconds: f64,
     /// How the figures were chosen, for the report.
     pub notes: Vec<String>,
 }
@@ -196,6 +199,7 @@ impl WorldModel {
             interruptions_per_hour,
             root_size_gb: o.root_size_gb.unwrap_or(root_size_gb),
             ebs_usd_per_gb_month: o.ebs_usd_per_gb_month.unwrap_or(GP3_USD_PER_GB_MONTH),
+            pickup_seconds: o.pickup_seconds.unwrap_or(0.0),
             notes,
         })
     }
