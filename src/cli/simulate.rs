@@ -178,7 +178,7 @@ pub fn run(
             .with_context(|| format!("writing {}", file.display()))?;
     }
     if let Some(json) = json {
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "scenario": path.display().to_string(),
             "seed": sc.seed,
             "world": {
@@ -189,6 +189,10 @@ pub fn run(
             },
             "variants": results,
         });
+        if let Some((o, c)) = scalecast::sim::calibration::of_baseline(&results) {
+            doc["observed"] = serde_json::to_value(o).context("encoding the observed waits")?;
+            doc["calibration"] = serde_json::to_value(c).context("encoding the calibration")?;
+        }
         let mut bytes = serde_json::to_vec_pretty(&doc).context("encoding the results")?;
         bytes.push(b'\n');
         scalecast::report::output::write_atomic(json, &bytes)
@@ -197,7 +201,28 @@ pub fn run(
     if !quiet && json != Some(Path::new("-")) {
         let out = std::io::stdout();
         let mut out = out.lock();
-        writeln!(out, "{}", scalecast::report::table::render(&results))?;
+        let calibration = scalecast::sim::calibration::of_baseline(&results);
+        writeln!(
+            out,
+            "{}",
+            scalecast::report::table::render_observed(&results, calibration.map(|c| c.0))
+        )?;
+        if let Some((o, c)) = calibration {
+            writeln!(
+                out,
+                "{}",
+                scalecast::sim::calibration::line(&results[0].name, &c)
+            )?;
+            if let Some(v) = c.verdict(o) {
+                writeln!(out, "FAR OFF: {v}")?;
+            }
+            writeln!(out)?;
+        } else if prepared.records_waits() {
+            writeln!(
+                out,
+                "no observed column: the trace records no wait (queued_duration) for the jobs in the window, so the forecast cannot be checked against it\n"
+            )?;
+        }
         if let Some(b) = &by {
             writeln!(
                 out,

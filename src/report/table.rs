@@ -102,28 +102,72 @@ pub fn rows(vs: &[VariantResult]) -> Vec<(String, Vec<String>)> {
     rows
 }
 
+/// The rows with an `observed` column after the variants' (when the trace recorded waits):
+/// its jobs and waits, blank where the trace says nothing.
+pub fn rows_observed(
+    vs: &[VariantResult],
+    observed: Option<&crate::sim::calibration::Observed>,
+) -> Vec<(String, Vec<String>)> {
+    let mut rows = rows(vs);
+    if let Some(o) = observed {
+        for (label, cells) in &mut rows {
+            let w = &o.wait_s;
+            cells.push(match label.as_str() {
+                "jobs" => o.jobs.to_string(),
+                "wait mean" => secs(w.mean),
+                "wait p50" => secs(w.p50),
+                "wait p95" => secs(w.p95),
+                "wait p99" => secs(w.p99),
+                "wait max" => secs(w.max),
+                _ => String::new(),
+            });
+        }
+    }
+    rows
+}
+
+/// The column names: the variants', then `observed` if there is such a column.
+pub fn names(vs: &[VariantResult], observed: bool) -> Vec<String> {
+    let mut n: Vec<String> = vs.iter().map(|v| v.name.clone()).collect();
+    if observed {
+        n.push("observed".into());
+    }
+    n
+}
+
 pub fn render(vs: &[VariantResult]) -> String {
-    let rows = rows(vs);
+    render_observed(vs, None)
+}
+
+/// The table, with the trace's own waits as a last column when given.
+pub fn render_observed(
+    vs: &[VariantResult],
+    observed: Option<&crate::sim::calibration::Observed>,
+) -> String {
+    let rows = rows_observed(vs, observed);
+    let names = names(vs, observed.is_some());
     let label_w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..vs.len())
+    let widths: Vec<usize> = (0..names.len())
         .map(|i| {
             rows.iter()
                 .map(|r| r.1[i].len())
-                .chain(std::iter::once(vs[i].name.len()))
+                .chain(std::iter::once(names[i].len()))
                 .max()
                 .unwrap_or(0)
         })
         .collect();
     let mut out = format!("{:label_w$}", "");
-    for (v, w) in vs.iter().zip(&widths) {
-        out.push_str(&format!("  {:>w$}", v.name));
+    for (name, w) in names.iter().zip(&widths) {
+        out.push_str(&format!("  {name:>w$}"));
     }
     out.push('\n');
     for (label, cells) in &rows {
-        out.push_str(&format!("{label:label_w$}"));
+        let mut line = format!("{label:label_w$}");
         for (c, w) in cells.iter().zip(&widths) {
-            out.push_str(&format!("  {c:>w$}"));
+            line.push_str(&format!("  {c:>w$}"));
         }
+        // A blank last cell (the observed column) leaves no trailing spaces.
+        out.push_str(line.trim_end());
         out.push('\n');
     }
     out

@@ -69,6 +69,22 @@ pub fn calibrate(sim: &Summary, sim_q: &[f64], o: &Observed) -> Calibration {
     }
 }
 
+/// The trace's recorded waits and the baseline (the first variant, which runs the settings
+/// as configured) against them, when the trace recorded waits.
+pub fn of_baseline(results: &[crate::sim::VariantResult]) -> Option<(&Observed, Calibration)> {
+    let base = results.first()?;
+    let o = base.observed.as_ref()?;
+    Some((o, calibrate(&base.wait_s, &base.wait_quantiles, o)))
+}
+
+/// The calibration line of the table.
+pub fn line(name: &str, c: &Calibration) -> String {
+    format!(
+        "calibration of {name:?} against the observed waits: p50 {:+.1}s, p95 {:+.1}s, distance {:.1}s",
+        c.p50_error_s, c.p95_error_s, c.distance
+    )
+}
+
 /// Differences below this never count as far off.
 const NOISE_S: f64 = 5.0;
 

@@ -148,6 +148,12 @@ impl Prepared {
         }
     }
 
+    /// Whether the trace comes from a real fleet (a file or a journal), which may record the
+    /// wait each job had; a synthetic one records none.
+    pub fn records_waits(&self) -> bool {
+        !matches!(self.trace, PreparedTrace::Synthetic(_))
+    }
+
     /// The last instant a job of the trace ends, when known without generating it.
     pub fn trace_end(&self) -> Option<crate::core::Time> {
         match &self.trace {
