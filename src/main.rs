@@ -100,6 +100,26 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Fit the world (boot time, creation failures, pick-up delay) so that the baseline's
+    /// simulated waits match the waits the trace recorded.
+    Calibrate {
+        scenario: PathBuf,
+        /// What to fit, comma-separated: boot_seconds, boot_p95, create_failure_probability,
+        /// pickup_seconds.
+        #[arg(long, value_name = "PARAM[,PARAM...]", required = true)]
+        fit: Vec<String>,
+        /// Override a setting first, e.g. --set IdleCount=5.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Write the fit as JSON to FILE (`-` for standard output).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Runs at once (default: all cores); the fit does not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Run every combination of a grid of settings on all cores; recommend the cheapest that
     /// meets a wait target.
     #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -283,6 +303,21 @@ fn run(args: Cli) -> Result<ExitCode, Failure> {
             runner,
             json,
         } => cli::check::run(&config, runner.as_deref(), json),
+        Command::Calibrate {
+            scenario,
+            fit,
+            sets,
+            json,
+            threads,
+            quiet,
+        } => cli::calibrate::run(&cli::calibrate::Args {
+            scenario: &scenario,
+            fit: &fit,
+            sets: &sets,
+            json: json.as_deref(),
+            threads,
+            quiet,
+        }),
         Command::Migrate {
             config,
             runner,

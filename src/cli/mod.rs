@@ -2,6 +2,7 @@
 //! the host's time zone, and the small parsers every command uses. One file per command
 //! beside this one: each calls into the library, prints, and sets the exit code.
 
+pub mod calibrate;
 pub mod check;
 pub mod journal;
 #[cfg(feature = "live")]

@@ -3,6 +3,7 @@
 
 pub mod attribution;
 pub mod calibration;
+pub mod fit;
 pub mod metrics;
 pub mod price_history;
 /// The price tables live beside the simulator (live mode reads them too).

@@ -180,17 +180,22 @@ pub fn for_each_variant<T: Send>(
     threads: usize,
     f: impl Fn(usize, &Variant) -> T + Sync,
 ) -> Vec<T> {
+    parallel_map(&sc.variants, threads, f)
+}
+
+/// `f(i, item)` for every item, on up to `threads` threads at once, the results in the items'
+/// order whatever the number of threads.
+pub fn parallel_map<I: Sync, T: Send>(
+    items: &[I],
+    threads: usize,
+    f: impl Fn(usize, &I) -> T + Sync,
+) -> Vec<T> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let n = sc.variants.len();
+    let n = items.len();
     if threads <= 1 || n <= 1 {
         // No thread to spawn (nor its allocator arena).
-        return sc
-            .variants
-            .iter()
-            .enumerate()
-            .map(|(i, v)| f(i, v))
-            .collect();
+        return items.iter().enumerate().map(|(i, v)| f(i, v)).collect();
     }
     let next = AtomicUsize::new(0);
     let slots: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
@@ -200,7 +205,7 @@ pub fn for_each_variant<T: Send>(
             if i >= n {
                 break;
             }
-            let r = f(i, &sc.variants[i]);
+            let r = f(i, &items[i]);
             slots.lock().expect("no panic while held")[i] = Some(r);
         }
     };
@@ -213,7 +218,7 @@ pub fn for_each_variant<T: Send>(
         .into_inner()
         .expect("threads joined")
         .into_iter()
-        .map(|r| r.expect("every variant ran"))
+        .map(|r| r.expect("every item ran"))
         .collect()
 }
 
@@ -237,11 +242,24 @@ pub fn run_variant_logged<L: crate::drive::EventLog>(
     progress: &mut dyn FnMut(crate::core::Time),
     log: L,
 ) -> Result<VariantResult, SimError> {
+    run_variant_in(sc, prepared, variant, &prepared.world, obs, progress, log)
+}
+
+/// Simulate one variant of a scenario in another world (a calibration's candidate).
+pub fn run_variant_in<L: crate::drive::EventLog>(
+    sc: &Scenario,
+    prepared: &Prepared,
+    variant: &Variant,
+    world: &WorldModel,
+    obs: &mut dyn Observer,
+    progress: &mut dyn FnMut(crate::core::Time),
+    log: L,
+) -> Result<VariantResult, SimError> {
     let cfg = SimConfig {
         name: variant.name.clone(),
         settings: variant.settings.clone(),
         engine: variant.engine,
-        world: prepared.world.clone(),
+        world: world.clone(),
         seed: sc.seed,
         start: sc.start,
         end: sc.end,
