@@ -48,12 +48,13 @@ pub fn index(
         t = escape(title)
     );
     // The same rows as the terminal's table, one column per variant.
+    let calibration = crate::sim::calibration::of_baseline(results);
     h.push_str("<h2>Summary</h2>\n<table>\n<tr><th></th>");
-    for r in results {
-        let _ = write!(h, "<th>{}</th>", escape(&r.name));
+    for name in crate::report::table::names(results, calibration.is_some()) {
+        let _ = write!(h, "<th>{}</th>", escape(&name));
     }
     h.push_str("</tr>\n");
-    for (label, cells) in crate::report::table::rows(results) {
+    for (label, cells) in crate::report::table::rows_observed(results, calibration.map(|c| c.0)) {
         let _ = write!(h, "<tr><td>{}</td>", escape(label.trim()));
         for c in cells {
             let _ = write!(h, "<td>{}</td>", escape(&c));
@@ -61,6 +62,16 @@ pub fn index(
         h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
+    if let (Some((o, c)), Some(r)) = (calibration, results.first()) {
+        let _ = writeln!(
+            h,
+            "<p>{}</p>",
+            escape(&crate::sim::calibration::line(&r.name, &c))
+        );
+        if let Some(v) = c.verdict(o) {
+            let _ = writeln!(h, "<p><strong>Far off:</strong> {}</p>", escape(&v));
+        }
+    }
     if let Some(b) = results.iter().find_map(|r| r.by.as_ref()) {
         let _ = write!(
             h,

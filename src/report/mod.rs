@@ -33,6 +33,12 @@ pub const REPORT_PLOTS: [(&str, &str); 4] = [
     ),
 ];
 
+/// When the trace recorded waits: the baseline against them.
+pub const CALIBRATION_PLOT: (&str, &str) = (
+    "calibration.png",
+    "the baseline's simulated waits against the waits the trace recorded: both distributions, and the p95 per hour of arrival",
+);
+
 /// With `simulate --by`: the cost of the top keys per day.
 pub const BY_KEY_PLOT: (&str, &str) = (
     "by-key.png",
@@ -71,6 +77,14 @@ pub fn write_report(
         plots::heatmap(&dir.join("heatmap.png"), &r.name, s, tz).map_err(ReportError::Plot)?;
     }
     let mut listed: Vec<(&str, &str)> = REPORT_PLOTS.to_vec();
+    if let (Some((_, c)), Some(s)) = (
+        crate::sim::calibration::of_baseline(results),
+        series.first(),
+    ) {
+        plots::calibration(&dir.join(CALIBRATION_PLOT.0), &results[0].name, s, &c, tz)
+            .map_err(ReportError::Plot)?;
+        listed.push(CALIBRATION_PLOT);
+    }
     if results.iter().any(|r| r.by.is_some()) {
         plots::by_key(&dir.join(BY_KEY_PLOT.0), results).map_err(ReportError::Plot)?;
         listed.push(BY_KEY_PLOT);

@@ -461,6 +461,122 @@ pub fn cost(path: &Path, results: &[VariantResult]) -> PlotResult {
     })
 }
 
+const OBSERVED: RGBColor = RGBColor(0, 0, 0);
+
+/// `calibration.png`: the baseline's simulated waits against the waits the trace recorded: the
+/// two distributions (CDFs on a log time axis), and the p95 of both per hour of the window.
+pub fn calibration(
+    path: &Path,
+    name: &str,
+    s: &VariantSeries,
+    c: &crate::sim::calibration::Calibration,
+    tz: Tz,
+) -> PlotResult {
+    render(path, (1400, 1100), |root| {
+        let (top, bottom) = root.split_vertically(560);
+        let min = 0.1f64;
+        let max = s
+            .wait_cdf
+            .iter()
+            .chain(&s.observed_cdf)
+            .map(|p| p.1)
+            .fold(10.0f64, f64::max)
+            * 1.5;
+        let mut chart = ChartBuilder::on(&top)
+            .caption(
+                format!(
+                    "Simulated ({name}) against observed waits: p50 {:+.1}s, p95 {:+.1}s, distance {:.1}s",
+                    c.p50_error_s, c.p95_error_s, c.distance
+                ),
+                (SANS, 24),
+            )
+            .margin(20)
+            .x_label_area_size(55)
+            .y_label_area_size(80)
+            .build_cartesian_2d((min..max).log_scale(), 0.0..1.0)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("wait (seconds, log scale; no wait drawn at 0.1 s)")
+            .y_desc("share of jobs")
+            .x_label_formatter(&|v| short_secs(*v))
+            .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
+            .label_style((SANS, 16))
+            .axis_desc_style((SANS, 18))
+            .draw()
+            .map_err(err)?;
+        for (label, cdf, color) in [
+            (format!("simulated: {name}"), &s.wait_cdf, variant_color(0)),
+            (
+                "observed: the trace's queued_duration".to_string(),
+                &s.observed_cdf,
+                OBSERVED,
+            ),
+        ] {
+            let mut pts: Vec<(f64, f64)> = vec![(min, 0.0)];
+            pts.extend(cdf.iter().map(|(q, w)| (w.max(min), *q)));
+            chart
+                .draw_series(LineSeries::new(pts, color.stroke_width(3)))
+                .map_err(err)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+                });
+        }
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 16)?;
+
+        let hours = s.hourly_p95_s.len().max(1) as f64;
+        let ymax = s
+            .hourly_p95_s
+            .iter()
+            .flat_map(|(_, a, b)| [*a, *b])
+            .flatten()
+            .fold(1.0f64, f64::max)
+            * 1.15;
+        let start = s.hourly_p95_s.first().map_or(Time(0), |h| h.0);
+        let mut chart = ChartBuilder::on(&bottom)
+            .caption("p95 wait per hour of arrival", (SANS, 24))
+            .margin(20)
+            .x_label_area_size(55)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.0..hours, 0.0..ymax)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("hour of arrival")
+            .y_desc("p95 wait")
+            .x_labels(12)
+            .x_label_formatter(&|h| time_label(start, *h, hours, tz))
+            .y_label_formatter(&|v| short_secs(*v))
+            .label_style((SANS, 14))
+            .axis_desc_style((SANS, 18))
+            .draw()
+            .map_err(err)?;
+        for (label, pick, color) in [
+            (
+                format!("simulated: {name}"),
+                (|h: &(Time, Option<f64>, Option<f64>)| h.1) as fn(&_) -> Option<f64>,
+                variant_color(0),
+            ),
+            ("observed".to_string(), |h| h.2, OBSERVED),
+        ] {
+            let pts: Vec<(f64, f64)> = s
+                .hourly_p95_s
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| pick(h).map(|v| (i as f64 + 0.5, v)))
+                .collect();
+            chart
+                .draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled())))
+                .map_err(err)?
+                .label(label)
+                .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 16)?;
+        Ok(())
+    })
+}
+
 /// Keys named in `by-key.png`; the rest are "other".
 pub const TOP_KEYS: usize = 8;
 

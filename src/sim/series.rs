@@ -34,6 +34,11 @@ pub struct VariantSeries {
     /// p95 wait in seconds by weekday (0 = Monday) and hour, in the scenario's zone; None
     /// where no job arrived.
     pub heat_p95_s: Vec<Vec<Option<f64>>>,
+    /// The waits the trace recorded, as a CDF like `wait_cdf` (empty when it records none).
+    pub observed_cdf: Vec<(f64, f64)>,
+    /// Per hour of the window (by arrival): the start, the simulated and the observed p95
+    /// wait in seconds (None where no such job arrived). Empty when the trace records none.
+    pub hourly_p95_s: Vec<(Time, Option<f64>, Option<f64>)>,
 }
 
 #[derive(Clone, Copy)]
@@ -59,6 +64,9 @@ pub struct Recorder {
     waits: Quantiles,
     heat: Vec<Quantiles>,
     tz: Tz,
+    observed: Quantiles,
+    /// Per hour since `start`: simulated and observed waits.
+    hourly: Vec<(Quantiles, Quantiles)>,
 }
 
 /// Points a long run is cut into, at most (about).
@@ -77,7 +85,18 @@ impl Recorder {
             waits: Quantiles::new(),
             heat: (0..168).map(|_| Quantiles::coarse()).collect(),
             tz,
+            observed: Quantiles::new(),
+            hourly: Vec::new(),
         }
+    }
+
+    fn hour(&mut self, arrival: Time) -> Option<&mut (Quantiles, Quantiles)> {
+        let h = usize::try_from(arrival.since(self.start) / 3_600_000).ok()?;
+        if self.hourly.len() <= h {
+            self.hourly
+                .resize_with(h + 1, || (Quantiles::coarse(), Quantiles::coarse()));
+        }
+        self.hourly.get_mut(h)
     }
 
     fn integrate(&mut self, s: Snapshot, to: Time) {
@@ -134,6 +153,27 @@ impl Recorder {
                 })
                 .collect()
         };
+        let observed_cdf = if self.observed.count() == 0 {
+            Vec::new()
+        } else {
+            (1..=200)
+                .map(|i| {
+                    let q = i as f64 / 200.0;
+                    (q, self.observed.quantile(q) as f64 / 1000.0)
+                })
+                .collect()
+        };
+        let p95 = |q: &mut Quantiles| (q.count() > 0).then(|| q.quantile(0.95) as f64 / 1000.0);
+        let hourly_p95_s = if self.observed.count() == 0 {
+            Vec::new()
+        } else {
+            let start = self.start;
+            self.hourly
+                .iter_mut()
+                .enumerate()
+                .map(|(h, (s, o))| (start.plus_millis(h as i64 * 3_600_000), p95(s), p95(o)))
+                .collect()
+        };
         let heat_p95_s = (0..7)
             .map(|d| {
                 (0..24)
@@ -151,6 +191,8 @@ impl Recorder {
             wait_p95_s: self.waits.quantile(0.95) as f64 / 1000.0,
             wait_cdf,
             heat_p95_s,
+            observed_cdf,
+            hourly_p95_s,
         }
     }
 }
@@ -164,6 +206,16 @@ impl Observer for Recorder {
             let d = local.weekday().num_days_from_monday() as usize;
             let h = local.hour() as usize;
             self.heat[d * 24 + h].add(w);
+        }
+        if let Some(b) = self.hour(arrival) {
+            b.0.add(w);
+        }
+    }
+
+    fn observed(&mut self, arrival: Time, wait_ms: u64) {
+        self.observed.add(wait_ms);
+        if let Some(b) = self.hour(arrival) {
+            b.1.add(wait_ms);
         }
     }
 
