@@ -185,6 +185,20 @@ fn calibrate_recovers_a_known_boot_time_the_same_on_any_number_of_threads() {
         out.contains("FAR OFF") && out.contains("shorter than observed"),
         "{out}"
     );
+    // The report draws both distributions, and the page says it too.
+    let report = d.join("report");
+    let o = scalecast(&[
+        "simulate",
+        wrong.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let png = std::fs::read(report.join("calibration.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let page = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(page.contains("<th>observed</th>") && page.contains("Far off"));
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -206,6 +220,17 @@ fn a_trace_without_recorded_waits_cannot_be_calibrated_and_says_so() {
         "{out}"
     );
     assert!(!out.lines().next().unwrap().contains("observed"));
+    let report = std::env::temp_dir().join(format!("scalecast-cal-{}-none", std::process::id()));
+    let o = scalecast(&[
+        "simulate",
+        s.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success());
+    assert!(report.join("wait.png").exists() && !report.join("calibration.png").exists());
+    std::fs::remove_dir_all(&report).unwrap();
     let o = scalecast(&["calibrate", s.to_str().unwrap(), "--fit", "boot"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("pickup_seconds"));
