@@ -44,6 +44,7 @@ pub struct Calibration {
     /// Simulated minus observed p50, seconds (positive: the model waits longer).
     pub p50_error_s: f64,
     pub p95_error_s: f64,
+    pub p99_error_s: f64,
     /// The mean absolute difference of the two quantile functions (the Wasserstein-1
     /// distance between the wait distributions), seconds: 0 when they are the same.
     pub distance: f64,
@@ -65,6 +66,7 @@ pub fn calibrate(sim: &Summary, sim_q: &[f64], o: &Observed) -> Calibration {
     Calibration {
         p50_error_s: sim.p50 - o.wait_s.p50,
         p95_error_s: sim.p95 - o.wait_s.p95,
+        p99_error_s: sim.p99 - o.wait_s.p99,
         distance,
     }
 }
@@ -94,8 +96,22 @@ impl Calibration {
     pub fn verdict(&self, o: &Observed) -> Option<String> {
         let e = self.p95_error_s;
         let far = e.abs() > 60.0 || (e.abs() > 0.3 * o.wait_s.p95 && e.abs() > NOISE_S);
+        // A tail the model has no cause for: the slowest jobs waited far longer.
+        let tail = -self.p99_error_s > 60.0 && -self.p99_error_s > o.wait_s.p99 / 2.0;
+        let tail_note = if tail {
+            format!(
+                " Also, 1% of the jobs waited over {:.1} min in the trace against {:.1} min \
+                 simulated: waits the model has no cause for (another runner's `concurrent` \
+                 or `limit`, jobs waiting on resources or manual steps); calibration cannot \
+                 fit them, and they dominate the distance.",
+                o.wait_s.p99 / 60.0,
+                (o.wait_s.p99 + self.p99_error_s) / 60.0
+            )
+        } else {
+            String::new()
+        };
         if !far {
-            return None;
+            return tail.then(|| tail_note.trim_start().to_string());
         }
         let dir = if e > 0.0 { "longer" } else { "shorter" };
         let why = if e > 0.0 {
@@ -110,7 +126,7 @@ impl Calibration {
         };
         Some(format!(
             "the baseline's p95 wait is {:.1}s {dir} than observed ({:.1}s simulated, {:.1}s \
-             observed): {why}. `scalecast calibrate SCENARIO --fit boot_seconds` fits it.",
+             observed): {why}. `scalecast calibrate SCENARIO --fit boot_seconds` fits it.{tail_note}",
             e.abs(),
             o.wait_s.p95 + e,
             o.wait_s.p95
@@ -163,6 +179,7 @@ mod tests {
         let c = Calibration {
             p50_error_s: 1.0,
             p95_error_s: 2.0,
+            p99_error_s: 2.0,
             distance: 1.0,
         };
         assert!(c.verdict(&o).is_none(), "2 s on 0.3 s is noise");
