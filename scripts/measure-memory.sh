@@ -3,7 +3,7 @@
 # (the README quotes both). Makes the traces in a temporary folder (about 0.14 and 1.4 GB),
 # runs the tutorial's settings with concurrent and limit raised so the fleet can carry that
 # load, and prints the peak RSS and the time of each. A trace of up to
-# SCALECAST_MAX_JOBS_IN_MEMORY jobs (2 million) is kept in memory after its first read (24
+# SCALECAST_MAX_JOBS_IN_MEMORY jobs (2 million) is kept in memory after its first read (32
 # bytes a job); a longer one is streamed, so memory stays flat however long it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
