@@ -18,6 +18,58 @@ pub fn percentiles(q: &mut Quantiles) -> Vec<f64> {
         .collect()
 }
 
+/// Gathers the recorded waits of the window's jobs, by local day.
+pub struct ObservedAcc {
+    clock: crate::sim::metrics::DayClock,
+    all: Quantiles,
+    days: Vec<(chrono::NaiveDate, Quantiles)>,
+}
+
+impl ObservedAcc {
+    pub fn new(tz: chrono_tz::Tz) -> Self {
+        ObservedAcc {
+            clock: crate::sim::metrics::DayClock::new(tz),
+            all: Quantiles::new(),
+            days: Vec::new(),
+        }
+    }
+
+    /// A job arriving at `arrival` (in time order) that waited `wait_ms`.
+    pub fn add(&mut self, arrival: crate::core::Time, wait_ms: u64) {
+        self.all.add(wait_ms);
+        let (d, _, _) = self.clock.day(arrival);
+        match self.days.last_mut() {
+            Some((last, q)) if *last == d => q.add(wait_ms),
+            _ => {
+                let mut q = Quantiles::coarse();
+                q.add(wait_ms);
+                self.days.push((d, q));
+            }
+        }
+    }
+
+    /// None when no job recorded a wait.
+    pub fn finish(mut self) -> Option<Observed> {
+        if self.all.count() == 0 {
+            return None;
+        }
+        Some(Observed {
+            jobs: self.all.count(),
+            wait_s: self.all.summary(1000.0),
+            per_day: self
+                .days
+                .iter_mut()
+                .map(|(d, q)| ObservedDay {
+                    date: d.to_string(),
+                    wait_p95_s: q.quantile(0.95) as f64 / 1000.0,
+                    jobs: q.count(),
+                })
+                .collect(),
+            quantiles: percentiles(&mut self.all),
+        })
+    }
+}
+
 /// What the trace itself recorded about the jobs in the window.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Observed {

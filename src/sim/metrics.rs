@@ -168,18 +168,21 @@ struct Day {
     storage: f64,
     waits: Option<Quantiles>,
     jobs: u64,
-    /// The recorded waits of the jobs that arrived that day.
-    observed: Option<Quantiles>,
 }
 
 /// Local days of the scenario's time zone, with the current day cached.
-struct DayClock {
+pub(crate) struct DayClock {
     tz: Tz,
     cached: Option<(NaiveDate, Time, Time)>,
 }
 
 impl DayClock {
-    fn day(&mut self, t: Time) -> (NaiveDate, Time, Time) {
+    pub(crate) fn new(tz: Tz) -> Self {
+        DayClock { tz, cached: None }
+    }
+
+    /// The local date of `t`, and when that day starts and ends.
+    pub(crate) fn day(&mut self, t: Time) -> (NaiveDate, Time, Time) {
         if let Some(c) = self.cached
             && t >= c.1
             && t < c.2
@@ -223,14 +226,12 @@ pub struct Metrics {
     pub censored: u64,
     /// Job-milliseconds of waiting by cause.
     queued_ms: [i64; 3],
-    /// The waits the trace recorded.
-    observed: Quantiles,
 }
 
 impl Metrics {
     pub fn new(tz: Tz) -> Self {
         Metrics {
-            clock: DayClock { tz, cached: None },
+            clock: DayClock::new(tz),
             waits: Quantiles::new(),
             days: Vec::new(),
             compute: 0.0,
@@ -242,18 +243,7 @@ impl Metrics {
             arrived: 0,
             censored: 0,
             queued_ms: [0; 3],
-            observed: Quantiles::new(),
         }
-    }
-
-    /// The wait the trace recorded for a job arriving at `arrival`.
-    pub fn observe(&mut self, arrival: Time, wait_ms: u64) {
-        self.observed.add(wait_ms);
-        let (d, _, _) = self.clock.day(arrival);
-        self.day_mut(d)
-            .observed
-            .get_or_insert_with(Quantiles::coarse)
-            .add(wait_ms);
     }
 
     fn day_mut(&mut self, d: NaiveDate) -> &mut Day {
@@ -368,23 +358,6 @@ impl Metrics {
         let h = |ms: i64| ms as f64 / 3.6e6;
         let wait_s = self.waits.summary(1000.0);
         let wait_quantiles = crate::sim::calibration::percentiles(&mut self.waits);
-        let observed = (self.observed.count() > 0).then(|| crate::sim::calibration::Observed {
-            jobs: self.observed.count(),
-            wait_s: self.observed.summary(1000.0),
-            per_day: self
-                .days
-                .iter_mut()
-                .filter_map(|(d, day)| {
-                    let q = day.observed.as_mut()?;
-                    Some(crate::sim::calibration::ObservedDay {
-                        date: d.to_string(),
-                        wait_p95_s: s(q.quantile(0.95)),
-                        jobs: q.count(),
-                    })
-                })
-                .collect(),
-            quantiles: crate::sim::calibration::percentiles(&mut self.observed),
-        });
         let per_day = self
             .days
             .iter_mut()
@@ -437,7 +410,7 @@ impl Metrics {
             per_day,
             window: Window::default(),
             notes,
-            observed,
+            observed: None,
             wait_quantiles,
             by: None,
         }

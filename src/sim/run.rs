@@ -573,7 +573,6 @@ pub fn simulate_logged<L: EventLog>(
                 let arrived = j.arrival;
                 sim.m.arrival(arrived);
                 if let Some(q) = j.queued_ms {
-                    sim.m.observe(arrived, u64::from(q));
                     obs.observed(arrived, u64::from(q));
                 }
                 let key = match &mut sim.attr {

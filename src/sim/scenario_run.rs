@@ -99,8 +99,8 @@ pub fn prepare(sc: &Scenario) -> Result<Prepared, PrepareError> {
         attribution: None,
     };
     let arrivals = p.arrivals().map_err(PrepareError::Trace)?;
-    p.survey =
-        crate::sim::window::survey(arrivals, sc.start, sc.end).map_err(PrepareError::Trace)?;
+    p.survey = crate::sim::window::survey(arrivals, sc.start, sc.end, sc.tz)
+        .map_err(PrepareError::Trace)?;
     p.survey
         .check(sc.start, sc.end)
         .map_err(|e| PrepareError::Window(format!("{}: {e}", sc.path.display())))?;
@@ -274,6 +274,7 @@ pub fn run_variant_in<L: crate::drive::EventLog>(
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     r.window.longest_gap = prepared.survey.longest_gap();
+    r.observed = prepared.survey.observed.clone();
     let name = r.name.clone();
     r.notes.extend(
         prepared

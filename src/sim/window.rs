@@ -27,14 +27,18 @@ pub struct Survey {
     pub last: Option<(Time, u64)>,
     /// The longest stretch between two arrivals inside: (from, to, job before, job after).
     pub gap: Option<(Time, Time, u64, u64)>,
+    /// The waits the trace recorded for the jobs inside (None when it records none).
+    pub observed: Option<crate::sim::calibration::Observed>,
 }
 
 pub fn survey(
     arrivals: impl Iterator<Item = TraceResult<TraceJob>>,
     start: Option<Time>,
     end: Option<Time>,
+    tz: chrono_tz::Tz,
 ) -> TraceResult<Survey> {
     let mut s = Survey::default();
+    let mut observed = crate::sim::calibration::ObservedAcc::new(tz);
     for j in arrivals {
         let j = j?;
         if start.is_some_and(|t| j.arrival < t) {
@@ -46,6 +50,9 @@ pub fn survey(
             continue;
         }
         s.inside += 1;
+        if let Some(q) = j.queued_ms {
+            observed.add(j.arrival, u64::from(q));
+        }
         if let Some((p, pid)) = s.last
             && s.gap
                 .is_none_or(|(a, b, _, _)| j.arrival.since(p) > b.since(a))
@@ -55,6 +62,7 @@ pub fn survey(
         s.first.get_or_insert((j.arrival, j.id));
         s.last = Some((j.arrival, j.id));
     }
+    s.observed = observed.finish();
     Ok(s)
 }
 
