@@ -1,6 +1,7 @@
 //! CSV (or TSV) with the Jobs API's column names, as python-gitlab + pandas export it. Columns
 //! may come in any order; extra columns are ignored.
 
+use crate::trace::records::Records;
 use crate::trace::{
     DURATION, Fields, ID, MESSAGE, Parsed, QUEUED, RUNNER, STARTED, Skipped, TraceError,
     TraceFilter, TraceJob, TraceResult, io_error, job_from,
@@ -20,11 +21,10 @@ struct Columns {
 
 pub struct CsvJobs {
     file: String,
-    reader: csv::Reader<std::io::BufReader<std::fs::File>>,
+    /// Records as bytes: only the fields a job is made of are checked for UTF-8.
+    records: Records<std::io::BufReader<std::fs::File>>,
     /// Each field's column, resolved once from the header.
     columns: Columns,
-    /// Bytes: only the fields a job is made of are checked for UTF-8, not every column.
-    record: csv::ByteRecord,
     failed: bool,
     filter: TraceFilter,
     pub skipped: Skipped,
@@ -34,20 +34,22 @@ impl CsvJobs {
     pub fn open(path: &Path, delimiter: u8, filter: TraceFilter) -> TraceResult<Self> {
         let file = path.display().to_string();
         let f = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .flexible(false)
-            .from_reader(std::io::BufReader::with_capacity(1 << 16, f));
-        let headers = reader.headers().map_err(|e| TraceError {
+        let mut records = Records::new(std::io::BufReader::with_capacity(1 << 16, f), delimiter);
+        let header_error = |message: String| TraceError {
             file: file.clone(),
             place: "line 1".into(),
-            message: format!("cannot read the header: {e}"),
-        })?;
-        let columns: BTreeMap<String, usize> = headers
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (h.trim().to_ascii_lowercase(), i))
-            .collect();
+            message: format!("cannot read the header: {message}"),
+        };
+        if !records.next_record().map_err(|e| header_error(e.message))? {
+            return Err(header_error("the file is empty".into()));
+        }
+        let mut columns: BTreeMap<String, usize> = BTreeMap::new();
+        for i in 0..records.len() {
+            let h = std::str::from_utf8(records.get(i).unwrap_or_default())
+                .map_err(|_| header_error(format!("column {} is not UTF-8 text", i + 1)))?;
+            // Of two columns of one name, the last is read.
+            columns.insert(h.trim().to_ascii_lowercase(), i);
+        }
         let has = |names: &[&str]| names.iter().any(|n| columns.contains_key(*n));
         for (need, names) in [
             ("started_at", &["started_at", "build_started_at"][..]),
@@ -88,9 +90,8 @@ impl CsvJobs {
         };
         Ok(CsvJobs {
             file,
-            reader,
+            records,
             columns,
-            record: csv::ByteRecord::new(),
             failed: false,
             filter,
             skipped: Skipped::default(),
@@ -106,20 +107,19 @@ impl Iterator for CsvJobs {
             return None;
         }
         loop {
-            match self.reader.read_byte_record(&mut self.record) {
+            match self.records.next_record() {
                 Ok(false) => return None,
                 Ok(true) => {}
                 Err(e) => {
                     self.failed = true;
-                    let line = e.position().map_or(0, |p| p.line());
                     return Some(Err(TraceError {
                         file: self.file.clone(),
-                        place: format!("line {line}"),
-                        message: format!("malformed CSV: {e}"),
+                        place: format!("line {}", e.line),
+                        message: format!("malformed CSV: {}", e.message),
                     }));
                 }
             }
-            let rec = &self.record;
+            let rec = &self.records;
             let c = &self.columns;
             let mut bad = None;
             let mut at = |i: Option<usize>| {
@@ -142,7 +142,7 @@ impl Iterator for CsvJobs {
             };
             if let Some(col) = bad {
                 self.failed = true;
-                let line = rec.position().map_or(0, |p| p.line());
+                let line = rec.line();
                 return Some(Err(TraceError {
                     file: self.file.clone(),
                     place: format!("line {line}"),
@@ -155,7 +155,7 @@ impl Iterator for CsvJobs {
                 Ok(Parsed::OtherRunner) => self.skipped.other_runner += 1,
                 Err(message) => {
                     self.failed = true;
-                    let line = rec.position().map_or(0, |p| p.line());
+                    let line = rec.line();
                     return Some(Err(TraceError {
                         file: self.file.clone(),
                         place: format!("line {line}"),

@@ -8,6 +8,7 @@
 pub mod csv;
 pub mod json;
 pub mod keys;
+pub mod records;
 pub mod stats;
 pub mod synth;
 
