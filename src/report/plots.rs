@@ -169,6 +169,59 @@ type Layer = (
     fn(&crate::sim::series::FleetPoint) -> f64,
 );
 
+/// One panel of bars per day (or week), each stacked from its layers' dollars, bottom first.
+fn stacked_days<DB: DrawingBackend>(
+    panel: &DrawingArea<DB, plotters::coord::Shift>,
+    caption: String,
+    buckets: &[(Vec<f64>, String)],
+    colors: &[RGBColor],
+    (count, ymax, week): (usize, f64, bool),
+) -> PlotResult {
+    let mut chart = ChartBuilder::on(panel)
+        .caption(caption, (SANS, 22))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..count as f64, 0.0..ymax)
+        .map_err(err)?;
+    let labels: Vec<String> = buckets.iter().map(|(_, d)| d.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(count.min(20))
+        .x_label_formatter(&|x| {
+            labels
+                .get(x.floor() as usize)
+                .map(|d| d[5..].to_string())
+                .unwrap_or_default()
+        })
+        .x_desc(if week {
+            "week starting (month-day)"
+        } else {
+            "day (month-day)"
+        })
+        .y_desc("US dollars")
+        .label_style((SANS, 14))
+        .axis_desc_style((SANS, 16))
+        .draw()
+        .map_err(err)?;
+    for (k, color) in colors.iter().enumerate() {
+        let rects: Vec<Rectangle<(f64, f64)>> = buckets
+            .iter()
+            .enumerate()
+            .map(|(i, (v, _))| {
+                let below: f64 = v[..k].iter().sum();
+                Rectangle::new(
+                    [(i as f64 + 0.1, below), (i as f64 + 0.9, below + v[k])],
+                    color.filled(),
+                )
+            })
+            .collect();
+        chart.draw_series(rects).map_err(err)?;
+    }
+    Ok(())
+}
+
 /// `fleet.png`: machines by state, stacked, with the jobs waiting and the active period.
 pub fn fleet(
     path: &Path,
@@ -393,62 +446,27 @@ pub fn cost(path: &Path, results: &[VariantResult]) -> PlotResult {
         {
             let (w, _) = panel.dim_in_pixel();
             let (panel, side) = panel.split_horizontally(w.saturating_sub(KEY_WIDTH));
-            let mut chart = ChartBuilder::on(&panel)
-                .caption(
-                    format!(
-                        "{}: ${:.2} in all, {:.0}% of it on idle machines",
-                        r.name,
-                        r.cost_usd,
-                        100.0 * r.idle_share()
-                    ),
-                    (SANS, 22),
-                )
-                .margin(10)
-                .x_label_area_size(40)
-                .y_label_area_size(80)
-                .build_cartesian_2d(0.0..count as f64, 0.0..ymax)
-                .map_err(err)?;
-            let labels: Vec<String> = b.iter().map(|(_, d)| d.clone()).collect();
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(count.min(20))
-                .x_label_formatter(&|x| {
-                    labels
-                        .get(x.floor() as usize)
-                        .map(|d| d[5..].to_string())
-                        .unwrap_or_default()
-                })
-                .x_desc(if week {
-                    "week starting (month-day)"
-                } else {
-                    "day (month-day)"
-                })
-                .y_desc("US dollars")
-                .label_style((SANS, 14))
-                .axis_desc_style((SANS, 16))
-                .draw()
-                .map_err(err)?;
             let parts = [
                 ("busy", BUSY),
                 ("idle", IDLE),
                 ("booting", BOOTING),
                 ("storage", STORAGE),
             ];
-            for (k, (_, color)) in parts.iter().enumerate() {
-                let rects: Vec<Rectangle<(f64, f64)>> = b
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (v, _))| {
-                        let below: f64 = v[..k].iter().sum();
-                        Rectangle::new(
-                            [(i as f64 + 0.1, below), (i as f64 + 0.9, below + v[k])],
-                            color.filled(),
-                        )
-                    })
-                    .collect();
-                chart.draw_series(rects).map_err(err)?;
-            }
+            let colors: Vec<RGBColor> = parts.iter().map(|p| p.1).collect();
+            let layers: Vec<(Vec<f64>, String)> =
+                b.iter().map(|(v, d)| (v.to_vec(), d.clone())).collect();
+            stacked_days(
+                &panel,
+                format!(
+                    "{}: ${:.2} in all, {:.0}% of it on idle machines",
+                    r.name,
+                    r.cost_usd,
+                    100.0 * r.idle_share()
+                ),
+                &layers,
+                &colors,
+                (count, ymax, week),
+            )?;
             key(
                 &side,
                 &parts
@@ -665,48 +683,14 @@ pub fn by_key(path: &Path, results: &[VariantResult]) -> PlotResult {
         {
             let (w, _) = panel.dim_in_pixel();
             let (panel, side) = panel.split_horizontally(w.saturating_sub(KEY_WIDTH + 80));
-            let mut chart = ChartBuilder::on(&panel)
-                .caption(format!("{}: ${:.2} in all", r.name, r.cost_usd), (SANS, 22))
-                .margin(10)
-                .x_label_area_size(40)
-                .y_label_area_size(80)
-                .build_cartesian_2d(0.0..count as f64, 0.0..ymax)
-                .map_err(err)?;
-            let labels: Vec<String> = b.iter().map(|(_, d)| d.clone()).collect();
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(count.min(20))
-                .x_label_formatter(&|x| {
-                    labels
-                        .get(x.floor() as usize)
-                        .map(|d| d[5..].to_string())
-                        .unwrap_or_default()
-                })
-                .x_desc(if week {
-                    "week starting (month-day)"
-                } else {
-                    "day (month-day)"
-                })
-                .y_desc("US dollars")
-                .label_style((SANS, 14))
-                .axis_desc_style((SANS, 16))
-                .draw()
-                .map_err(err)?;
-            for k in 0..layers {
-                let rects: Vec<Rectangle<(f64, f64)>> = b
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (v, _))| {
-                        let below: f64 = v[..k].iter().sum();
-                        Rectangle::new(
-                            [(i as f64 + 0.1, below), (i as f64 + 0.9, below + v[k])],
-                            color(k).filled(),
-                        )
-                    })
-                    .collect();
-                chart.draw_series(rects).map_err(err)?;
-            }
+            let colors: Vec<RGBColor> = (0..layers).map(color).collect();
+            stacked_days(
+                &panel,
+                format!("{}: ${:.2} in all", r.name, r.cost_usd),
+                b,
+                &colors,
+                (count, ymax, week),
+            )?;
             let short = |s: &str| {
                 if s.chars().count() > 30 {
                     let mut t: String = s.chars().take(29).collect();
