@@ -97,8 +97,8 @@ fn key<DB: DrawingBackend>(
     Ok(())
 }
 
-fn legend<'a, CT: plotters::coord::CoordTranslate>(
-    chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
+fn legend<'a, 'b: 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'b>, CT>,
     position: SeriesLabelPosition,
     font_size: u32,
 ) -> PlotResult {
@@ -335,6 +335,42 @@ pub fn fleet(
     })
 }
 
+/// A chart of wait distributions: waits on a log axis over `range`, shares of jobs up.
+fn cdf_chart<'a, 'b: 'a>(
+    area: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    (caption, size): (String, u32),
+    range: std::ops::Range<f64>,
+) -> Result<
+    ChartContext<
+        'a,
+        BitMapBackend<'b>,
+        Cartesian2d<
+            plotters::coord::combinators::LogCoord<f64>,
+            plotters::coord::types::RangedCoordf64,
+        >,
+    >,
+    String,
+> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (SANS, size))
+        .margin(20)
+        .x_label_area_size(55)
+        .y_label_area_size(80)
+        .build_cartesian_2d(range.log_scale(), 0.0..1.0)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("wait (seconds, log scale; no wait drawn at 0.1 s)")
+        .y_desc("share of jobs")
+        .x_label_formatter(&|v| short_secs(*v))
+        .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
+        .label_style((SANS, 16))
+        .axis_desc_style((SANS, 18))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
 /// `wait.png`: the distribution of queue wait per variant (CDF, log time axis).
 pub fn waits(path: &Path, results: &[VariantResult], series: &[VariantSeries]) -> PlotResult {
     render(path, (1400, 800), |root| {
@@ -344,26 +380,11 @@ pub fn waits(path: &Path, results: &[VariantResult], series: &[VariantSeries]) -
             .flat_map(|s| s.wait_cdf.iter().map(|p| p.1))
             .fold(10.0f64, f64::max)
             * 1.5;
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                "Queue wait: share of jobs that waited at most x",
-                (SANS, 30),
-            )
-            .margin(20)
-            .x_label_area_size(55)
-            .y_label_area_size(80)
-            .build_cartesian_2d((min..max).log_scale(), 0.0..1.0)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("wait (seconds, log scale; no wait drawn at 0.1 s)")
-            .y_desc("share of jobs")
-            .x_label_formatter(&|v| short_secs(*v))
-            .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
-            .label_style((SANS, 16))
-            .axis_desc_style((SANS, 18))
-            .draw()
-            .map_err(err)?;
+        let mut chart = cdf_chart(
+            root,
+            ("Queue wait: share of jobs that waited at most x".into(), 30),
+            min..max,
+        )?;
         for (i, (s, r)) in series.iter().zip(results).enumerate() {
             let color = variant_color(i);
             let mut pts: Vec<(f64, f64)> = vec![(min, 0.0)];
@@ -500,29 +521,17 @@ pub fn calibration(
             .map(|p| p.1)
             .fold(10.0f64, f64::max)
             * 1.5;
-        let mut chart = ChartBuilder::on(&top)
-            .caption(
+        let mut chart = cdf_chart(
+            &top,
+            (
                 format!(
                     "Simulated ({name}) against observed waits: p50 {:+.1}s, p95 {:+.1}s, distance {:.1}s",
                     c.p50_error_s, c.p95_error_s, c.distance
                 ),
-                (SANS, 24),
-            )
-            .margin(20)
-            .x_label_area_size(55)
-            .y_label_area_size(80)
-            .build_cartesian_2d((min..max).log_scale(), 0.0..1.0)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("wait (seconds, log scale; no wait drawn at 0.1 s)")
-            .y_desc("share of jobs")
-            .x_label_formatter(&|v| short_secs(*v))
-            .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
-            .label_style((SANS, 16))
-            .axis_desc_style((SANS, 18))
-            .draw()
-            .map_err(err)?;
+                24,
+            ),
+            min..max,
+        )?;
         for (label, cdf, color) in [
             (format!("simulated: {name}"), &s.wait_cdf, variant_color(0)),
             (

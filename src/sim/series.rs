@@ -69,6 +69,19 @@ pub struct Recorder {
     hourly: Vec<(Quantiles, Quantiles)>,
 }
 
+/// A distribution as 200 points (share of jobs, wait in seconds), rising; none when empty.
+fn cdf(q: &mut Quantiles) -> Vec<(f64, f64)> {
+    if q.count() == 0 {
+        return Vec::new();
+    }
+    (1..=200)
+        .map(|i| {
+            let f = i as f64 / 200.0;
+            (f, q.quantile(f) as f64 / 1000.0)
+        })
+        .collect()
+}
+
 /// Points a long run is cut into, at most (about).
 const TARGET_POINTS: i64 = 1500;
 
@@ -142,27 +155,8 @@ impl Recorder {
                 }
             })
             .collect();
-        let n = self.waits.count();
-        let wait_cdf = if n == 0 {
-            Vec::new()
-        } else {
-            (1..=200)
-                .map(|i| {
-                    let q = i as f64 / 200.0;
-                    (q, self.waits.quantile(q) as f64 / 1000.0)
-                })
-                .collect()
-        };
-        let observed_cdf = if self.observed.count() == 0 {
-            Vec::new()
-        } else {
-            (1..=200)
-                .map(|i| {
-                    let q = i as f64 / 200.0;
-                    (q, self.observed.quantile(q) as f64 / 1000.0)
-                })
-                .collect()
-        };
+        let wait_cdf = cdf(&mut self.waits);
+        let observed_cdf = cdf(&mut self.observed);
         let p95 = |q: &mut Quantiles| (q.count() > 0).then(|| q.quantile(0.95) as f64 / 1000.0);
         let hourly_p95_s = if self.observed.count() == 0 {
             Vec::new()
