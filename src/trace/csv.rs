@@ -22,7 +22,7 @@ struct Columns {
 pub struct CsvJobs {
     file: String,
     /// Records as bytes: only the fields a job is made of are checked for UTF-8.
-    records: Records<std::io::BufReader<std::fs::File>>,
+    records: Records<std::fs::File>,
     /// Each field's column, resolved once from the header.
     columns: Columns,
     failed: bool,
@@ -34,7 +34,7 @@ impl CsvJobs {
     pub fn open(path: &Path, delimiter: u8, filter: TraceFilter) -> TraceResult<Self> {
         let file = path.display().to_string();
         let f = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
-        let mut records = Records::new(std::io::BufReader::with_capacity(1 << 16, f), delimiter);
+        let mut records = Records::new(f, delimiter);
         let header_error = |message: String| TraceError {
             file: file.clone(),
             place: "line 1".into(),

@@ -4,7 +4,7 @@
 //! give the fields the `csv` crate would give (a property test compares them on random input),
 //! and memory holds one record at a time.
 
-use std::io::BufRead;
+use std::io::{BufRead, BufReader, Read};
 
 /// A record that breaks the file's shape, or an unreadable file.
 #[derive(Debug, PartialEq, Eq)]
@@ -15,15 +15,18 @@ pub struct RecordError {
 }
 
 pub struct Records<R> {
-    input: R,
+    input: BufReader<R>,
+    /// Bytes of the input buffer the current record (read in place) takes, consumed when the
+    /// next record is read.
+    in_buffer: usize,
     delimiter: u8,
     /// The current record's bytes: the line itself (fast path) or the unescaped fields
     /// (`csv_core`).
     line: Vec<u8>,
     out: Vec<u8>,
-    /// Field boundaries into `line` or `out`.
+    /// Field boundaries into the input buffer, `line` or `out`.
     bounds: Vec<(usize, usize)>,
-    in_out: bool,
+    at: At,
     /// Lines read so far; the current record starts on `start`.
     lines: u64,
     start: u64,
@@ -37,15 +40,31 @@ pub struct Records<R> {
     pending: Vec<u8>,
 }
 
-impl<R: BufRead> Records<R> {
+/// Where the current record's bytes are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// In the input buffer, not consumed yet (the usual case).
+    Buffer,
+    Line,
+    Out,
+}
+
+impl<R: Read> Records<R> {
     pub fn new(input: R, delimiter: u8) -> Self {
+        Self::with_capacity(input, delimiter, 1 << 16)
+    }
+
+    /// With an input buffer of `capacity` bytes (lines longer than it are read whole all the
+    /// same).
+    pub fn with_capacity(input: R, delimiter: u8, capacity: usize) -> Self {
         Records {
-            input,
+            input: BufReader::with_capacity(capacity, input),
+            in_buffer: 0,
             delimiter,
             line: Vec::with_capacity(512),
             out: Vec::new(),
             bounds: Vec::new(),
-            in_out: false,
+            at: At::Line,
             lines: 0,
             start: 0,
             width: None,
@@ -76,10 +95,10 @@ impl<R: BufRead> Records<R> {
     /// Field `i` of the current record.
     pub fn get(&self, i: usize) -> Option<&[u8]> {
         let (a, b) = *self.bounds.get(i)?;
-        Some(if self.in_out {
-            &self.out[a..b]
-        } else {
-            &self.line[a..b]
+        Some(match self.at {
+            At::Buffer => &self.input.buffer()[a..b],
+            At::Line => &self.line[a..b],
+            At::Out => &self.out[a..b],
         })
     }
 
@@ -108,8 +127,64 @@ impl<R: BufRead> Records<R> {
         Ok(n)
     }
 
+    /// Split a plain line (no quote, no carriage return but a last one) at its delimiters.
+    fn split(bounds: &mut Vec<(usize, usize)>, line: &[u8], delimiter: u8) {
+        bounds.clear();
+        let mut from = 0;
+        for i in memchr::memchr_iter(delimiter, line) {
+            bounds.push((from, i));
+            from = i + 1;
+        }
+        bounds.push((from, line.len()));
+    }
+
+    /// A whole plain line in the input buffer, split where it lies; None when the next line
+    /// is not whole there or not plain (then it is read the careful way).
+    fn in_place(&mut self) -> Result<Option<bool>, RecordError> {
+        self.input.consume(std::mem::take(&mut self.in_buffer));
+        if self.first || !self.pending.is_empty() {
+            return Ok(None);
+        }
+        loop {
+            let buf = self.input.fill_buf().map_err(|e| RecordError {
+                line: self.lines + 1,
+                message: format!("cannot read: {e}"),
+            })?;
+            if buf.is_empty() {
+                return Ok(Some(false));
+            }
+            let Some(nl) = memchr::memchr(b'\n', buf) else {
+                return Ok(None);
+            };
+            let mut body = &buf[..nl];
+            if let Some(b) = body.strip_suffix(b"\r") {
+                body = b;
+            }
+            if memchr::memchr2(b'"', b'\r', body).is_some() {
+                return Ok(None);
+            }
+            self.lines += 1;
+            if body.is_empty() {
+                self.input.consume(nl + 1);
+                continue;
+            }
+            self.start = self.lines;
+            Self::split(&mut self.bounds, body, self.delimiter);
+            self.at = At::Buffer;
+            self.in_buffer = nl + 1;
+            return Ok(Some(true));
+        }
+    }
+
     /// The next record; false at the end of the input.
     pub fn next_record(&mut self) -> Result<bool, RecordError> {
+        if let Some(found) = self.in_place()? {
+            return if found {
+                self.check_width().map(|_| true)
+            } else {
+                Ok(false)
+            };
+        }
         loop {
             if self.read_line()? == 0 {
                 return Ok(false);
@@ -130,16 +205,10 @@ impl<R: BufRead> Records<R> {
                 continue;
             } else {
                 let len = body.len();
-                self.bounds.clear();
-                self.in_out = false;
-                let mut from = 0;
-                for i in memchr::memchr_iter(self.delimiter, &self.line[..len]) {
-                    self.bounds.push((from, i));
-                    from = i + 1;
-                }
-                self.bounds.push((from, len));
+                Self::split(&mut self.bounds, &self.line[..len], self.delimiter);
+                self.at = At::Line;
             }
-            if self.in_out && self.bounds.is_empty() {
+            if self.at == At::Out && self.bounds.is_empty() {
                 continue;
             }
             return self.check_width().map(|_| true);
@@ -166,7 +235,7 @@ impl<R: BufRead> Records<R> {
     fn slow(&mut self) -> Result<(), RecordError> {
         use csv_core::ReadRecordResult as R;
         self.core = Self::parser(self.delimiter);
-        self.in_out = true;
+        self.at = At::Out;
         self.out.clear();
         self.out.resize(self.line.len().max(64), 0);
         self.ends.clear();
@@ -245,8 +314,8 @@ mod tests {
         Ok(out)
     }
 
-    fn with_records(text: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, u64> {
-        let mut r = Records::new(text, b',');
+    fn with_records(text: &[u8], capacity: usize) -> Result<Vec<Vec<Vec<u8>>>, u64> {
+        let mut r = Records::with_capacity(text, b',', capacity);
         let mut out = Vec::new();
         loop {
             match r.next_record() {
@@ -260,8 +329,11 @@ mod tests {
     #[test]
     fn plain_quoted_and_multiline_records() {
         let text = b"a,b,c\n1,2,3\r\n\"x,y\",\"he said \"\"hi\"\"\",z\n\"two\nlines\",,\n\n4,5,6";
-        let got = with_records(text).unwrap();
+        let got = with_records(text, 1 << 16).unwrap();
         assert_eq!(got, with_csv(text).unwrap());
+        for capacity in 1..24 {
+            assert_eq!(with_records(text, capacity).unwrap(), got, "{capacity}");
+        }
         assert_eq!(got[2][0], b"x,y");
         assert_eq!(got[3][0], b"two\nlines");
         let mut r = Records::new(&b"a,b\n1,2\n\"3\",4,5\n"[..], b',');
@@ -292,6 +364,7 @@ mod tests {
             rows in prop::collection::vec(prop::collection::vec(field(), 3), 1..12),
             ends in prop::collection::vec(prop_oneof![Just("\n"), Just("\r\n"), Just("\n\n")], 12),
             ragged in any::<bool>(),
+            capacity in prop_oneof![1usize..40, Just(1 << 16)],
         ) {
             let mut text = String::new();
             for (i, row) in rows.iter().enumerate() {
@@ -300,7 +373,7 @@ mod tests {
                 text.push_str(ends[i]);
             }
             let want = with_csv(text.as_bytes());
-            let got = with_records(text.as_bytes());
+            let got = with_records(text.as_bytes(), capacity);
             match (&want, &got) {
                 (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
                 (Err(_), Err(_)) => {}
