@@ -5,7 +5,46 @@ use crate::core::event::{JobId, MachineId};
 use crate::core::fxmap::{FastMap, sorted};
 use crate::core::time::Time;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
+
+/// Machine ids in ascending order, in a plain vector: fleets are small, ids are made in
+/// ascending order (so a new one goes at the end), and a walk is a slice. Stored exactly as
+/// the ordered set it replaces (a sequence of ids), so journals read the same.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+struct SortedIds(Vec<MachineId>);
+
+impl SortedIds {
+    fn insert(&mut self, id: MachineId) {
+        match self.0.last() {
+            Some(&last) if last < id => self.0.push(id),
+            None => self.0.push(id),
+            _ => {
+                if let Err(i) = self.0.binary_search(&id) {
+                    self.0.insert(i, id);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &MachineId) {
+        if let Ok(i) = self.0.binary_search(id) {
+            self.0.remove(i);
+        }
+    }
+
+    fn last(&self) -> Option<&MachineId> {
+        self.0.last()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, MachineId> {
+        self.0.iter()
+    }
+}
 
 /// A machine's state (spec section 3). `Acquired` is not kept: in this model a job request is
 /// answered within the poll that made it.
@@ -72,11 +111,11 @@ pub struct Fleet {
     #[serde(with = "sorted")]
     machines: FastMap<MachineId, Machine>,
     /// Every machine's id, in creation order.
-    order: BTreeSet<MachineId>,
+    order: SortedIds,
     next_id: MachineId,
     counts: Counts,
     /// Idle machines that may take a job, by id (= creation order).
-    idle_by_id: BTreeSet<MachineId>,
+    idle_by_id: SortedIds,
     /// Idle machines in the order they became idle (= by last_used); lazily cleaned.
     idle_fifo: VecDeque<(Time, MachineId, u32)>,
 }
@@ -249,5 +288,43 @@ impl Fleet {
                     .is_some_and(|m| m.state == MachineState::Idle && m.epoch == epoch)
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn sorted_ids_behave_and_are_stored_as_the_ordered_set_they_replace() {
+        let mut ids = SortedIds::default();
+        let mut set = BTreeSet::new();
+        let mut x: u64 = 7;
+        for step in 0..2000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let id = if step % 3 == 0 { step } else { (x >> 40) % 300 };
+            if x % 5 < 2 {
+                ids.remove(&id);
+                set.remove(&id);
+            } else {
+                ids.insert(id);
+                set.insert(id);
+            }
+            assert_eq!(ids.last(), set.last());
+            assert_eq!(ids.len(), set.len());
+        }
+        assert!(ids.iter().eq(set.iter()));
+        assert_eq!(
+            serde_json::to_string(&ids).unwrap(),
+            serde_json::to_string(&set).unwrap()
+        );
+        let cfg = bincode::config::standard();
+        let bytes = bincode::serde::encode_to_vec(&set, cfg).unwrap();
+        assert_eq!(bincode::serde::encode_to_vec(&ids, cfg).unwrap(), bytes);
+        let (back, _): (SortedIds, usize) = bincode::serde::decode_from_slice(&bytes, cfg).unwrap();
+        assert_eq!(back, ids, "a snapshot written with the set reads back");
     }
 }

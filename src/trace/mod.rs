@@ -156,8 +156,39 @@ fn fast_utc(b: &[u8]) -> Option<Time> {
 
 /// Seconds (possibly fractional) as milliseconds; None when not a finite non-negative number.
 fn seconds_to_ms(s: &str) -> Option<i64> {
-    let v: f64 = s.trim().parse().ok()?;
+    let s = s.trim();
+    let v: f64 = match plain_decimal(s.as_bytes()) {
+        Some(v) => v,
+        None => s.parse().ok()?,
+    };
     (v.is_finite() && (0.0..1e12).contains(&v)).then(|| (v * 1000.0).round() as i64)
+}
+
+/// `123.456`-style text (digits, at most one point, at most 15 digits in all) as the very
+/// `f64` the full parser gives: the digits are an integer below 2^53 and the power of ten is
+/// exact, so one correctly rounded division is the correctly rounded value (Clinger's fast
+/// path). None for anything else (signs, exponents, long or empty numbers), which the full
+/// parser then reads.
+fn plain_decimal(b: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (mut n, mut digits, mut frac, mut point) = (0u64, 0usize, 0usize, false);
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                n = n * 10 + u64::from(c - b'0');
+                digits += 1;
+                frac += usize::from(point);
+            }
+            b'.' if !point => point = true,
+            _ => return None,
+        }
+    }
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    Some(n as f64 / POW10[frac])
 }
 
 /// Which jobs of a trace to keep.
@@ -618,6 +649,46 @@ mod tests {
             parse_gitlab_time("2026-01-01T00:00:00+00:00"),
             parse_gitlab_time("2026-01-01T00:00:00Z")
         );
+    }
+
+    #[test]
+    fn the_fast_decimal_path_agrees_with_the_full_parser() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let int = x % 10_000_000;
+            let places = (x >> 40) % 10;
+            let frac = (x >> 20) % 10u64.pow(places as u32);
+            let text = if places == 0 {
+                format!("{int}")
+            } else {
+                format!("{int}.{frac:0width$}", width = places as usize)
+            };
+            let full: f64 = text.parse().unwrap();
+            match plain_decimal(text.as_bytes()) {
+                Some(v) => assert_eq!(v.to_bits(), full.to_bits(), "{text}"),
+                None => assert!(text.len() > 16, "{text} took the slow path"),
+            }
+        }
+        for odd in [
+            "",
+            ".",
+            "1e3",
+            "-1",
+            "+2",
+            "1.2.3",
+            " 1",
+            "1234567890123456",
+        ] {
+            assert_eq!(plain_decimal(odd.as_bytes()), None, "{odd:?}");
+        }
+        // What the full parser accepts too.
+        assert_eq!(plain_decimal(b".5"), ".5".parse::<f64>().ok());
+        assert_eq!(plain_decimal(b"7."), "7.".parse::<f64>().ok());
+        assert_eq!(seconds_to_ms("30.509353"), Some(30_509));
+        assert_eq!(seconds_to_ms(" 1e3 "), Some(1_000_000));
     }
 
     #[test]
