@@ -516,4 +516,39 @@ fn finished_jobs_are_charged_by_project_in_the_journal_and_the_metrics() {
     let out = run(&["--since", "soon"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--since"));
+    // The journal as a trace: a forecast of this fleet's own jobs, split by the projects the
+    // daemon recorded.
+    let dir = d.state.parent().unwrap();
+    let scenario = dir.join("replay.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "[runner]\nconfig = \"config.toml\"\n[trace]\njournal = {:?}\n[machine]\nboot_seconds = 30\n",
+            journal.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"))
+        .arg("simulate")
+        .arg(&scenario)
+        .args(["--by", "project", "--json", "-", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by = &v["variants"][0]["by"]["keys"];
+    let jobs = |name: &str| {
+        by.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["key"] == name)
+            .map(|k| k["jobs"].clone())
+    };
+    assert_eq!(jobs("group/app"), Some(2.into()), "{by}");
+    assert_eq!(jobs("group/web"), Some(1.into()));
+    assert_eq!(jobs("(no project)"), Some(1.into()));
 }

@@ -62,6 +62,29 @@ struct Acc {
     waits: Quantiles,
 }
 
+/// Every charged job's `kind` key, for replaying a live journal with `simulate --by`: the
+/// daemon recorded who each job was for with its charge. An error when no charge names one.
+pub fn keys(dir: &std::path::Path, kind: KeyKind) -> Result<crate::trace::keys::Keys, String> {
+    recorded(kind)?;
+    let r = Reader::open(dir).map_err(|e| e.to_string())?;
+    let mut keys = crate::trace::keys::Keys::new(kind);
+    let mut named = false;
+    r.events(|_, e| {
+        if let crate::core::EventKind::JobCharged { job, charge } = &e.kind {
+            let k = key_of(kind, *job, charge);
+            named |= k.is_some();
+            keys.insert(*job, k.as_deref());
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    if !named {
+        return Err(format!(
+            "no job of the journal was charged with a {kind} (the daemon records it from GitLab's variables when a job ends)"
+        ));
+    }
+    Ok(keys)
+}
+
 /// Sum the journal's charges since `since` by `kind` (a job GitLab gave no such key counts
 /// under "(no KIND)").
 pub fn costs(r: &Reader, kind: KeyKind, since: Option<Time>) -> JournalResult<Costs> {

@@ -20,7 +20,8 @@ pub struct Prepared {
 
 enum PreparedTrace {
     File(TraceFile),
-    Jobs(Vec<crate::trace::TraceJob>),
+    /// The jobs a journal recorded, and the journal (its charges name who each job was for).
+    Jobs(Vec<crate::trace::TraceJob>, std::path::PathBuf),
     Synthetic(crate::trace::synth::SynthParams),
 }
 
@@ -90,6 +91,7 @@ pub fn prepare(sc: &Scenario) -> Result<Prepared, PrepareError> {
         TraceSpec::Journal(dir) => PreparedTrace::Jobs(
             crate::journal::trace::arrivals(dir)
                 .map_err(|e| PrepareError::World(format!("{}: {e}", dir.display())))?,
+            dir.clone(),
         ),
     };
     let mut p = Prepared {
@@ -124,11 +126,8 @@ impl Prepared {
                     "a synthetic trace has no {kind}: a breakdown needs a trace file"
                 )));
             }
-            PreparedTrace::Jobs(_) => {
-                return Err(PrepareError::World(format!(
-                    "a journal's jobs carry no {kind}: a breakdown needs a trace file"
-                )));
-            }
+            PreparedTrace::Jobs(_, dir) => crate::journal::costs::keys(dir, kind)
+                .map_err(|e| PrepareError::World(format!("{}: {e}", dir.display())))?,
         };
         self.attribution = Some(crate::sim::attribution::AttributionSpec {
             keys: std::sync::Arc::new(keys),
@@ -144,7 +143,7 @@ impl Prepared {
             PreparedTrace::Synthetic(p) => {
                 Ok(Arrivals::Synthetic(Box::new(Generator::new(p.clone()))))
             }
-            PreparedTrace::Jobs(v) => Ok(Arrivals::Sorted(v.clone().into_iter())),
+            PreparedTrace::Jobs(v, _) => Ok(Arrivals::Sorted(v.clone().into_iter())),
         }
     }
 
@@ -159,7 +158,7 @@ impl Prepared {
         match &self.trace {
             PreparedTrace::File(f) => f.summary.last_end,
             PreparedTrace::Synthetic(p) => Some(p.start.plus_secs(p.days as i64 * 86_400)),
-            PreparedTrace::Jobs(v) => v.iter().map(|j| j.end()).max(),
+            PreparedTrace::Jobs(v, _) => v.iter().map(|j| j.end()).max(),
         }
     }
 
@@ -167,7 +166,7 @@ impl Prepared {
         match &self.trace {
             PreparedTrace::File(f) => f.summary.first_arrival,
             PreparedTrace::Synthetic(p) => Some(p.start),
-            PreparedTrace::Jobs(v) => v.first().map(|j| j.arrival),
+            PreparedTrace::Jobs(v, _) => v.first().map(|j| j.arrival),
         }
     }
 }
