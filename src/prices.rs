@@ -11,6 +11,9 @@ pub const BUCKET_MIDPOINTS: [f64; 5] = [0.025, 0.075, 0.125, 0.175, 0.225];
 pub const BUCKET_LABELS: [&str; 5] = ["<5%", "5-10%", "10-15%", "15-20%", ">20%"];
 /// Hours in an average month.
 pub const HOURS_PER_MONTH: f64 = 730.0;
+/// gp3 in us-east-1, $/GB-month (the root volume's price; the simulator and the daemon's
+/// estimates both use it).
+pub const GP3_USD_PER_GB_MONTH: f64 = 0.08;
 
 /// The last row of a compiled-in table whose fields `pick` accepts (later rows win, as they
 /// would in a map built from the table). A lookup scans the text: each runs once or twice per

@@ -1281,7 +1281,7 @@ pub async fn serve<C: Cloud + 'static>(
         cleaned: (VecDeque::new(), HashSet::new()),
         counters: Counters::default(),
         price_per_hour,
-        storage_per_hour: ec2.root_size as f64 * crate::sim::world::GP3_USD_PER_GB_MONTH
+        storage_per_hour: ec2.root_size as f64 * crate::prices::GP3_USD_PER_GB_MONTH
             / crate::prices::HOURS_PER_MONTH,
         books: HashMap::new(),
         free_since: HashMap::new(),

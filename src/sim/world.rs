@@ -104,8 +104,7 @@ pub struct WorldModel {
 pub const MIN_BILLED_MS: i64 = 60_000;
 /// The spot interruption notice comes this long before the reclaim.
 pub const NOTICE_MS: i64 = 120_000;
-/// gp3 in us-east-1, $/GB-month.
-pub const GP3_USD_PER_GB_MONTH: f64 = 0.08;
+pub use crate::prices::GP3_USD_PER_GB_MONTH;
 
 impl WorldModel {
     /// Resolve the model from the config's MachineOptions (`instance_type`, `region`, `spot`,
