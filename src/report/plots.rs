@@ -169,6 +169,18 @@ type Layer = (
     fn(&crate::sim::series::FleetPoint) -> f64,
 );
 
+/// The top of the y axis (the tallest bar and some room) and the most bars of a panel.
+fn bar_scale<V: AsRef<[f64]>>(buckets: &[Vec<(V, String)>]) -> (f64, usize) {
+    let ymax = buckets
+        .iter()
+        .flatten()
+        .map(|(v, _)| v.as_ref().iter().sum::<f64>())
+        .fold(0.01f64, f64::max)
+        * 1.15;
+    let count = buckets.iter().map(|b| b.len()).max().unwrap_or(1).max(1);
+    (ymax, count)
+}
+
 /// One panel of bars per day (or week), each stacked from its layers' dollars, bottom first.
 fn stacked_days<DB: DrawingBackend>(
     panel: &DrawingArea<DB, plotters::coord::Shift>,
@@ -452,13 +464,7 @@ pub fn cost(path: &Path, results: &[VariantResult]) -> PlotResult {
                     .collect()
             })
             .collect();
-        let ymax = buckets
-            .iter()
-            .flatten()
-            .map(|(v, _)| v.iter().sum::<f64>())
-            .fold(0.01f64, f64::max)
-            * 1.15;
-        let count = buckets.iter().map(|b| b.len()).max().unwrap_or(1).max(1);
+        let (ymax, count) = bar_scale(&buckets);
         for ((panel, r), b) in body
             .split_evenly((n as usize, 1))
             .iter()
@@ -669,13 +675,7 @@ pub fn by_key(path: &Path, results: &[VariantResult]) -> PlotResult {
                     .collect()
             })
             .collect();
-        let ymax = buckets
-            .iter()
-            .flatten()
-            .map(|(v, _)| v.iter().sum::<f64>())
-            .fold(0.01f64, f64::max)
-            * 1.15;
-        let count = buckets.iter().map(|b| b.len()).max().unwrap_or(1).max(1);
+        let (ymax, count) = bar_scale(&buckets);
         // The palette without its grey, which is the rest's.
         let color = |i: usize| {
             if i < top.len() {
