@@ -7,7 +7,7 @@ use scalecast::rng::Rng;
 use scalecast::sim::Observer;
 use std::path::{Path, PathBuf};
 mod common;
-use common::{scalecast, text};
+use common::{scalecast, scalecast_json, text};
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("scalecast-cal-{}-{name}", std::process::id()));
@@ -91,19 +91,16 @@ fn recorded(truth: &Path, out: &Path) {
 }
 
 fn fit(scenario: &Path, threads: &str, out: &Path) -> serde_json::Value {
-    let o = scalecast(&[
+    let s = scenario.to_str().unwrap();
+    let args = [
         "calibrate",
-        scenario.to_str().unwrap(),
+        s,
         "--fit",
         "boot_seconds",
         "--threads",
         threads,
-        "--json",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+    ];
+    scalecast_json(&args, out)
 }
 
 #[test]

@@ -160,19 +160,34 @@ fn status(state: &Path) -> Status {
     }
 }
 
-fn wait_for(state: &Path, what: &str, f: impl Fn(&Status) -> bool) -> Status {
+/// Ask `f` every 20 ms until it has an answer, for at most `secs` seconds.
+fn until<T>(secs: u64, what: impl Fn() -> String, mut f: impl FnMut() -> Option<T>) -> T {
     let t = Instant::now();
     loop {
-        let s = status(state);
-        if f(&s) {
-            return s;
+        if let Some(v) = f() {
+            return v;
         }
         assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}: {s:#?}"
+            t.elapsed() < Duration::from_secs(secs),
+            "timed out: {}",
+            what()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+fn wait_for(state: &Path, what: &str, f: impl Fn(&Status) -> bool) -> Status {
+    let last = std::cell::RefCell::new(None);
+    until(
+        20,
+        || format!("waiting for {what}: {:#?}", last.borrow()),
+        || {
+            let s = status(state);
+            let ok = f(&s);
+            *last.borrow_mut() = Some(s.clone());
+            ok.then_some(s)
+        },
+    )
 }
 
 #[test]
@@ -239,16 +254,7 @@ fn a_throttling_cloud_is_called_a_few_times_not_in_a_loop_and_a_waiting_job_can_
     fake.0.lock().unwrap().throttle = true;
     let d = daemon("throttle", "IdleCount = 0\nIdleTime = 600", fake.clone());
     // A job waits while every create is throttled.
-    let state = d.state.clone();
-    let waiting = std::thread::spawn(move || {
-        ask(
-            &state,
-            Request::Prepare {
-                job: 9,
-                keys: Default::default(),
-            },
-        )
-    });
+    let waiting = prepare_aside(&d.state, 9, Default::default());
     let s = wait_for(&d.state, "backing off", |s| s.backing_off_until.is_some());
     assert_eq!(s.waiting, vec![9]);
     std::thread::sleep(Duration::from_secs(4));
@@ -256,14 +262,7 @@ fn a_throttling_cloud_is_called_a_few_times_not_in_a_loop_and_a_waiting_job_can_
     // 1 s, then 2 s, then 4 s (half to all of each, jittered): at most four calls in ~4 s.
     assert!((1..=4).contains(&creates), "{creates} create calls");
     // GitLab gives up on the job: cleanup cancels it and its prepare is told.
-    let done = ask(&d.state, Request::Cleanup { job: 9 });
-    assert_eq!(
-        done,
-        Response::Cleaned {
-            job: 9,
-            was: "waiting".into()
-        }
-    );
+    cancel_waiting(&d.state, 9);
     match waiting.join().unwrap() {
         Response::Failed { job: 9, reason } => assert!(reason.contains("cleaned up"), "{reason}"),
         other => panic!("{other:?}"),
@@ -352,24 +351,61 @@ fn a_spot_notice_during_jobs_lets_one_finish_and_ends_the_other_and_the_journal_
     );
 }
 
+/// A prepare that may wait, asked from a thread of its own.
+fn prepare_aside(
+    state: &Path,
+    job: u64,
+    keys: scalecast::core::JobKeys,
+) -> std::thread::JoinHandle<Response> {
+    let state = state.to_path_buf();
+    std::thread::spawn(move || ask(&state, Request::Prepare { job, keys }))
+}
+
+/// Cleanup of a job that is still waiting: it is cancelled.
+fn cancel_waiting(state: &Path, job: u64) {
+    assert_eq!(
+        ask(state, Request::Cleanup { job }),
+        Response::Cleaned {
+            job,
+            was: "waiting".into()
+        }
+    );
+}
+
+/// The binary run with `args`, which must succeed and print JSON.
+fn json_of(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The entry of a breakdown's `keys` named `name`.
+fn key_in(keys: &serde_json::Value, name: &str) -> Option<serde_json::Value> {
+    keys.as_array()?.iter().find(|k| k["key"] == name).cloned()
+}
+
 /// `GET /metrics` from the daemon.
 fn metrics(addr: std::net::SocketAddr) -> String {
     use std::io::{Read, Write};
-    let t = Instant::now();
-    loop {
-        if let Ok(mut c) = std::net::TcpStream::connect(addr) {
+    until(
+        10,
+        || format!("no /metrics at {addr}"),
+        || {
+            let mut c = std::net::TcpStream::connect(addr).ok()?;
             c.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
                 .unwrap();
             let mut body = String::new();
             c.read_to_string(&mut body).unwrap();
-            return body;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "no /metrics at {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+            Some(body)
+        },
+    )
 }
 
 #[test]
@@ -399,24 +435,9 @@ fn finished_jobs_are_charged_by_project_in_the_journal_and_the_metrics() {
         assert!(matches!(r, Response::Started { .. }), "{r:?}");
     }
     // At `limit = 4`, a fifth job waits; cancelled before it started, it is not charged.
-    let state = d.state.clone();
-    let waiting = std::thread::spawn(move || {
-        ask(
-            &state,
-            Request::Prepare {
-                job: 9,
-                keys: keys(Some("group/app"), "test"),
-            },
-        )
-    });
+    let waiting = prepare_aside(&d.state, 9, keys(Some("group/app"), "test"));
     wait_for(&d.state, "job 9 waiting", |s| s.waiting.contains(&9));
-    assert_eq!(
-        ask(&d.state, Request::Cleanup { job: 9 }),
-        Response::Cleaned {
-            job: 9,
-            was: "waiting".into()
-        }
-    );
+    cancel_waiting(&d.state, 9);
     assert!(matches!(waiting.join().unwrap(), Response::Failed { .. }));
     std::thread::sleep(Duration::from_millis(300));
     for (job, _) in &jobs {
@@ -456,28 +477,20 @@ fn finished_jobs_are_charged_by_project_in_the_journal_and_the_metrics() {
     assert_eq!(charged.keys().copied().collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_eq!(charged[&4].1, None);
     // `journal costs` sums them by project.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"))
-        .args(["journal", "costs"])
-        .arg(&journal)
-        .args(["--by", "project", "--since", "7d", "--json", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let j = journal.as_os_str();
+    let v = json_of(&[
+        "journal".as_ref(),
+        "costs".as_ref(),
+        j,
+        "--by".as_ref(),
+        "project".as_ref(),
+        "--since".as_ref(),
+        "7d".as_ref(),
+        "--json".as_ref(),
+        "-".as_ref(),
+    ]);
     assert_eq!(v["jobs"], 4);
-    let key = |name: &str| {
-        v["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|k| k["key"] == name)
-            .unwrap_or_else(|| panic!("{name} in {v}"))
-            .clone()
-    };
+    let key = |name: &str| key_in(&v["keys"], name).unwrap_or_else(|| panic!("{name} in {v}"));
     let app = key("group/app");
     assert_eq!(app["jobs"], 2);
     let want = charged[&1].0 + charged[&2].0;
@@ -528,26 +541,17 @@ fn finished_jobs_are_charged_by_project_in_the_journal_and_the_metrics() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"))
-        .arg("simulate")
-        .arg(&scenario)
-        .args(["--by", "project", "--json", "-", "--quiet"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(&[
+        "simulate".as_ref(),
+        scenario.as_os_str(),
+        "--by".as_ref(),
+        "project".as_ref(),
+        "--json".as_ref(),
+        "-".as_ref(),
+        "--quiet".as_ref(),
+    ]);
     let by = &v["variants"][0]["by"]["keys"];
-    let jobs = |name: &str| {
-        by.as_array()
-            .unwrap()
-            .iter()
-            .find(|k| k["key"] == name)
-            .map(|k| k["jobs"].clone())
-    };
+    let jobs = |name: &str| key_in(by, name).map(|k| k["jobs"].clone());
     assert_eq!(jobs("group/app"), Some(2.into()), "{by}");
     assert_eq!(jobs("group/web"), Some(1.into()));
     assert_eq!(jobs("(no project)"), Some(1.into()));

@@ -93,6 +93,14 @@ fn run(idle_count: u32, idle_time: u64) -> (scalecast::sim::VariantResult, Vec<(
     (r, w)
 }
 
+/// A run with no observer.
+fn quiet(
+    cfg: &SimConfig,
+    arrivals: &mut dyn Iterator<Item = scalecast::trace::TraceResult<TraceJob>>,
+) -> scalecast::sim::VariantResult {
+    simulate(cfg, arrivals, &mut scalecast::sim::NoObserver, &mut |_| {}).unwrap()
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
 }
@@ -177,13 +185,7 @@ fn sixty_second_minimum_is_billed() {
     }]
     .into_iter()
     .map(Ok);
-    let r = simulate(
-        &cfg,
-        &mut arrivals,
-        &mut scalecast::sim::NoObserver,
-        &mut |_| {},
-    )
-    .unwrap();
+    let r = quiet(&cfg, &mut arrivals);
     assert!(close(r.cost_usd, 60.0 * 0.0001), "{}", r.cost_usd);
 }
 
@@ -225,13 +227,7 @@ fn attributed(rule: Rule, jobs: &[(u64, f64, i64)]) -> (scalecast::sim::VariantR
             queued_ms: None,
         })
     });
-    let r = simulate(
-        &cfg,
-        &mut arrivals,
-        &mut scalecast::sim::NoObserver,
-        &mut |_| {},
-    )
-    .unwrap();
+    let r = quiet(&cfg, &mut arrivals);
     let by = r.by.clone().unwrap();
     let cost = jobs
         .iter()

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 mod common;
-use common::{scalecast, text};
+use common::{scalecast, scalecast_json, text};
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("scalecast-sim-{}-{name}", std::process::id()));
@@ -28,15 +28,7 @@ fn scenario(d: &Path, seed: u64, machine: &str, extra: &str) -> PathBuf {
 }
 
 fn run_json(s: &Path, out: &Path) -> serde_json::Value {
-    let o = scalecast(&[
-        "simulate",
-        s.to_str().unwrap(),
-        "--json",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+    scalecast_json(&["simulate", s.to_str().unwrap()], out)
 }
 
 #[test]

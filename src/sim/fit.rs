@@ -118,15 +118,24 @@ impl FromStr for Param {
     }
 }
 
+/// The nearest-rank quantile `q` of boot samples (0 for none). At 0.5 it is the upper median,
+/// as before: `v[len / 2]` of the sorted samples.
+fn sample_quantile(v: &[f64], q: f64) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let i = if q == 0.5 {
+        v.len() / 2
+    } else {
+        ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len().max(1)) - 1
+    };
+    v.get(i).copied().unwrap_or(0.0)
+}
+
 fn boot_median(b: &Boot) -> f64 {
     match b {
         Boot::Fixed(s) => *s,
         Boot::LogNormal { median, .. } => *median,
-        Boot::Samples(v) => {
-            let mut v = v.clone();
-            v.sort_by(f64::total_cmp);
-            v.get(v.len() / 2).copied().unwrap_or(0.0)
-        }
+        Boot::Samples(v) => sample_quantile(v, 0.5),
     }
 }
 
@@ -134,12 +143,7 @@ fn boot_p95(b: &Boot) -> f64 {
     match b {
         Boot::Fixed(s) => *s,
         Boot::LogNormal { p95, .. } => *p95,
-        Boot::Samples(v) => {
-            let mut v = v.clone();
-            v.sort_by(f64::total_cmp);
-            let i = ((v.len() as f64 * 0.95).ceil() as usize).clamp(1, v.len().max(1)) - 1;
-            v.get(i).copied().unwrap_or(0.0)
-        }
+        Boot::Samples(v) => sample_quantile(v, 0.95),
     }
 }
 

@@ -98,6 +98,16 @@ pub fn scalecast(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Run the binary with `args` and `--json OUT --quiet`; it must succeed; the JSON back.
+#[allow(dead_code)]
+pub fn scalecast_json(args: &[&str], out: &Path) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["--json", out.to_str().unwrap(), "--quiet"]);
+    let o = scalecast(&all);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
