@@ -489,3 +489,114 @@ fn a_key_the_trace_lacks_is_an_input_error_that_names_the_file() {
     let plain = run_json(&s, &json);
     assert!(plain["variants"][0].get("by").is_none());
 }
+
+/// With two threads the baseline runs while the trace is read (jobs handed over as they are
+/// checked); on one thread it runs after. Both give the same bytes: on the shipped scenarios
+/// (the real export is not in time order, so its overlapped run is dropped and run again),
+/// on the two-week trace reversed and with a job listed twice, and on a trace read as a
+/// stream (kept jobs capped at 0).
+#[test]
+fn the_baseline_run_while_reading_gives_what_a_run_after_reading_gives() {
+    let d = dir("overlap");
+    let two_weeks = std::fs::read_to_string(root().join("traces/two-weeks.csv")).unwrap();
+    let mut lines: Vec<&str> = two_weeks.lines().collect();
+    let header = lines.remove(0);
+    let reversed: Vec<&str> = std::iter::once(header)
+        .chain(lines.iter().rev().copied())
+        .collect();
+    std::fs::write(d.join("reversed.csv"), reversed.join("\n") + "\n").unwrap();
+    let twice: Vec<&str> = std::iter::once(header)
+        .chain(lines.iter().copied())
+        .flat_map(|l| {
+            let n = if l == lines[lines.len() / 2] { 2 } else { 1 };
+            std::iter::repeat_n(l, n)
+        })
+        .collect();
+    std::fs::write(d.join("twice.csv"), twice.join("\n") + "\n").unwrap();
+    let config = root().join("scenarios/tutorial/config.toml");
+    let mut scenarios = vec![
+        root().join("scenarios/tutorial/scenario.toml"),
+        root().join("scenarios/datadog/scenario.toml"),
+    ];
+    for trace in ["reversed.csv", "twice.csv"] {
+        let s = d.join(format!("{trace}.toml"));
+        std::fs::write(
+            &s,
+            format!(
+                "[runner]\nconfig = {config:?}\n[trace]\npath = {trace:?}\n[sim]\nseed = 3\n[[variant]]\nname = \"warm\"\nset = {{ IdleCount = 4 }}\n"
+            ),
+        )
+        .unwrap();
+        scenarios.push(s);
+    }
+    for s in &scenarios {
+        let mut outs = Vec::new();
+        for (threads, cap) in [("1", None), ("2", None), ("2", Some("0"))] {
+            let json = d.join(format!("out-{threads}-{}.json", cap.unwrap_or("all")));
+            let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"));
+            c.args([
+                "simulate",
+                s.to_str().unwrap(),
+                "--threads",
+                threads,
+                "--json",
+            ])
+            .arg(&json)
+            .env("TZ", "UTC");
+            match cap {
+                Some(n) => c.env("SCALECAST_MAX_JOBS_IN_MEMORY", n),
+                None => c.env_remove("SCALECAST_MAX_JOBS_IN_MEMORY"),
+            };
+            let o = c.output().unwrap();
+            assert!(o.status.success(), "{}", text(&o.stderr));
+            outs.push((std::fs::read(&json).unwrap(), o.stdout));
+        }
+        assert!(
+            outs[0].0 == outs[1].0 && outs[0].0 == outs[2].0,
+            "{}: the JSON differs",
+            s.display()
+        );
+        assert!(
+            outs[0].1 == outs[1].1 && outs[0].1 == outs[2].1,
+            "{}: the table differs",
+            s.display()
+        );
+    }
+    // The one job listed twice was dropped once (it would otherwise count in the jobs).
+    let one: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("out-2-all.json")).unwrap()).unwrap();
+    assert_eq!(
+        one["variants"][0]["jobs"].as_u64().unwrap() as usize,
+        lines.len()
+    );
+}
+
+/// A bad record far into the trace stops the run the baseline started while reading: exit 2,
+/// the line named, no JSON written.
+#[test]
+fn a_bad_record_late_in_the_trace_stops_the_overlapped_run() {
+    let d = dir("overlap-bad");
+    let mut t = std::fs::read_to_string(root().join("traces/two-weeks.csv")).unwrap();
+    let lines = t.lines().count();
+    let last = t.trim_end().lines().last().unwrap().to_string();
+    let mut fields: Vec<&str> = last.split(',').collect();
+    fields[6] = "yesterday";
+    let bad = fields.join(",");
+    t.push_str(&bad);
+    t.push('\n');
+    std::fs::write(d.join("t.csv"), t).unwrap();
+    let s = tutorial_scenario(&d, "[trace]\npath = \"t.csv\"\n");
+    let out = d.join("out.json");
+    assert_input_error(
+        &[
+            "simulate",
+            s.to_str().unwrap(),
+            "--threads",
+            "2",
+            "--json",
+            out.to_str().unwrap(),
+        ],
+        &format!("t.csv: line {}", lines + 1),
+        &out,
+    );
+}

@@ -31,7 +31,8 @@ pub fn run(
 ) -> Result<ExitCode, Failure> {
     use scalecast::config::scenario::Scenario;
     use scalecast::sim::scenario_run::{
-        for_each_variant, prepare, run_variant, run_variant_logged,
+        Prepared, attribution_for, for_each_variant, prepare, prepare_overlapped, run_variant,
+        run_variant_logged,
     };
     // SCALECAST_TIMINGS=1: where the time goes, on standard error (scripts/end-to-end.sh).
     let timings = std::env::var_os("SCALECAST_TIMINGS").is_some();
@@ -48,13 +49,6 @@ pub fn run(
     let mut since = clock;
     let sets = parse_sets(sets)?;
     let sc = Scenario::load(path, &sets, host_tz())?;
-    let mut prepared = prepare(&sc).map_err(|e| Failure::Input(e.to_string()))?;
-    if let Some(b) = &by {
-        prepared
-            .attribute(b.by, b.rule)
-            .map_err(|e| Failure::Input(format!("{}: --by {}: {e}", path.display(), b.by)))?;
-    }
-    lap("read and check (scenario, config, trace)", &mut since);
     if let Some((dir, every, keep)) = journal {
         if every == 0 || keep == 0 {
             return Err(Failure::Input(
@@ -68,34 +62,26 @@ pub fn run(
             )));
         }
     }
-    // The baseline's events go to a new journal, through the simulator's own driver.
-    let mut journal_log = match journal {
-        None => None,
-        Some((dir, snapshot_every, keep_snapshots)) => {
-            let v = &sc.variants[0];
-            let start = sc
-                .start
-                .or(prepared.survey.first.map(|f| f.0))
-                .ok_or_else(|| Failure::Input(format!("{}: no job to journal", path.display())))?;
-            let mut header =
-                scalecast::journal::Header::new(v.engine, v.settings.clone(), start, Some(sc.seed));
-            header.snapshot_every = snapshot_every;
-            header.keep_snapshots = keep_snapshots;
-            let log = scalecast::journal::JournalLog::create(dir, header)
-                .map_err(|e| Failure::Runtime(anyhow::anyhow!("creating the journal: {e}")))?;
-            Some(log.buffered(JOURNAL_BATCH))
-        }
-    };
+    let attribution = by
+        .as_ref()
+        .map(|b| {
+            attribution_for(&sc, b.by, b.rule)
+                .map_err(|e| Failure::Input(format!("{}: --by {}: {e}", path.display(), b.by)))
+        })
+        .transpose()?;
     let show = !quiet && std::io::stderr().is_terminal();
-    let window = (
-        sc.start.or(prepared.trace_start()),
-        sc.end.or(prepared.trace_end()),
-    );
     let bars = indicatif::MultiProgress::new();
     let threads =
         threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let run_one = |v: &scalecast::config::scenario::Variant,
+    let run_one = |prepared: &Prepared,
+                   v: &scalecast::config::scenario::Variant,
                    log: Option<&mut scalecast::journal::JournalLog>| {
+        // While the trace is still being read (the first variant, overlapped), its end is not
+        // known: no bar then, unless the scenario gives the window.
+        let window = (
+            sc.start.or(prepared.trace_start()),
+            sc.end.or(prepared.trace_end()),
+        );
         let bar = match window {
             (Some(a), Some(b)) if show && b > a => {
                 let bar = bars.add(indicatif::ProgressBar::new(1000));
@@ -129,8 +115,8 @@ pub fn run(
             None => &mut none,
         };
         let run = match log {
-            Some(log) => run_variant_logged(&sc, &prepared, v, obs, &mut progress, log),
-            None => run_variant(&sc, &prepared, v, obs, &mut progress),
+            Some(log) => run_variant_logged(&sc, prepared, v, obs, &mut progress, log),
+            None => run_variant(&sc, prepared, v, obs, &mut progress),
         };
         if let Some((bar, _, _)) = bar {
             bar.finish_and_clear();
@@ -143,16 +129,68 @@ pub fn run(
         let series = recorder.map(|rec| rec.finish(run.end));
         Ok::<_, Failure>((run, series))
     };
+    // With no journal and no report (which need the trace's start and end before the run),
+    // the baseline runs while the trace is read, on a thread of its own.
+    let overlap = journal.is_none() && report.is_none() && threads >= 2;
+    let (prepared, head) = if overlap {
+        prepare_overlapped(&sc, attribution, |p| run_one(p, &sc.variants[0], None))
+            .map_err(|e| Failure::Input(e.to_string()))?
+    } else {
+        let mut p = prepare(&sc).map_err(|e| Failure::Input(e.to_string()))?;
+        p.attribution = attribution;
+        (p, None)
+    };
+    let head = head.map(|r| {
+        r.map(|(mut run, series)| {
+            prepared.complete(&mut run);
+            (run, series)
+        })
+    });
+    lap(
+        if head.is_some() {
+            "read and check, the baseline simulated meanwhile"
+        } else {
+            "read and check (scenario, config, trace)"
+        },
+        &mut since,
+    );
+    // The baseline's events go to a new journal, through the simulator's own driver.
+    let mut journal_log = match journal {
+        None => None,
+        Some((dir, snapshot_every, keep_snapshots)) => {
+            let v = &sc.variants[0];
+            let start = sc
+                .start
+                .or(prepared.survey.first.map(|f| f.0))
+                .ok_or_else(|| Failure::Input(format!("{}: no job to journal", path.display())))?;
+            let mut header =
+                scalecast::journal::Header::new(v.engine, v.settings.clone(), start, Some(sc.seed));
+            header.snapshot_every = snapshot_every;
+            header.keep_snapshots = keep_snapshots;
+            let log = scalecast::journal::JournalLog::create(dir, header)
+                .map_err(|e| Failure::Runtime(anyhow::anyhow!("creating the journal: {e}")))?;
+            Some(log.buffered(JOURNAL_BATCH))
+        }
+    };
     // The baseline (variant 0) writes the journal, if asked, here (the journal's store stays
     // on one thread); the variants run on all cores.
-    let first = journal_log
-        .as_mut()
-        .map(|log| run_one(&sc.variants[0], Some(log)));
+    let first = head.or_else(|| {
+        journal_log
+            .as_mut()
+            .map(|log| run_one(&prepared, &sc.variants[0], Some(log)))
+    });
     let skip_first = first.is_some();
     let rest = for_each_variant(&sc, threads, |i, v| {
-        (i > 0 || !skip_first).then(|| run_one(v, None))
+        (i > 0 || !skip_first).then(|| run_one(&prepared, v, None))
     });
-    lap("simulate (every variant)", &mut since);
+    lap(
+        if skip_first && journal.is_none() {
+            "simulate (the other variants)"
+        } else {
+            "simulate (every variant)"
+        },
+        &mut since,
+    );
     let mut results = Vec::with_capacity(rest.len());
     let mut series = Vec::new();
     for r in first.into_iter().chain(rest.into_iter().flatten()) {

@@ -2,11 +2,14 @@
 //! variant over the same arrivals with the same seed.
 
 use crate::config::scenario::{Scenario, TraceSpec, Variant};
+use crate::sim::attribution::{AttributionSpec, Rule};
 use crate::sim::price_history;
 use crate::sim::run::{Observer, SimConfig, SimError, simulate_logged};
+use crate::sim::window::Surveyor;
 use crate::sim::{VariantResult, WorldModel};
+use crate::trace::keys::KeyKind;
 use crate::trace::synth::Generator;
-use crate::trace::{Arrivals, TraceError, TraceFile};
+use crate::trace::{Arrivals, TraceError, TraceFile, TraceJob, TraceResult};
 
 /// A scenario ready to run: the world resolved, the trace checked.
 pub struct Prepared {
@@ -20,9 +23,11 @@ pub struct Prepared {
 
 enum PreparedTrace {
     File(TraceFile),
-    /// The jobs a journal recorded, and the journal (its charges name who each job was for).
-    Jobs(Vec<crate::trace::TraceJob>, std::path::PathBuf),
+    /// The jobs a journal recorded.
+    Jobs(Vec<crate::trace::TraceJob>),
     Synthetic(crate::trace::synth::SynthParams),
+    /// Jobs handed over as they are read ([`prepare_overlapped`]), taken once.
+    Handed(std::sync::Mutex<Option<Handed>>),
 }
 
 /// Why a scenario cannot run: its inputs (exit 2).
@@ -47,6 +52,169 @@ impl std::fmt::Display for PrepareError {
 impl std::error::Error for PrepareError {}
 
 pub fn prepare(sc: &Scenario) -> Result<Prepared, PrepareError> {
+    let world = resolve_world(sc)?;
+    let trace = match &sc.trace {
+        TraceSpec::File(p) => PreparedTrace::File(
+            TraceFile::scan_filtered(p, &sc.trace_filter).map_err(PrepareError::Trace)?,
+        ),
+        TraceSpec::Synthetic(p) => PreparedTrace::Synthetic(p.clone()),
+        TraceSpec::Journal(dir) => PreparedTrace::Jobs(
+            crate::journal::trace::arrivals(dir)
+                .map_err(|e| PrepareError::World(format!("{}: {e}", dir.display())))?,
+        ),
+    };
+    let mut p = Prepared {
+        world,
+        trace,
+        survey: Default::default(),
+        attribution: None,
+    };
+    let arrivals = p.arrivals().map_err(PrepareError::Trace)?;
+    p.survey = crate::sim::window::survey(arrivals, sc.start, sc.end, sc.tz)
+        .map_err(PrepareError::Trace)?;
+    p.check_window(sc)?;
+    Ok(p)
+}
+
+/// Jobs per hand-over from the reading thread to the run.
+const CHUNK: usize = 4096;
+/// Chunks read ahead of the run at most (memory stays flat however long the trace).
+const CHUNKS_AHEAD: usize = 16;
+
+enum Chunk {
+    Jobs(Vec<TraceJob>),
+    /// The file is not in time order (or not readable): the run stops, its result unused.
+    Abandon,
+}
+
+/// The jobs the reading thread hands over, in the file's order.
+struct Handed {
+    rx: std::sync::mpsc::Receiver<Chunk>,
+    jobs: std::vec::IntoIter<TraceJob>,
+}
+
+impl Iterator for Handed {
+    type Item = TraceResult<TraceJob>;
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(j) = self.jobs.next() {
+                return Some(Ok(j));
+            }
+            match self.rx.recv() {
+                Ok(Chunk::Jobs(v)) => self.jobs = v.into_iter(),
+                Ok(Chunk::Abandon) => {
+                    return Some(Err(TraceError {
+                        file: String::new(),
+                        place: String::new(),
+                        message: "the run over the trace as read was abandoned".into(),
+                    }));
+                }
+                // The whole file was read and handed over.
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// [`prepare`] (with `attribution`), with `first` run over the trace's
+/// jobs while the trace is being read and checked, on a thread of its own: a one-variant
+/// forecast costs about the longer of reading and simulating, not their sum.
+///
+/// `first` is handed a [`Prepared`] whose arrivals come as they are read, whose survey is
+/// still empty and which knows neither the trace's start nor its end; its result comes back
+/// only if the file was read whole, in time order, and the window passed its check. Otherwise
+/// (an unsorted file: the arrivals differ from the file's order) it is dropped and `None`
+/// comes back: run the variant again on the [`Prepared`]. Apply [`Prepared::complete`] to a
+/// result that comes back, for what the survey adds. Results equal a run after [`prepare`].
+pub fn prepare_overlapped<T: Send>(
+    sc: &Scenario,
+    attribution: Option<AttributionSpec>,
+    first: impl FnOnce(&Prepared) -> T + Send,
+) -> Result<(Prepared, Option<T>), PrepareError> {
+    let TraceSpec::File(path) = &sc.trace else {
+        let mut p = prepare(sc)?;
+        p.attribution = attribution;
+        return Ok((p, None));
+    };
+    let world = resolve_world(sc)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel(CHUNKS_AHEAD);
+    let head = Prepared {
+        world: world.clone(),
+        trace: PreparedTrace::Handed(std::sync::Mutex::new(Some(Handed {
+            rx,
+            jobs: Vec::new().into_iter(),
+        }))),
+        survey: Default::default(),
+        attribution: attribution.clone(),
+    };
+    let (scanned, surveyed, ran) = std::thread::scope(|s| {
+        let runner = s.spawn(|| first(&head));
+        let mut surveyor = Surveyor::new(sc.start, sc.end, sc.tz);
+        let mut tx = Some(tx);
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let mut last = None;
+        let mut sorted = true;
+        let scanned = TraceFile::scan_each(path, &sc.trace_filter, &mut |j| {
+            if !sorted {
+                return;
+            }
+            if last.is_some_and(|l| j.arrival < l) {
+                sorted = false;
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(Chunk::Abandon);
+                }
+                return;
+            }
+            last = Some(j.arrival);
+            surveyor.add(j);
+            chunk.push(*j);
+            if chunk.len() == CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                // A run that stopped (an engine error) takes no more.
+                if tx
+                    .as_ref()
+                    .is_some_and(|t| t.send(Chunk::Jobs(full)).is_err())
+                {
+                    tx = None;
+                }
+            }
+        });
+        if let Some(tx) = tx.take() {
+            let _ = tx.send(match &scanned {
+                Ok(_) if sorted => Chunk::Jobs(std::mem::take(&mut chunk)),
+                _ => Chunk::Abandon,
+            });
+        }
+        let ran = runner
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (scanned, sorted.then(|| surveyor.finish()), ran)
+    });
+    let file = scanned.map_err(PrepareError::Trace)?;
+    let mut p = Prepared {
+        world,
+        trace: PreparedTrace::File(file),
+        survey: Default::default(),
+        attribution,
+    };
+    let ran = match surveyed {
+        Some(survey) => {
+            p.survey = survey;
+            Some(ran)
+        }
+        None => {
+            let arrivals = p.arrivals().map_err(PrepareError::Trace)?;
+            p.survey = crate::sim::window::survey(arrivals, sc.start, sc.end, sc.tz)
+                .map_err(PrepareError::Trace)?;
+            None
+        }
+    };
+    p.check_window(sc)?;
+    Ok((p, ran))
+}
+
+/// The world model of a scenario: its machine, prices and spot market.
+fn resolve_world(sc: &Scenario) -> Result<WorldModel, PrepareError> {
     let ec2 = sc
         .runner
         .machine
@@ -83,57 +251,29 @@ pub fn prepare(sc: &Scenario) -> Result<Prepared, PrepareError> {
             sc.runner.name, sc.runner.executor
         ));
     }
-    let trace = match &sc.trace {
-        TraceSpec::File(p) => PreparedTrace::File(
-            TraceFile::scan_filtered(p, &sc.trace_filter).map_err(PrepareError::Trace)?,
-        ),
-        TraceSpec::Synthetic(p) => PreparedTrace::Synthetic(p.clone()),
-        TraceSpec::Journal(dir) => PreparedTrace::Jobs(
-            crate::journal::trace::arrivals(dir)
-                .map_err(|e| PrepareError::World(format!("{}: {e}", dir.display())))?,
-            dir.clone(),
-        ),
-    };
-    let mut p = Prepared {
-        world,
-        trace,
-        survey: Default::default(),
-        attribution: None,
-    };
-    let arrivals = p.arrivals().map_err(PrepareError::Trace)?;
-    p.survey = crate::sim::window::survey(arrivals, sc.start, sc.end, sc.tz)
-        .map_err(PrepareError::Trace)?;
-    p.survey
-        .check(sc.start, sc.end)
-        .map_err(|e| PrepareError::Window(format!("{}: {e}", sc.path.display())))?;
-    Ok(p)
+    Ok(world)
 }
 
 impl Prepared {
-    /// Read the trace's `kind` keys (a second pass over the file) so that every run splits
-    /// its cost by them.
-    pub fn attribute(
-        &mut self,
-        kind: crate::trace::keys::KeyKind,
-        rule: crate::sim::attribution::Rule,
-    ) -> Result<(), PrepareError> {
-        let keys = match &self.trace {
-            PreparedTrace::File(f) => {
-                crate::trace::keys::read_keys(&f.path, kind).map_err(PrepareError::Trace)?
-            }
-            PreparedTrace::Synthetic(_) => {
-                return Err(PrepareError::World(format!(
-                    "a synthetic trace has no {kind}: a breakdown needs a trace file"
-                )));
-            }
-            PreparedTrace::Jobs(_, dir) => crate::journal::costs::keys(dir, kind)
-                .map_err(|e| PrepareError::World(format!("{}: {e}", dir.display())))?,
-        };
-        self.attribution = Some(crate::sim::attribution::AttributionSpec {
-            keys: std::sync::Arc::new(keys),
-            rule,
-        });
-        Ok(())
+    /// Refuse a window whose forecast would mean nothing (after the survey).
+    fn check_window(&self, sc: &Scenario) -> Result<(), PrepareError> {
+        self.survey
+            .check(sc.start, sc.end)
+            .map_err(|e| PrepareError::Window(format!("{}: {e}", sc.path.display())))
+    }
+
+    /// What the survey of the trace adds to a variant's result: the longest quiet stretch,
+    /// the waits the trace recorded, and the notes on them.
+    pub fn complete(&self, r: &mut VariantResult) {
+        r.window.longest_gap = self.survey.longest_gap();
+        r.observed = self.survey.observed.clone();
+        let name = r.name.clone();
+        r.notes.extend(
+            self.survey
+                .notes()
+                .into_iter()
+                .map(|n| format!("{name}: {n}")),
+        );
     }
 
     /// A fresh stream of the arrivals, in time order.
@@ -143,7 +283,13 @@ impl Prepared {
             PreparedTrace::Synthetic(p) => {
                 Ok(Arrivals::Synthetic(Box::new(Generator::new(p.clone()))))
             }
-            PreparedTrace::Jobs(v, _) => Ok(Arrivals::Sorted(v.clone().into_iter())),
+            PreparedTrace::Jobs(v) => Ok(Arrivals::Sorted(v.clone().into_iter())),
+            PreparedTrace::Handed(h) => h
+                .lock()
+                .map_err(|_| handed_twice())?
+                .take()
+                .map(|h| Arrivals::Handed(Box::new(h)))
+                .ok_or_else(handed_twice),
         }
     }
 
@@ -158,7 +304,8 @@ impl Prepared {
         match &self.trace {
             PreparedTrace::File(f) => f.summary.last_end,
             PreparedTrace::Synthetic(p) => Some(p.start.plus_secs(p.days as i64 * 86_400)),
-            PreparedTrace::Jobs(v, _) => v.iter().map(|j| j.end()).max(),
+            PreparedTrace::Jobs(v) => v.iter().map(|j| j.end()).max(),
+            PreparedTrace::Handed(_) => None,
         }
     }
 
@@ -166,9 +313,43 @@ impl Prepared {
         match &self.trace {
             PreparedTrace::File(f) => f.summary.first_arrival,
             PreparedTrace::Synthetic(p) => Some(p.start),
-            PreparedTrace::Jobs(v, _) => v.first().map(|j| j.arrival),
+            PreparedTrace::Jobs(v) => v.first().map(|j| j.arrival),
+            PreparedTrace::Handed(_) => None,
         }
     }
+}
+
+fn handed_twice() -> TraceError {
+    TraceError {
+        file: String::new(),
+        place: String::new(),
+        message: "the jobs handed over as the trace is read make one run only".into(),
+    }
+}
+
+/// Read the `kind` key of every job of the scenario's trace (a pass over the file of its
+/// own) so that runs split their cost by it ([`Prepared::attribution`]).
+pub fn attribution_for(
+    sc: &Scenario,
+    kind: KeyKind,
+    rule: Rule,
+) -> Result<AttributionSpec, PrepareError> {
+    let keys = match &sc.trace {
+        TraceSpec::File(path) => {
+            crate::trace::keys::read_keys(path, kind).map_err(PrepareError::Trace)?
+        }
+        TraceSpec::Synthetic(_) => {
+            return Err(PrepareError::World(format!(
+                "a synthetic trace has no {kind}: a breakdown needs a trace file"
+            )));
+        }
+        TraceSpec::Journal(dir) => crate::journal::costs::keys(dir, kind)
+            .map_err(|e| PrepareError::World(format!("{}: {e}", dir.display())))?,
+    };
+    Ok(AttributionSpec {
+        keys: std::sync::Arc::new(keys),
+        rule,
+    })
 }
 
 /// `f(i, variant)` for every variant of `sc`, on up to `threads` threads at once; the results
@@ -272,15 +453,6 @@ pub fn run_variant_in<L: crate::drive::EventLog>(
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    r.window.longest_gap = prepared.survey.longest_gap();
-    r.observed = prepared.survey.observed.clone();
-    let name = r.name.clone();
-    r.notes.extend(
-        prepared
-            .survey
-            .notes()
-            .into_iter()
-            .map(|n| format!("{name}: {n}")),
-    );
+    prepared.complete(&mut r);
     Ok(r)
 }

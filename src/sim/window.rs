@@ -37,21 +37,44 @@ pub fn survey(
     end: Option<Time>,
     tz: chrono_tz::Tz,
 ) -> TraceResult<Survey> {
-    let mut s = Survey::default();
-    let mut observed = crate::sim::calibration::ObservedAcc::new(tz);
+    let mut s = Surveyor::new(start, end, tz);
     for j in arrivals {
-        let j = j?;
-        if start.is_some_and(|t| j.arrival < t) {
-            s.before += 1;
-            continue;
+        s.add(&j?);
+    }
+    Ok(s.finish())
+}
+
+/// A survey taken one arrival at a time (in time order), as the trace is read.
+pub struct Surveyor {
+    s: Survey,
+    start: Option<Time>,
+    end: Option<Time>,
+    observed: crate::sim::calibration::ObservedAcc,
+}
+
+impl Surveyor {
+    pub fn new(start: Option<Time>, end: Option<Time>, tz: chrono_tz::Tz) -> Self {
+        Surveyor {
+            s: Survey::default(),
+            start,
+            end,
+            observed: crate::sim::calibration::ObservedAcc::new(tz),
         }
-        if end.is_some_and(|t| j.arrival > t) {
+    }
+
+    pub fn add(&mut self, j: &TraceJob) {
+        let s = &mut self.s;
+        if self.start.is_some_and(|t| j.arrival < t) {
+            s.before += 1;
+            return;
+        }
+        if self.end.is_some_and(|t| j.arrival > t) {
             s.after += 1;
-            continue;
+            return;
         }
         s.inside += 1;
         if let Some(q) = j.queued_ms {
-            observed.add(j.arrival, u64::from(q));
+            self.observed.add(j.arrival, u64::from(q));
         }
         if let Some((p, pid)) = s.last
             && s.gap
@@ -62,8 +85,13 @@ pub fn survey(
         s.first.get_or_insert((j.arrival, j.id));
         s.last = Some((j.arrival, j.id));
     }
-    s.observed = observed.finish();
-    Ok(s)
+
+    pub fn finish(self) -> Survey {
+        Survey {
+            observed: self.observed.finish(),
+            ..self.s
+        }
+    }
 }
 
 fn days(a: Time, b: Time) -> f64 {

@@ -478,6 +478,8 @@ pub enum Arrivals {
     /// The checked jobs kept in memory by the first pass, shared by every run.
     Kept(std::sync::Arc<Vec<TraceJob>>, usize),
     Synthetic(Box<synth::Generator>),
+    /// Jobs handed over as another thread reads them.
+    Handed(Box<dyn Iterator<Item = TraceResult<TraceJob>> + Send>),
 }
 
 impl Iterator for Arrivals {
@@ -492,6 +494,7 @@ impl Iterator for Arrivals {
                 j.map(Ok)
             }
             Arrivals::Synthetic(g) => g.next_job().map(Ok),
+            Arrivals::Handed(h) => h.next(),
         }
     }
 }
@@ -547,6 +550,18 @@ impl TraceFile {
     }
 
     pub fn scan_filtered(path: &Path, filter: &TraceFilter) -> TraceResult<Self> {
+        Self::scan_each(path, filter, &mut |_| {})
+    }
+
+    /// [`TraceFile::scan_filtered`], handing `each` every checked job (duplicates dropped) in
+    /// the file's order as it is read, so that work can start on a job before the file is
+    /// read whole. When the file turns out not to be in time order, the jobs `each` saw are
+    /// not the arrivals: see [`Summary::sorted`].
+    pub fn scan_each(
+        path: &Path,
+        filter: &TraceFilter,
+        each: &mut dyn FnMut(&TraceJob),
+    ) -> TraceResult<Self> {
         let mut s = Summary {
             jobs: 0,
             sorted: true,
@@ -563,6 +578,7 @@ impl TraceFile {
         let mut jobs = Dedup::new(read_filtered(path, filter)?);
         for job in &mut jobs {
             let job = job?;
+            each(&job);
             if let Some(k) = &mut kept {
                 if k.len() < cap {
                     k.push(job);
