@@ -64,14 +64,14 @@ impl Engine {
     /// period's boundary (the idle settings). A machine already past IdleTime and kept was
     /// kept for the counts before it in the creation order, which only change when one of
     /// those passes IdleTime, or by an event.
-    fn quiet_horizon(&self) -> Time {
+    fn quiet_horizon(&mut self) -> Time {
         let idle_ms = self.period.idle.idle_time_ms();
-        self.fleet
-            .iter()
-            .filter(|m| m.state == MachineState::Idle)
-            .map(|m| m.last_used.plus_millis(idle_ms + 1))
-            .filter(|&t| t > self.now)
-            .fold(self.period.valid_until, Time::min)
+        let first = self
+            .fleet
+            .first_idle_since_after(self.now.plus_millis(-idle_ms - 1));
+        first.map_or(self.period.valid_until, |t| {
+            self.period.valid_until.min(t.plus_millis(idle_ms + 1))
+        })
     }
 
     /// One poll (spec section 3, steps 1-6). True when a job was received.
@@ -83,51 +83,58 @@ impl Engine {
 
         // (1)-(2): in creation order, each idle machine judged against the machines already
         // counted (itself not yet counted).
-        let mut counted = Counts::default();
-        let mut ids = std::mem::take(&mut self.quiet.ids);
-        // Only idle machines are judged; with none, the walk would only count.
-        if self.fleet.counts().idle > 0 {
-            self.fleet.ids_into(&mut ids);
-        } else {
-            ids.clear();
-        }
-        for &id in &ids {
-            let Some(m) = self.fleet.get(id) else {
-                continue;
-            };
-            let state = m.state;
-            if state == MachineState::Idle {
-                let idle_ms = now.since(m.last_used);
-                let target = idle.target(counted.used);
-                let reason = if max_builds > 0 && m.uses >= max_builds {
-                    Some(RemoveReason::TooManyBuilds {
-                        uses: m.uses,
-                        max_builds,
-                    })
-                } else if limit > 0 && counted.total() >= limit {
-                    Some(RemoveReason::TooManyMachines {
-                        total: counted.total(),
-                        limit,
-                    })
-                } else if idle_ms > idle.idle_time_ms() && counted.available() >= target {
-                    Some(RemoveReason::TooManyIdleMachines {
-                        idle_s: idle_ms / 1000,
-                        idle_time: idle.idle_time,
-                        available: counted.available(),
-                        target,
-                    })
-                } else {
-                    None
-                };
-                if let Some(reason) = reason {
-                    self.remove(id, reason);
-                    counted.add(MachineState::Removing);
-                    continue;
+        // With poll skipping off (the reference the property test holds skipping to), every
+        // poll walks.
+        if !self.quiet.enabled || self.walk_may_remove() {
+            // Decided on the slice, then carried out in the same order: a removal only marks
+            // its machine Removing, which the walk counts as such already.
+            let mut removals = std::mem::take(&mut self.quiet.removals);
+            // Counted by state (`MachineState as usize`): a count, not a branch, per machine.
+            let mut counted = [0u32; 4];
+            for m in self.fleet.in_order() {
+                if m.state == MachineState::Idle {
+                    let c = Counts {
+                        creating: counted[MachineState::Creating as usize],
+                        idle: counted[MachineState::Idle as usize],
+                        used: counted[MachineState::Used as usize],
+                        removing: counted[MachineState::Removing as usize],
+                    };
+                    let idle_ms = now.since(m.last_used);
+                    let target = idle.target(c.used);
+                    let reason = if max_builds > 0 && m.uses >= max_builds {
+                        Some(RemoveReason::TooManyBuilds {
+                            uses: m.uses,
+                            max_builds,
+                        })
+                    } else if limit > 0 && c.total() >= limit {
+                        Some(RemoveReason::TooManyMachines {
+                            total: c.total(),
+                            limit,
+                        })
+                    } else if idle_ms > idle.idle_time_ms() && c.available() >= target {
+                        Some(RemoveReason::TooManyIdleMachines {
+                            idle_s: idle_ms / 1000,
+                            idle_time: idle.idle_time,
+                            available: c.available(),
+                            target,
+                        })
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = reason {
+                        removals.push((m.id, reason));
+                        counted[MachineState::Removing as usize] += 1;
+                        continue;
+                    }
                 }
+                counted[m.state as usize] += 1;
             }
-            counted.add(state);
+            for (id, reason) in removals.drain(..) {
+                self.remove(id, reason);
+            }
+            self.quiet.removals = removals;
+            self.quiet.retire_due = false;
         }
-        self.quiet.ids = ids;
 
         // (3): create while Available < T, within limit and MaxGrowthRate.
         let target = idle.target(self.fleet.counts().used);
@@ -161,6 +168,34 @@ impl Engine {
             return true;
         }
         false
+    }
+
+    /// Whether steps (1)-(2) could remove a machine now; when not, the walk would only count.
+    /// - MaxBuilds: a machine that reaches it on finishing a job is retired then (`release`),
+    ///   so an idle one at MaxBuilds exists only after seeding or a settings change
+    ///   (`retire_due`, cleared by a walk, which retires them all).
+    /// - `limit`: the machines counted before one are those created before it, so more than
+    ///   `limit` machines must exist.
+    /// - IdleTime: the first machine removed for it has at most Available - 1 available
+    ///   machines before it, and the target is at least its value with none in use (it never
+    ///   falls as more are in use); and some idle machine, the longest idle first, must be
+    ///   past IdleTime.
+    fn walk_may_remove(&mut self) -> bool {
+        let c = self.fleet.counts();
+        if c.idle == 0 {
+            return false;
+        }
+        let limit = self.settings.limit;
+        if self.quiet.retire_due || (limit > 0 && self.fleet.len() as u64 > u64::from(limit)) {
+            return true;
+        }
+        let idle = self.period.idle;
+        let now = self.now;
+        c.available() > idle.target(0)
+            && self
+                .fleet
+                .longest_idle()
+                .is_some_and(|(_, since)| now.since(since) > idle.idle_time_ms())
     }
 
     /// The next hand-over of the feeder; none while it is blocked on busy workers (a job's

@@ -108,8 +108,11 @@ pub(crate) struct PeriodCache {
 pub(crate) struct QuietPolls {
     pub until: Option<Time>,
     pub enabled: bool,
-    /// A poll's list of machine ids, kept between polls so a poll allocates nothing.
-    pub ids: Vec<crate::core::MachineId>,
+    /// An idle machine may be at MaxBuilds (seeded, or the settings changed): the next poll
+    /// walks the whole fleet.
+    pub retire_due: bool,
+    /// A walk's removals, kept between polls so a poll allocates nothing.
+    pub removals: Vec<(crate::core::MachineId, RemoveReason)>,
 }
 
 impl Default for QuietPolls {
@@ -117,7 +120,8 @@ impl Default for QuietPolls {
         QuietPolls {
             until: None,
             enabled: true,
-            ids: Vec::new(),
+            retire_due: true,
+            removals: Vec::new(),
         }
     }
 }
@@ -228,6 +232,7 @@ impl Engine {
             MachineState::Removing => self.fleet.mark_removing(id),
         }
         self.fleet.set_uses(id, uses);
+        self.quiet.retire_due = true;
         self.fleet.resort_idle();
         self.deadline = Some(self.now);
         Ok(id)
@@ -386,6 +391,7 @@ impl Engine {
             EventKind::Tick => {}
             EventKind::ConfigReloaded { settings } => {
                 self.settings = (**settings).clone();
+                self.quiet.retire_due = true;
                 self.refresh_period(true);
             }
         }

@@ -46,6 +46,39 @@ impl SortedIds {
     }
 }
 
+/// What the docker-machine poll reads of every machine, in creation order (beside
+/// `Fleet::order`): its walk mostly only counts, and a slice is read faster than a map. Made
+/// on the first walk, then kept in step. A cache, not state: never stored (a restored fleet
+/// makes it again) nor compared.
+#[derive(Clone, Debug, Default)]
+struct InOrder(Option<Vec<Slot>>);
+
+impl PartialEq for InOrder {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// A machine as the poll's walk reads it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Slot {
+    pub id: MachineId,
+    pub state: MachineState,
+    pub last_used: Time,
+    pub uses: u32,
+}
+
+impl Slot {
+    fn of(m: &Machine) -> Slot {
+        Slot {
+            id: m.id,
+            state: m.state,
+            last_used: m.last_used,
+            uses: m.uses,
+        }
+    }
+}
+
 /// A machine's state (spec section 3). `Acquired` is not kept: in this model a job request is
 /// answered within the poll that made it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +151,8 @@ pub struct Fleet {
     idle_by_id: SortedIds,
     /// Idle machines in the order they became idle (= by last_used); lazily cleaned.
     idle_fifo: VecDeque<(Time, MachineId, u32)>,
+    #[serde(skip)]
+    in_order: InOrder,
 }
 
 impl Fleet {
@@ -157,6 +192,11 @@ impl Fleet {
         self.idle_by_id.len()
     }
 
+    /// The idle machines that can take a job, in creation order.
+    pub fn idle_ready_ids(&self) -> impl Iterator<Item = MachineId> + '_ {
+        self.idle_by_id.iter().copied()
+    }
+
     /// A new machine in the Creating state.
     pub fn create(&mut self, now: Time) -> MachineId {
         self.next_id += 1;
@@ -175,8 +215,37 @@ impl Fleet {
             },
         );
         self.order.insert(id);
+        // The newest id: the last in creation order.
+        if let Some(v) = &mut self.in_order.0 {
+            v.push(Slot::of(&self.machines[&id]));
+        }
         self.counts.creating += 1;
         id
+    }
+
+    /// Every machine in creation order, as the poll's walk reads it (laid out on the first
+    /// call, then kept in step with every change).
+    pub(crate) fn in_order(&mut self) -> &[Slot] {
+        if self.in_order.0.is_none() {
+            let machines = &self.machines;
+            self.in_order.0 = Some(
+                self.order
+                    .iter()
+                    .map(|id| Slot::of(&machines[id]))
+                    .collect(),
+            );
+        }
+        self.in_order.0.as_deref().unwrap_or_default()
+    }
+
+    /// Bring machine `id`'s slot in step after a change.
+    fn sync(&mut self, id: MachineId) {
+        if let Some(v) = &mut self.in_order.0
+            && let Ok(i) = self.order.0.binary_search(&id)
+            && let Some(m) = self.machines.get(&id)
+        {
+            v[i] = Slot::of(m);
+        }
     }
 
     fn set_state(&mut self, id: MachineId, to: MachineState) -> &mut Machine {
@@ -202,6 +271,7 @@ impl Fleet {
         if !notice {
             self.idle_by_id.insert(id);
         }
+        self.sync(id);
     }
 
     /// Start `job` on machine `id` (it must be Idle): Used, uses += 1, last_used = now.
@@ -210,6 +280,7 @@ impl Fleet {
         m.uses += 1;
         m.last_used = now;
         m.job = Some(job);
+        self.sync(id);
     }
 
     /// Job ended: the machine keeps `last_used = now`; the caller then idles or removes it.
@@ -218,17 +289,21 @@ impl Fleet {
         let m = self.machines.get_mut(&id)?;
         m.job = None;
         m.last_used = now;
-        Some((m.uses, m.notice))
+        let r = (m.uses, m.notice);
+        self.sync(id);
+        Some(r)
     }
 
     pub(crate) fn set_uses(&mut self, id: MachineId, uses: u32) {
         if let Some(m) = self.machines.get_mut(&id) {
             m.uses = uses;
         }
+        self.sync(id);
     }
 
     pub fn mark_removing(&mut self, id: MachineId) {
         self.set_state(id, MachineState::Removing);
+        self.sync(id);
     }
 
     pub fn mark_notice(&mut self, id: MachineId) {
@@ -243,7 +318,12 @@ impl Fleet {
     /// Forget a machine that no longer exists; returns it.
     pub fn forget(&mut self, id: MachineId) -> Option<Machine> {
         let m = self.machines.remove(&id)?;
-        self.order.remove(&id);
+        if let Ok(i) = self.order.0.binary_search(&id) {
+            self.order.0.remove(i);
+            if let Some(v) = &mut self.in_order.0 {
+                v.remove(i);
+            }
+        }
         self.counts.sub(m.state);
         if m.state == MachineState::Idle {
             self.idle_by_id.remove(&id);
@@ -271,6 +351,21 @@ impl Fleet {
         None
     }
 
+    /// The earliest idle-since (`last_used`) of an idle machine that is later than `t`: the
+    /// idle queue is in idle-since order, so a binary search finds where to start, and the
+    /// first live entry from there is the answer.
+    pub fn first_idle_since_after(&self, t: Time) -> Option<Time> {
+        let from = self.idle_fifo.partition_point(|&(since, _, _)| since <= t);
+        self.idle_fifo
+            .range(from..)
+            .find(|&&(_, id, epoch)| {
+                self.machines
+                    .get(&id)
+                    .is_some_and(|m| m.state == MachineState::Idle && m.epoch == epoch)
+            })
+            .map(|&(since, _, _)| since)
+    }
+
     /// Re-sort the idle queue by idle-since (after seeding machines out of order).
     pub(crate) fn resort_idle(&mut self) {
         self.idle_fifo
@@ -295,6 +390,78 @@ impl Fleet {
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
+
+    /// The poll's slice stays in step with the machines through every kind of change, and a
+    /// restored fleet (which has none) lays it out again.
+    #[test]
+    fn the_walk_slice_follows_every_change() {
+        let fresh = |f: &Fleet| -> Vec<Slot> { f.iter().map(Slot::of).collect() };
+        let mut f = Fleet::default();
+        assert!(f.in_order().is_empty());
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut now = Time(0);
+        for step in 0..5_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            now = now.plus_millis((x % 1000) as i64);
+            let ids = f.ids();
+            let pick = |n: u64| ids.get((n % ids.len().max(1) as u64) as usize).copied();
+            let of = |f: &Fleet, id: MachineId| f.get(id).map(|m| m.state);
+            match (x >> 8) % 8 {
+                0 | 1 => {
+                    f.create(now);
+                }
+                2 => {
+                    if let Some(id) = pick(x >> 16)
+                        && matches!(
+                            of(&f, id),
+                            Some(MachineState::Creating | MachineState::Used)
+                        )
+                    {
+                        f.make_idle(id, now);
+                    }
+                }
+                3 => {
+                    if let Some(id) = pick(x >> 16)
+                        && of(&f, id) == Some(MachineState::Idle)
+                    {
+                        f.start_job(id, step, now);
+                    }
+                }
+                4 => {
+                    if let Some(id) = pick(x >> 16) {
+                        f.end_job(id, now);
+                    }
+                }
+                5 => {
+                    if let Some(id) = pick(x >> 16) {
+                        f.mark_removing(id);
+                    }
+                }
+                6 => {
+                    if let Some(id) = pick(x >> 16) {
+                        f.forget(id);
+                    }
+                }
+                _ => {
+                    if let Some(id) = pick(x >> 16) {
+                        f.set_uses(id, (x >> 24) as u32 % 9);
+                        f.mark_notice(id);
+                    }
+                }
+            }
+            let want = fresh(&f);
+            assert_eq!(f.in_order(), &want[..], "step {step}");
+        }
+        assert!(f.len() > 5, "the walk had machines to follow");
+        let stored = serde_json::to_string(&f).unwrap();
+        assert!(!stored.contains("in_order"), "a cache, not stored");
+        let mut back: Fleet = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back, f);
+        let want = fresh(&back);
+        assert_eq!(back.in_order(), &want[..]);
+    }
 
     #[test]
     fn sorted_ids_behave_and_are_stored_as_the_ordered_set_they_replace() {
