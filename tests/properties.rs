@@ -23,6 +23,11 @@ enum Op {
     Notice(usize),
     Tick,
     Wait(u16),
+    /// Every tick the engine asks for during the next `n * 100` ms; with poll skipping on, the
+    /// quiet ones handled at once (`handle_quiet_ticks`).
+    Run(u16),
+    /// What is left of a `Run`: up to this instant (ms).
+    RunUntil(i64),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -35,6 +40,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Notice),
         2 => Just(Op::Tick),
         2 => (1u16..5_000).prop_map(Op::Wait),
+        1 => (1u16..3_000).prop_map(Op::Run),
     ]
 }
 
@@ -93,7 +99,10 @@ fn run_with(
     let mut all = Vec::new();
     let pick =
         |ids: Vec<u64>, i: usize| -> Option<u64> { (!ids.is_empty()).then(|| ids[i % ids.len()]) };
-    for o in ops {
+    let mut todo: std::collections::VecDeque<Op> = ops.iter().cloned().collect();
+    while let Some(o) = todo.pop_front() {
+        // A tick inside a run records no deadline of its own: skipping handles some at once.
+        let mut inside_run = false;
         let of_state = |e: &Engine, st: Option<MachineState>| -> Vec<u64> {
             e.fleet()
                 .iter()
@@ -101,7 +110,7 @@ fn run_with(
                 .map(|m| m.id)
                 .collect()
         };
-        let kind = match *o {
+        let kind = match o {
             Op::Arrive => {
                 next_job += 1;
                 arrived += 1;
@@ -135,6 +144,26 @@ fn run_with(
                 now = now.plus_millis(ms as i64 * 10);
                 EventKind::Tick
             }
+            Op::Run(n) => {
+                todo.push_front(Op::RunUntil(now.plus_millis(n as i64 * 100).0));
+                continue;
+            }
+            Op::RunUntil(until) => {
+                let until = Time(until);
+                let Some(d) = e.poll_timeout().map(|d| d.max(now)).filter(|&d| d < until) else {
+                    deadlines.push(e.poll_timeout());
+                    continue;
+                };
+                now = d;
+                todo.push_front(Op::RunUntil(until.0));
+                if skipping && e.handle_quiet_ticks(d, until) > 0 {
+                    prop_assert!(!e.has_actions(), "quiet ticks decide nothing");
+                    now = e.now();
+                    continue;
+                }
+                inside_run = true;
+                EventKind::Tick
+            }
         };
         if let EventKind::JobFinished { job } = kind {
             running.remove(&job);
@@ -142,7 +171,9 @@ fn run_with(
         }
         e.handle(&Event::new(now, kind))
             .map_err(|err| TestCaseError::fail(err.to_string()))?;
-        deadlines.push(e.poll_timeout());
+        if !inside_run {
+            deadlines.push(e.poll_timeout());
+        }
         for a in e.drain_actions() {
             match a.kind {
                 ActionKind::StartJob { job, machine } => {

@@ -198,6 +198,41 @@ impl Engine {
                 .is_some_and(|(_, since)| now.since(since) > idle.idle_time_ms())
     }
 
+    /// The ticks this engine asks for while its polls are known to decide nothing
+    /// (`QuietPolls`), handled at once: those at `at`, `at + check_interval`, ... that fall
+    /// before `before` and inside the quiet stretch. Each would only move the poll grid on (the
+    /// period cannot change inside the stretch, which ends at its boundary at the latest), so
+    /// the engine ends exactly as if it had handled them one by one, which a property test
+    /// checks. Returns how many it handled: none unless this is a docker-machine engine, quiet,
+    /// with a free worker, and `at` is the poll its grid asks for.
+    pub fn handle_quiet_ticks(&mut self, at: Time, before: Time) -> u64 {
+        let Some(until) = self.quiet.until else {
+            return 0;
+        };
+        if self.kind != crate::core::EngineKind::DockerMachine
+            || !self.quiet.enabled
+            || self.poll_deferred
+            || at < self.now
+            || at < self.next_poll
+            || at < self.period.valid_from
+            || self.jobs.in_flight() >= self.settings.concurrent
+        {
+            return 0;
+        }
+        let end = before.min(until).min(self.period.valid_until);
+        if at >= end {
+            return 0;
+        }
+        let step = (self.settings.check_interval.max(1) as i64).saturating_mul(1000);
+        let n = (end.since(at) - 1) / step + 1;
+        let last = at.plus_millis((n - 1) * step);
+        self.now = last;
+        self.next_poll = last.plus_millis(step);
+        self.fleet.compact();
+        self.deadline = self.docker_machine_deadline();
+        n as u64
+    }
+
     /// The next hand-over of the feeder; none while it is blocked on busy workers (a job's
     /// end, an event of its own, unblocks it).
     pub(crate) fn docker_machine_deadline(&self) -> Option<Time> {

@@ -149,7 +149,7 @@ pub struct Engine {
     /// worker was busy; it is taken when a worker frees.
     pub(crate) poll_deferred: bool,
     /// When the engine next needs a Tick, computed after each event.
-    deadline: Option<Time>,
+    pub(crate) deadline: Option<Time>,
     /// docker-machine: a cache of "the polls until then decide nothing" (not state).
     #[serde(skip)]
     pub(crate) quiet: QuietPolls,

@@ -28,6 +28,12 @@ pub trait EventLog {
     fn close(&mut self, _engine: &Engine) -> Result<(), Self::Error> {
         Ok(())
     }
+    /// Whether the log keeps the events it is given. One that keeps nothing lets the driver
+    /// handle a quiet engine's ticks at once ([`Driver::handle_quiet_ticks`]), as no record of
+    /// each one is owed.
+    fn keeps(&self) -> bool {
+        true
+    }
 }
 
 /// A log that keeps nothing: simulations and replays nobody records.
@@ -38,6 +44,9 @@ impl EventLog for NoLog {
     type Error = Infallible;
     fn append(&mut self, _events: &[Event]) -> Result<(), Infallible> {
         Ok(())
+    }
+    fn keeps(&self) -> bool {
+        false
     }
 }
 
@@ -51,6 +60,9 @@ impl<L: EventLog + ?Sized> EventLog for &mut L {
     }
     fn close(&mut self, engine: &Engine) -> Result<(), Self::Error> {
         (**self).close(engine)
+    }
+    fn keeps(&self) -> bool {
+        (**self).keeps()
     }
 }
 
@@ -104,6 +116,16 @@ impl<L: EventLog> Driver<L> {
     /// The engine to read and the log to write, at once (a log that snapshots the engine).
     pub fn parts_mut(&mut self) -> (&Engine, &mut L) {
         (&self.engine, &mut self.log)
+    }
+
+    /// The `Tick`s a quiet engine asks for from `at` on, before `before`, handled at once
+    /// ([`Engine::handle_quiet_ticks`]); how many. None when the log keeps events (each tick
+    /// is then written and applied on its own), nor when the engine is not quiet.
+    pub fn handle_quiet_ticks(&mut self, at: crate::core::Time, before: crate::core::Time) -> u64 {
+        if self.log.keeps() {
+            return 0;
+        }
+        self.engine.handle_quiet_ticks(at, before)
     }
 
     /// Log `ev`, then apply it. Its actions wait in [`Driver::poll_action`].

@@ -138,6 +138,11 @@ pub trait Observer {
     fn observed(&mut self, _arrival: Time, _wait_ms: u64) {}
     /// Every event fed to the engine, before it is applied.
     fn event(&mut self, _e: &Event) {}
+    /// Whether [`Observer::event`] must see every event. When not, the simulator may handle
+    /// a quiet engine's ticks at once, without an `event` call for each.
+    fn wants_events(&self) -> bool {
+        true
+    }
     /// Every action the engine took.
     fn action(&mut self, _a: &Action) {}
     /// After each instant's events: the fleet and queue as they stand.
@@ -160,6 +165,9 @@ impl Observer for Both<'_> {
         self.0.event(e);
         self.1.event(e);
     }
+    fn wants_events(&self) -> bool {
+        self.0.wants_events() || self.1.wants_events()
+    }
     fn action(&mut self, a: &Action) {
         self.0.action(a);
         self.1.action(a);
@@ -172,7 +180,11 @@ impl Observer for Both<'_> {
 
 /// An observer that wants nothing.
 pub struct NoObserver;
-impl Observer for NoObserver {}
+impl Observer for NoObserver {
+    fn wants_events(&self) -> bool {
+        false
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum SimEvent {
@@ -351,6 +363,12 @@ impl<L: EventLog> Sim<'_, L> {
             obs.action(&a);
             self.act(now, &a);
         }
+        self.arm(now);
+        Ok(())
+    }
+
+    /// Queue a wake for the engine's next deadline, unless one as early is queued.
+    fn arm(&mut self, now: Time) {
         if let Some(d) = self.driver.poll_timeout() {
             let d = d.max(now);
             if self.wake_at.is_none_or(|w| d < w) {
@@ -358,7 +376,29 @@ impl<L: EventLog> Sim<'_, L> {
                 self.push(d, SimEvent::Wake);
             }
         }
-        Ok(())
+    }
+
+    /// The first instant a tick must take its turn in the queue rather than be handled with
+    /// the quiet ones before it: the next other event (queued, arriving, or a spot notice),
+    /// and the instant the run stops (past the window's end, or the open end's grace).
+    fn next_other_event(&self, last_arrival: Time) -> Time {
+        let mut t = Time(i64::MAX);
+        if let Some(Reverse((q, _, _))) = self.queue.peek() {
+            t = t.min(*q);
+        }
+        if let Some(j) = &self.pending_arrival {
+            t = t.min(self.seen_at(j));
+        }
+        if let Some((n, _)) = self.interruptions.first() {
+            t = t.min(*n);
+        }
+        match self.cfg.end {
+            Some(end) => t.min(end.plus_millis(1)),
+            None if self.pending_arrival.is_none() => {
+                t.min(last_arrival.plus_millis(OPEN_END_GRACE_MS + 1))
+            }
+            None => t,
+        }
     }
 
     /// The world's answer to an action: future events.
@@ -603,7 +643,30 @@ pub fn simulate_logged<L: EventLog>(
             SimEvent::Wake => {
                 if sim.wake_at == Some(at) {
                     sim.wake_at = None;
-                    sim.feed(at, EventKind::Tick, obs)?;
+                    let n = if obs.wants_events() {
+                        0
+                    } else {
+                        let before = sim.next_other_event(last_arrival);
+                        sim.driver.handle_quiet_ticks(at, before)
+                    };
+                    if n == 0 {
+                        sim.feed(at, EventKind::Tick, obs)?;
+                    } else {
+                        // The ticks from `at` to the engine's time now, handled at once: time
+                        // passes in one step rather than one per tick (the same sums: whole
+                        // job-milliseconds), and the next tick is queued as the last one
+                        // would have queued it, numbered after the ticks' own wakes.
+                        let last = sim.driver.engine().now();
+                        sim.advance(at, last, obs);
+                        now = last;
+                        let crossed = (events + n - 1) / PROGRESS_EVERY > events / PROGRESS_EVERY;
+                        events += n - 1;
+                        if crossed {
+                            progress(now);
+                        }
+                        sim.seq += n - 1;
+                        sim.arm(now);
+                    }
                 }
             }
             SimEvent::Ready(m) => {

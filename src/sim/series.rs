@@ -213,6 +213,10 @@ impl Observer for Recorder {
         }
     }
 
+    fn wants_events(&self) -> bool {
+        false
+    }
+
     fn state(&mut self, at: Time, engine: &Engine) {
         if let Some(prev) = self.last {
             self.integrate(prev, at);
