@@ -59,6 +59,17 @@ impl PartialEq for InOrder {
     }
 }
 
+/// Whether the idle queue's first entry is known to be live (its machine idle since then),
+/// so the longest-idle machine is found without a lookup. A cache: never stored nor compared.
+#[derive(Clone, Copy, Debug, Default)]
+struct FrontLive(bool);
+
+impl PartialEq for FrontLive {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 /// A machine as the poll's walk reads it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Slot {
@@ -153,6 +164,8 @@ pub struct Fleet {
     idle_fifo: VecDeque<(Time, MachineId, u32)>,
     #[serde(skip)]
     in_order: InOrder,
+    #[serde(skip)]
+    front_live: FrontLive,
 }
 
 impl Fleet {
@@ -248,7 +261,15 @@ impl Fleet {
         }
     }
 
+    /// Machine `id` changes: if it is the idle queue's first, that entry may be stale now.
+    fn touch(&mut self, id: MachineId) {
+        if self.front_live.0 && self.idle_fifo.front().is_some_and(|&(_, f, _)| f == id) {
+            self.front_live.0 = false;
+        }
+    }
+
     fn set_state(&mut self, id: MachineId, to: MachineState) -> &mut Machine {
+        self.touch(id);
         let m = self.machines.get_mut(&id).expect("machine exists");
         let from = m.state;
         if from == MachineState::Idle {
@@ -317,6 +338,7 @@ impl Fleet {
 
     /// Forget a machine that no longer exists; returns it.
     pub fn forget(&mut self, id: MachineId) -> Option<Machine> {
+        self.touch(id);
         let m = self.machines.remove(&id)?;
         if let Ok(i) = self.order.0.binary_search(&id) {
             self.order.0.remove(i);
@@ -338,9 +360,15 @@ impl Fleet {
 
     /// The idle machine that has been idle longest (notice or not), cleaning stale entries.
     pub fn longest_idle(&mut self) -> Option<(MachineId, Time)> {
+        if self.front_live.0
+            && let Some(&(t, id, _)) = self.idle_fifo.front()
+        {
+            return Some((id, t));
+        }
         while let Some(&(t, id, epoch)) = self.idle_fifo.front() {
             match self.machines.get(&id) {
                 Some(m) if m.state == MachineState::Idle && m.epoch == epoch => {
+                    self.front_live.0 = true;
                     return Some((id, t));
                 }
                 _ => {
@@ -368,6 +396,7 @@ impl Fleet {
 
     /// Re-sort the idle queue by idle-since (after seeding machines out of order).
     pub(crate) fn resort_idle(&mut self) {
+        self.front_live.0 = false;
         self.idle_fifo
             .make_contiguous()
             .sort_by_key(|&(t, id, _)| (t, id));
@@ -391,8 +420,8 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
-    /// The poll's slice stays in step with the machines through every kind of change, and a
-    /// restored fleet (which has none) lays it out again.
+    /// The poll's slice and the idle queue's cached first entry stay in step with the machines
+    /// through every kind of change, and a restored fleet (which has neither) makes them again.
     #[test]
     fn the_walk_slice_follows_every_change() {
         let fresh = |f: &Fleet| -> Vec<Slot> { f.iter().map(Slot::of).collect() };
@@ -453,6 +482,10 @@ mod tests {
             }
             let want = fresh(&f);
             assert_eq!(f.in_order(), &want[..], "step {step}");
+            // The longest-idle machine, with its first entry cached and without.
+            let mut uncached = f.clone();
+            uncached.front_live = FrontLive(false);
+            assert_eq!(f.longest_idle(), uncached.longest_idle(), "step {step}");
         }
         assert!(f.len() > 5, "the walk had machines to follow");
         let stored = serde_json::to_string(&f).unwrap();
