@@ -15,12 +15,13 @@ pub const HOURS_PER_MONTH: f64 = 730.0;
 /// estimates both use it).
 pub const GP3_USD_PER_GB_MONTH: f64 = 0.08;
 
-/// The last row of a compiled-in table whose fields `pick` accepts (later rows win, as they
-/// would in a map built from the table). A lookup scans the text: each runs once or twice per
-/// run, so no table is built (a map of 15,000 rows cost a few milliseconds at every start).
-fn last_row<T>(csv: &str, pick: impl Fn(&[&str]) -> Option<T>) -> Option<T> {
+/// The last row of a compiled-in table that holds `needle` and whose fields `pick` accepts
+/// (later rows win, as they would in a map built from the table). A lookup scans the text:
+/// each runs once or twice per run, so no table is built (a map of 15,000 rows cost a few
+/// milliseconds at every start), and only the lines holding the needle are split.
+fn last_row<T>(csv: &str, needle: &str, pick: impl Fn(&[&str]) -> Option<T>) -> Option<T> {
     let mut found = None;
-    for line in csv.lines().skip(1) {
+    for line in csv.lines().skip(1).filter(|l| l.contains(needle)) {
         let fields: Vec<&str> = line.splitn(5, ',').collect();
         if let Some(v) = pick(&fields) {
             found = Some(v);
@@ -31,7 +32,7 @@ fn last_row<T>(csv: &str, pick: impl Fn(&[&str]) -> Option<T>) -> Option<T> {
 
 /// On-demand $/h of an instance type (us-east-1 prices).
 pub fn ondemand_usd_per_hour(instance_type: &str) -> Option<f64> {
-    last_row(ONDEMAND_CSV, |f| match f {
+    last_row(ONDEMAND_CSV, instance_type, |f| match f {
         [_region, ty, price, ..] if *ty == instance_type => price.trim().parse().ok(),
         _ => None,
     })
@@ -39,7 +40,7 @@ pub fn ondemand_usd_per_hour(instance_type: &str) -> Option<f64> {
 
 /// Spot savings percent and interruption bucket for a region and type.
 pub fn advisor(region: &str, instance_type: &str) -> Option<(f64, usize)> {
-    last_row(ADVISOR_CSV, |f| match f {
+    last_row(ADVISOR_CSV, instance_type, |f| match f {
         [r, ty, savings, bucket, ..] if *r == region && *ty == instance_type => {
             let bucket: usize = bucket.trim().parse().ok()?;
             Some((savings.trim().parse().ok()?, bucket.min(4)))
