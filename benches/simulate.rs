@@ -2,7 +2,8 @@
 //! tutorial's settings with its periods (concurrent and limit raised so the fleet can carry
 //! that load), the `scalecast` engine, one thread. And the same settings over a real CSV file
 //! of 100 days (about 193,000 jobs), read and checked as `simulate` reads it: the file read
-//! alone, and read plus simulated.
+//! alone, read then simulated, read and simulated at once (the baseline on a thread of its
+//! own, as `simulate` runs it), and the jobs simulated alone from memory with each engine.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use scalecast::config::ConfigFile;
@@ -113,6 +114,51 @@ fn bench(c: &mut Criterion) {
                 .cost_usd
         })
     });
+    // As `scalecast simulate` runs a one-variant scenario: the baseline simulated while the
+    // file is read.
+    let scenario = dir.join("scenario.toml");
+    let config = std::env::current_dir()
+        .unwrap()
+        .join("scenarios/tutorial/config.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "[runner]\nconfig = {config:?}\n[trace]\npath = \"t100.csv\"\n[sim]\nseed = 42\n[machine]\nboot_seconds = {{ median = 90, p95 = 180 }}\n"
+        ),
+    )
+    .unwrap();
+    let sets: Vec<_> = ["concurrent=200", "limit=200"]
+        .iter()
+        .map(|a| scalecast::config::overrides::parse_assignment(a).unwrap())
+        .collect();
+    let sc =
+        scalecast::config::scenario::Scenario::load(&scenario, &sets, chrono_tz::Tz::UTC).unwrap();
+    g.bench_function("read_and_simulate_at_once_100_days", |b| {
+        use scalecast::sim::scenario_run::{prepare_overlapped, run_variant};
+        b.iter(|| {
+            let (_, run) = prepare_overlapped(&sc, None, |p| {
+                run_variant(&sc, p, &sc.variants[0], &mut NoObserver, &mut |_| {})
+            })
+            .unwrap();
+            run.expect("a sorted trace").unwrap().cost_usd
+        })
+    });
+    // The jobs from memory: the simulation alone, with each engine.
+    let file = scalecast::trace::TraceFile::scan(&csv).unwrap();
+    for engine in [EngineKind::Scalecast, EngineKind::DockerMachine] {
+        let cfg = SimConfig {
+            engine,
+            ..cfg.clone()
+        };
+        g.bench_function(format!("simulate_100_days_{}", engine.name()), |b| {
+            b.iter(|| {
+                let mut arrivals = file.arrivals().unwrap();
+                simulate(&cfg, &mut arrivals, &mut NoObserver, &mut |_| {})
+                    .unwrap()
+                    .cost_usd
+            })
+        });
+    }
     g.finish();
     let _ = std::fs::remove_dir_all(&dir);
 }
