@@ -76,10 +76,11 @@ pub fn prepare(sc: &Scenario) -> Result<Prepared, PrepareError> {
     Ok(p)
 }
 
-/// Jobs per hand-over from the reading thread to the run.
-const CHUNK: usize = 4096;
+/// Jobs per hand-over from the reading thread to the run (64 KiB: below the allocator's
+/// threshold for a mapping of its own, so chunks come from the heap, not from the kernel).
+const CHUNK: usize = 2048;
 /// Chunks read ahead of the run at most (memory stays flat however long the trace).
-const CHUNKS_AHEAD: usize = 16;
+const CHUNKS_AHEAD: usize = 32;
 
 enum Chunk {
     Jobs(Vec<TraceJob>),
