@@ -321,6 +321,30 @@ fn variants_on_many_threads_give_the_same_files_as_on_one() {
     );
 }
 
+/// `simulate SCENARIO ARGS --json JSON` in UTC, the jobs kept in memory capped at `cap` (the
+/// default when None); it must succeed.
+fn simulate_capped(
+    scenario: &Path,
+    args: &[&str],
+    json: &Path,
+    cap: Option<&str>,
+) -> std::process::Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"));
+    c.arg("simulate")
+        .arg(scenario)
+        .args(args)
+        .arg("--json")
+        .arg(json)
+        .env("TZ", "UTC");
+    match cap {
+        Some(n) => c.env("SCALECAST_MAX_JOBS_IN_MEMORY", n),
+        None => c.env_remove("SCALECAST_MAX_JOBS_IN_MEMORY"),
+    };
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    o
+}
+
 #[test]
 fn a_trace_kept_in_memory_and_one_read_again_give_the_same_results() {
     let d = dir("kept");
@@ -329,16 +353,7 @@ fn a_trace_kept_in_memory_and_one_read_again_give_the_same_results() {
         let mut outs = Vec::new();
         for cap in [None, Some("0"), Some("100")] {
             let json = d.join(format!("{scenario}-{}.json", cap.unwrap_or("default")));
-            let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"));
-            c.args(["simulate", s.to_str().unwrap(), "--quiet", "--json"])
-                .arg(&json)
-                .env("TZ", "UTC");
-            match cap {
-                Some(n) => c.env("SCALECAST_MAX_JOBS_IN_MEMORY", n),
-                None => c.env_remove("SCALECAST_MAX_JOBS_IN_MEMORY"),
-            };
-            let o = c.output().unwrap();
-            assert!(o.status.success(), "{}", text(&o.stderr));
+            simulate_capped(&s, &["--quiet"], &json, cap);
             outs.push(std::fs::read(&json).unwrap());
         }
         assert!(
@@ -533,22 +548,7 @@ fn the_baseline_run_while_reading_gives_what_a_run_after_reading_gives() {
         let mut outs = Vec::new();
         for (threads, cap) in [("1", None), ("2", None), ("2", Some("0"))] {
             let json = d.join(format!("out-{threads}-{}.json", cap.unwrap_or("all")));
-            let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"));
-            c.args([
-                "simulate",
-                s.to_str().unwrap(),
-                "--threads",
-                threads,
-                "--json",
-            ])
-            .arg(&json)
-            .env("TZ", "UTC");
-            match cap {
-                Some(n) => c.env("SCALECAST_MAX_JOBS_IN_MEMORY", n),
-                None => c.env_remove("SCALECAST_MAX_JOBS_IN_MEMORY"),
-            };
-            let o = c.output().unwrap();
-            assert!(o.status.success(), "{}", text(&o.stderr));
+            let o = simulate_capped(s, &["--threads", threads], &json, cap);
             outs.push((std::fs::read(&json).unwrap(), o.stdout));
         }
         assert!(

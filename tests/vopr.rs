@@ -239,8 +239,8 @@ fn run(seed: u64, c: &Case) -> (VariantResult, Watch) {
     run_with(seed, c, Some(per_job(seed, c)))
 }
 
-fn run_with(seed: u64, c: &Case, attribution: Option<AttributionSpec>) -> (VariantResult, Watch) {
-    let cfg = SimConfig {
+fn sim_config(seed: u64, c: &Case, attribution: Option<AttributionSpec>) -> SimConfig {
+    SimConfig {
         name: format!("seed {seed}"),
         settings: c.settings.clone(),
         engine: c.engine,
@@ -250,7 +250,11 @@ fn run_with(seed: u64, c: &Case, attribution: Option<AttributionSpec>) -> (Varia
         end: c.end,
         tz: chrono_tz::Tz::UTC,
         attribution,
-    };
+    }
+}
+
+fn run_with(seed: u64, c: &Case, attribution: Option<AttributionSpec>) -> (VariantResult, Watch) {
+    let cfg = sim_config(seed, c, attribution);
     let s = &c.settings;
     let mut watch = Watch {
         caps: (s.concurrent, s.limit, s.max_growth_rate, s.job_cap()),
@@ -406,17 +410,7 @@ fn check(seed: u64) {
     // Unwatched and unlogged, the simulator handles a quiet engine's ticks at once: the
     // results are byte-identical to handing it every tick.
     let unwatched = {
-        let cfg = SimConfig {
-            name: format!("seed {seed}"),
-            settings: c.settings.clone(),
-            engine: c.engine,
-            world: c.world.clone(),
-            seed,
-            start: None,
-            end: c.end,
-            tz: chrono_tz::Tz::UTC,
-            attribution: Some(per_job(seed, &c)),
-        };
+        let cfg = sim_config(seed, &c, Some(per_job(seed, &c)));
         let mut arrivals = c.jobs.iter().copied().map(Ok::<_, _>);
         scalecast::sim::run::simulate(&cfg, &mut arrivals, &mut NoObserver, &mut |_| {})
             .unwrap_or_else(|e| fail(seed, &c, &format!("the unwatched run aborted: {e}")))
