@@ -186,12 +186,6 @@ impl Fleet {
         self.order.iter().copied().collect()
     }
 
-    /// The ids in creation order, into `out` (cleared first).
-    pub fn ids_into(&self, out: &mut Vec<MachineId>) {
-        out.clear();
-        out.extend(self.order.iter().copied());
-    }
-
     pub fn len(&self) -> usize {
         self.machines.len()
     }
@@ -203,11 +197,6 @@ impl Fleet {
     /// Idle machines that can take a job (no spot notice).
     pub fn idle_ready(&self) -> usize {
         self.idle_by_id.len()
-    }
-
-    /// The idle machines that can take a job, in creation order.
-    pub fn idle_ready_ids(&self) -> impl Iterator<Item = MachineId> + '_ {
-        self.idle_by_id.iter().copied()
     }
 
     /// A new machine in the Creating state.
