@@ -77,7 +77,7 @@ pub fn run(
                    v: &scalecast::config::scenario::Variant,
                    log: Option<&mut scalecast::journal::JournalLog>| {
         // While the trace is still being read (the first variant, overlapped), its end is not
-        // known: no bar then, unless the scenario gives the window.
+        // known: a spinner then, unless the scenario gives the window.
         let window = (
             sc.start.or(prepared.trace_start()),
             sc.end.or(prepared.trace_end()),
@@ -97,6 +97,18 @@ pub fn run(
             }
             _ => None,
         };
+        let spinner = (show && bar.is_none()).then(|| {
+            let s = bars.add(indicatif::ProgressBar::new_spinner());
+            s.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix:>20} {spinner} {elapsed} reading the trace and simulating",
+                )
+                .expect("template"),
+            );
+            s.set_prefix(v.name.clone());
+            s.enable_steady_tick(std::time::Duration::from_millis(120));
+            s
+        });
         let mut progress = |t: Time| {
             if let Some((bar, a, b)) = &bar {
                 let f = t.since(*a) as f64 / b.since(*a) as f64;
@@ -120,6 +132,9 @@ pub fn run(
         };
         if let Some((bar, _, _)) = bar {
             bar.finish_and_clear();
+        }
+        if let Some(s) = spinner {
+            s.finish_and_clear();
         }
         let run = run.map_err(|e| match e {
             scalecast::sim::SimError::Trace(t) => Failure::Input(t.to_string()),
