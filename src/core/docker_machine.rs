@@ -95,9 +95,24 @@ impl Engine {
             // Decided on the slice, then carried out in the same order: a removal only marks
             // its machine Removing, which the walk counts as such already.
             let mut removals = std::mem::take(&mut self.quiet.removals);
+            // When no idle machine can be at MaxBuilds (none was seeded, the settings did not
+            // change) and the fleet is within `limit` (so the machines counted before any one
+            // are fewer), only a machine idle longer than IdleTime can go: the walk stops
+            // after the last of them (the machines after it change nothing). With skipping
+            // off, the whole fleet is walked.
+            let over_limit = limit > 0 && self.fleet.len() as u64 > u64::from(limit);
+            let mut candidates = if self.quiet.enabled && !self.quiet.retire_due && !over_limit {
+                self.fleet
+                    .idle_since_before(now.plus_millis(-idle.idle_time_ms()))
+            } else {
+                usize::MAX
+            };
             // Counted by state (`MachineState as usize`): a count, not a branch, per machine.
             let mut counted = [0u32; 4];
             for m in self.fleet.in_order() {
+                if candidates == 0 {
+                    break;
+                }
                 if m.state == MachineState::Idle {
                     let c = Counts {
                         creating: counted[MachineState::Creating as usize],
@@ -106,6 +121,9 @@ impl Engine {
                         removing: counted[MachineState::Removing as usize],
                     };
                     let idle_ms = now.since(m.last_used);
+                    if idle_ms > idle.idle_time_ms() {
+                        candidates = candidates.saturating_sub(1);
+                    }
                     let target = idle.target(c.used);
                     let reason = if max_builds > 0 && m.uses >= max_builds {
                         Some(RemoveReason::TooManyBuilds {

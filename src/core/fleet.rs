@@ -2,7 +2,7 @@
 //! indexes both engines decide from. Ordered maps only, so nothing depends on hashing.
 
 use crate::core::event::{JobId, MachineId};
-use crate::core::fxmap::{FastMap, sorted};
+use crate::core::idmap::{IdMap, IdSet};
 use crate::core::time::Time;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -27,18 +27,11 @@ impl SortedIds {
         }
     }
 
-    fn remove(&mut self, id: &MachineId) {
-        if let Ok(i) = self.0.binary_search(id) {
-            self.0.remove(i);
-        }
-    }
-
-    fn last(&self) -> Option<&MachineId> {
-        self.0.last()
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
+    /// Remove `id`; where it was.
+    fn remove(&mut self, id: &MachineId) -> Option<usize> {
+        let i = self.0.binary_search(id).ok()?;
+        self.0.remove(i);
+        Some(i)
     }
 
     fn iter(&self) -> std::slice::Iter<'_, MachineId> {
@@ -152,14 +145,13 @@ impl Counts {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Fleet {
     /// Looked up by id only; walked through `order`.
-    #[serde(with = "sorted")]
-    machines: FastMap<MachineId, Machine>,
+    machines: IdMap<Machine>,
     /// Every machine's id, in creation order.
     order: SortedIds,
     next_id: MachineId,
     counts: Counts,
     /// Idle machines that may take a job, by id (= creation order).
-    idle_by_id: SortedIds,
+    idle_by_id: IdSet,
     /// Idle machines in the order they became idle (= by last_used); lazily cleaned.
     idle_fifo: VecDeque<(Time, MachineId, u32)>,
     #[serde(skip)]
@@ -329,11 +321,10 @@ impl Fleet {
     pub fn forget(&mut self, id: MachineId) -> Option<Machine> {
         self.touch(id);
         let m = self.machines.remove(&id)?;
-        if let Ok(i) = self.order.0.binary_search(&id) {
-            self.order.0.remove(i);
-            if let Some(v) = &mut self.in_order.0 {
-                v.remove(i);
-            }
+        if let Some(i) = self.order.remove(&id)
+            && let Some(v) = &mut self.in_order.0
+        {
+            v.remove(i);
         }
         self.counts.sub(m.state);
         if m.state == MachineState::Idle {
@@ -344,7 +335,7 @@ impl Fleet {
 
     /// The most recently created idle machine without a notice.
     pub fn newest_idle(&self) -> Option<MachineId> {
-        self.idle_by_id.last().copied()
+        self.idle_by_id.last()
     }
 
     /// The idle machine that has been idle longest (notice or not), cleaning stale entries.
@@ -383,6 +374,20 @@ impl Fleet {
             .map(|&(since, _, _)| since)
     }
 
+    /// How many idle machines have been idle since before `t` (their idle-since earlier than
+    /// `t`): the idle queue's live entries up to there.
+    pub fn idle_since_before(&self, t: Time) -> usize {
+        self.idle_fifo
+            .iter()
+            .take_while(|&&(since, _, _)| since < t)
+            .filter(|&&(_, id, epoch)| {
+                self.machines
+                    .get(&id)
+                    .is_some_and(|m| m.state == MachineState::Idle && m.epoch == epoch)
+            })
+            .count()
+    }
+
     /// Re-sort the idle queue by idle-since (after seeding machines out of order).
     pub(crate) fn resort_idle(&mut self) {
         self.front_live.0 = false;
@@ -391,9 +396,11 @@ impl Fleet {
             .sort_by_key(|&(t, id, _)| (t, id));
     }
 
-    /// Drop stale idle-queue entries so the queue stays proportional to the fleet.
+    /// Drop stale idle-queue entries so the queue stays near the idle machines it holds: the
+    /// docker-machine poll's quiet horizon reads past the stale ones, so few are kept (each
+    /// pass drops at least a third of what it reads, so it costs a few checks per entry).
     pub fn compact(&mut self) {
-        if self.idle_fifo.len() > 64 && self.idle_fifo.len() > 4 * self.counts.idle as usize {
+        if self.idle_fifo.len() > 16 + self.counts.idle as usize * 3 / 2 {
             let machines = &self.machines;
             self.idle_fifo.retain(|&(_, id, epoch)| {
                 machines
@@ -502,8 +509,8 @@ mod tests {
                 ids.insert(id);
                 set.insert(id);
             }
-            assert_eq!(ids.last(), set.last());
-            assert_eq!(ids.len(), set.len());
+            assert_eq!(ids.0.last(), set.last());
+            assert_eq!(ids.0.len(), set.len());
         }
         assert!(ids.iter().eq(set.iter()));
         assert_eq!(

@@ -3,7 +3,7 @@
 //! exactly one of these, or finished.
 
 use crate::core::event::{JobId, MachineId};
-use crate::core::fxmap::{FastMap, sorted};
+use crate::core::idmap::IdMap;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -20,8 +20,7 @@ pub enum JobState {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Jobs {
     /// Looked up by id only; `iter` sorts.
-    #[serde(with = "sorted")]
-    states: FastMap<JobId, JobState>,
+    states: IdMap<JobState>,
     queue: VecDeque<JobId>,
     awaiting: VecDeque<JobId>,
     running: u32,
@@ -58,21 +57,23 @@ impl Jobs {
     }
     /// All unfinished jobs with their state, by id.
     pub fn iter(&self) -> impl Iterator<Item = (JobId, JobState)> + '_ {
-        let mut v: Vec<(JobId, JobState)> = self.states.iter().map(|(j, s)| (*j, *s)).collect();
-        v.sort_unstable_by_key(|x| x.0);
+        let v: Vec<(JobId, JobState)> = self
+            .states
+            .sorted()
+            .into_iter()
+            .map(|(j, s)| (j, *s))
+            .collect();
         v.into_iter()
     }
 
     /// A new job joins the back of the queue. False when the id is already known.
     pub fn arrive(&mut self, job: JobId) -> bool {
-        match self.states.entry(job) {
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(JobState::Waiting);
-                self.queue.push_back(job);
-                true
-            }
+        if self.states.contains_key(&job) {
+            return false;
         }
+        self.states.insert(job, JobState::Waiting);
+        self.queue.push_back(job);
+        true
     }
 
     pub fn front(&self) -> Option<JobId> {
@@ -124,19 +125,13 @@ impl Jobs {
 
     /// A running job ended; returns the machine it ran on.
     pub fn finish(&mut self, job: JobId) -> Option<MachineId> {
-        use std::collections::hash_map::Entry;
-        match self.states.entry(job) {
-            Entry::Occupied(o) => match *o.get() {
-                JobState::Running(m) => {
-                    o.remove();
-                    self.running -= 1;
-                    self.finished += 1;
-                    Some(m)
-                }
-                _ => None,
-            },
-            Entry::Vacant(_) => None,
-        }
+        let JobState::Running(m) = self.state(job)? else {
+            return None;
+        };
+        self.states.remove(&job);
+        self.running -= 1;
+        self.finished += 1;
+        Some(m)
     }
 
     /// A job that had not started leaves: out of the queue, or no longer awaiting a machine.

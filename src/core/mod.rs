@@ -7,6 +7,7 @@ pub mod engine;
 pub mod event;
 pub mod fleet;
 pub mod fxmap;
+pub mod idmap;
 pub mod jobs;
 mod scalecast;
 pub mod settings;
