@@ -182,6 +182,7 @@ impl DayClock {
     }
 
     /// The local date of `t`, and when that day starts and ends.
+    #[inline]
     pub(crate) fn day(&mut self, t: Time) -> (NaiveDate, Time, Time) {
         if let Some(c) = self.cached
             && t >= c.1
@@ -189,6 +190,12 @@ impl DayClock {
         {
             return c;
         }
+        self.day_of(t)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn day_of(&mut self, t: Time) -> (NaiveDate, Time, Time) {
         let utc = t.to_utc().unwrap_or_default();
         let date = utc.with_timezone(&self.tz).date_naive();
         let start = self.midnight(date);
@@ -246,6 +253,7 @@ impl Metrics {
         }
     }
 
+    #[inline]
     fn day_mut(&mut self, d: NaiveDate) -> &mut Day {
         let i = match self.days.last() {
             Some((last, _)) if *last == d => self.days.len() - 1,

@@ -2,7 +2,7 @@
 //! arrivals, the world's answers to the engine's actions, and the engine's own deadlines all
 //! pass through it. The simulator decides nothing the engine decides.
 
-use crate::core::fxmap::FastMap;
+use crate::core::idmap::IdMap;
 use crate::core::{
     Action, ActionKind, Engine, EngineError, EngineKind, Event, EventKind, JobId, MachineId,
     Settings, Time,
@@ -15,7 +15,7 @@ use crate::sim::world::{NOTICE_MS, WorldModel};
 use crate::trace::{TraceError, TraceJob, TraceResult};
 use chrono_tz::Tz;
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::BinaryHeap;
 use std::fmt;
 
 /// One simulated run's inputs (the trace comes separately, as a stream).
@@ -217,6 +217,59 @@ struct MachineRec {
     interrupt_at: Option<Time>,
 }
 
+/// Spot notices to come, earliest first (by time, then machine). A machine that ends before
+/// its notice leaves its entry behind: it is dropped when it comes to the front, or when such
+/// entries outnumber the live ones (so they never pile up).
+#[derive(Default)]
+struct Notices {
+    heap: BinaryHeap<Reverse<(Time, MachineId)>>,
+    live: usize,
+    /// The heap's first entry is known to be due (no machine ended since it was checked).
+    front_due: bool,
+}
+
+impl Notices {
+    fn add(&mut self, at: Time, machine: MachineId) {
+        self.heap.push(Reverse((at, machine)));
+        self.live += 1;
+        self.front_due = false;
+    }
+
+    /// A machine whose notice was to come at `interrupt_at` ended first.
+    fn cancel(&mut self, machines: &IdMap<MachineRec>) {
+        self.live -= 1;
+        self.front_due = false;
+        if self.heap.len() > 2 * self.live + 64 {
+            self.heap
+                .retain(|Reverse((t, m))| Self::due(machines, *t, *m));
+        }
+    }
+
+    /// The first entry's notice was taken.
+    fn take_first(&mut self) {
+        self.heap.pop();
+        self.live -= 1;
+        self.front_due = false;
+    }
+
+    fn due(machines: &IdMap<MachineRec>, t: Time, m: MachineId) -> bool {
+        machines.get(&m).is_some_and(|r| r.interrupt_at == Some(t))
+    }
+
+    /// The next notice still due.
+    #[inline]
+    fn first(&mut self, machines: &IdMap<MachineRec>) -> Option<(Time, MachineId)> {
+        while let Some(&Reverse((t, m))) = self.heap.peek() {
+            if self.front_due || Self::due(machines, t, m) {
+                self.front_due = true;
+                return Some((t, m));
+            }
+            self.heap.pop();
+        }
+        None
+    }
+}
+
 /// If no end was given and the trace is exhausted, stop this long after the last arrival even
 /// if jobs still wait (they are reported unfinished).
 const OPEN_END_GRACE_MS: i64 = 30 * 86_400_000;
@@ -229,11 +282,10 @@ struct Sim<'a, L: EventLog> {
     queue: BinaryHeap<Reverse<(Time, u64, SimEvent)>>,
     seq: u64,
     wake_at: Option<Time>,
-    jobs: FastMap<JobId, JobRec>,
-    machines: FastMap<MachineId, MachineRec>,
-    /// Spot notices to come, kept apart from the queue so machines that end first leave
-    /// nothing behind.
-    interruptions: BTreeSet<(Time, MachineId)>,
+    jobs: IdMap<JobRec>,
+    machines: IdMap<MachineRec>,
+    /// Spot notices to come, kept apart from the queue.
+    notices: Notices,
     next_job: JobId,
     /// The next trace job to arrive, and the sequence number its place in the queue has: it
     /// is kept beside the queue (arrivals come in order from the trace), and takes its turn
@@ -335,8 +387,8 @@ impl<L: EventLog> Sim<'_, L> {
     fn end_machine(&mut self, id: MachineId, now: Time) -> bool {
         match self.machines.remove(&id) {
             Some(r) => {
-                if let Some(t) = r.interrupt_at {
-                    self.interruptions.remove(&(t, id));
+                if r.interrupt_at.is_some() {
+                    self.notices.cancel(&self.machines);
                 }
                 Self::bill(&mut self.m, &mut self.attr, &self.cfg.world, id, &r, now);
                 let min = self.m.minimum(&self.cfg.world, r.launched, now, r.state);
@@ -352,6 +404,7 @@ impl<L: EventLog> Sim<'_, L> {
         }
     }
 
+    #[inline(always)]
     fn feed(&mut self, now: Time, kind: EventKind, obs: &mut dyn Observer) -> Result<(), SimError> {
         let ev = Event::new(now, kind);
         obs.event(&ev);
@@ -381,7 +434,7 @@ impl<L: EventLog> Sim<'_, L> {
     /// The first instant a tick must take its turn in the queue rather than be handled with
     /// the quiet ones before it: the next other event (queued, arriving, or a spot notice),
     /// and the instant the run stops (past the window's end, or the open end's grace).
-    fn next_other_event(&self, last_arrival: Time) -> Time {
+    fn next_other_event(&mut self, last_arrival: Time) -> Time {
         let mut t = Time(i64::MAX);
         if let Some(Reverse((q, _, _))) = self.queue.peek() {
             t = t.min(*q);
@@ -389,8 +442,8 @@ impl<L: EventLog> Sim<'_, L> {
         if let Some(j) = &self.pending_arrival {
             t = t.min(self.seen_at(j));
         }
-        if let Some((n, _)) = self.interruptions.first() {
-            t = t.min(*n);
+        if let Some((n, _)) = self.notices.first(&self.machines) {
+            t = t.min(n);
         }
         match self.cfg.end {
             Some(end) => t.min(end.plus_millis(1)),
@@ -431,7 +484,7 @@ impl<L: EventLog> Sim<'_, L> {
                 if w.interruptions_per_hour > 0.0 {
                     let hours = self.spot_rng.exp(1.0 / w.interruptions_per_hour);
                     let at = now.plus_millis((hours * 3.6e6).min(1e15) as i64);
-                    self.interruptions.insert((at, machine));
+                    self.notices.add(at, machine);
                     if let Some(r) = self.machines.get_mut(&machine) {
                         r.interrupt_at = Some(at);
                     }
@@ -519,9 +572,9 @@ pub fn simulate_logged<L: EventLog>(
         queue: BinaryHeap::new(),
         seq: 0,
         wake_at: None,
-        jobs: FastMap::default(),
-        machines: FastMap::default(),
-        interruptions: BTreeSet::new(),
+        jobs: IdMap::default(),
+        machines: IdMap::default(),
+        notices: Notices::default(),
         next_job: 1,
         pending_arrival: None,
         arrival_seq: 0,
@@ -550,7 +603,7 @@ pub fn simulate_logged<L: EventLog>(
             (Some(q), Some(a)) => Some(q.min(a)),
             (q, a) => q.or(a),
         };
-        let notice = sim.interruptions.first().copied();
+        let notice = sim.notices.first(&sim.machines);
         let at = match (queued, notice) {
             (None, None) => break,
             (Some(q), Some((n, _))) => q.min(n),
@@ -574,7 +627,8 @@ pub fn simulate_logged<L: EventLog>(
                 sim.advance(now, n, obs);
                 now = n;
             }
-            sim.interruptions.remove(&(n, m));
+            // The entry `first` found due.
+            sim.notices.take_first();
             if let Some(r) = sim.machines.get_mut(&m) {
                 r.interrupt_at = None;
                 sim.m.interruptions += 1;
@@ -742,9 +796,7 @@ pub fn simulate_logged<L: EventLog>(
     // Jobs still waiting at the end: their wait so far counts (censored, a lower bound), so a
     // variant that never runs them cannot look fast. Jobs running at the end waited their
     // whole wait already.
-    let mut open: Vec<(&JobId, &JobRec)> = sim.jobs.iter().collect();
-    open.sort_unstable_by_key(|(id, _)| **id);
-    for (_, j) in open {
+    for (_, j) in sim.jobs.sorted() {
         let wait = match j.machine {
             Some(_) => j.waited_ms,
             None => {
@@ -758,7 +810,7 @@ pub fn simulate_logged<L: EventLog>(
         }
     }
     // Machines still alive are billed up to the end.
-    let mut alive: Vec<MachineId> = sim.machines.keys().copied().collect();
+    let mut alive: Vec<MachineId> = sim.machines.keys().collect();
     alive.sort_unstable();
     for id in alive {
         if let Some(r) = sim.machines.remove(&id) {
