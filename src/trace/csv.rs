@@ -4,7 +4,7 @@
 use crate::trace::records::Records;
 use crate::trace::{
     DURATION, Fields, ID, MESSAGE, Parsed, QUEUED, RUNNER, STARTED, Skipped, TraceError,
-    TraceFilter, TraceJob, TraceResult, io_error, job_from,
+    TraceFilter, TraceJob, TraceResult, io_error, job_from, job_from_plain,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -99,6 +99,30 @@ impl CsvJobs {
     }
 }
 
+impl CsvJobs {
+    /// The current record as the usual job, read from its bytes ([`job_from_plain`]), when
+    /// its fields have the usual forms and the other fields a job is made of (message,
+    /// runner) are UTF-8 as [`job_from`] demands; None for anything else.
+    fn plain(&self) -> Option<TraceJob> {
+        if self.filter.runner.is_some() {
+            return None;
+        }
+        let rec = &self.records;
+        let c = &self.columns;
+        let field = |i: Option<usize>| i.and_then(|i| rec.get(i));
+        let utf8 = |i: Option<usize>| field(i).is_none_or(|b| std::str::from_utf8(b).is_ok());
+        if !(utf8(c.message) && c.runner.iter().all(|r| utf8(*r))) {
+            return None;
+        }
+        job_from_plain(
+            field(c.id)?,
+            field(c.started)?,
+            field(c.duration)?,
+            field(c.queued),
+        )
+    }
+}
+
 impl Iterator for CsvJobs {
     type Item = TraceResult<TraceJob>;
 
@@ -121,6 +145,9 @@ impl Iterator for CsvJobs {
             }
             let rec = &self.records;
             let c = &self.columns;
+            if let Some(job) = self.plain() {
+                return Some(Ok(job));
+            }
             let mut bad = None;
             let mut at = |i: Option<usize>| {
                 let b = rec.get(i?)?;
