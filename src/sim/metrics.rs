@@ -253,19 +253,26 @@ impl Metrics {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn day_mut(&mut self, d: NaiveDate) -> &mut Day {
         let i = match self.days.last() {
             Some((last, _)) if *last == d => self.days.len() - 1,
-            _ => match self.days.binary_search_by_key(&d, |(x, _)| *x) {
-                Ok(i) => i,
-                Err(i) => {
-                    self.days.insert(i, (d, Day::default()));
-                    i
-                }
-            },
+            _ => self.day_index(d),
         };
         &mut self.days[i].1
+    }
+
+    /// Where day `d` is (added in date order if new): a day other than the last.
+    #[cold]
+    #[inline(never)]
+    fn day_index(&mut self, d: NaiveDate) -> usize {
+        match self.days.binary_search_by_key(&d, |(x, _)| *x) {
+            Ok(i) => i,
+            Err(i) => {
+                self.days.insert(i, (d, Day::default()));
+                i
+            }
+        }
     }
 
     pub fn arrival(&mut self, at: Time) {

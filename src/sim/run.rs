@@ -229,19 +229,24 @@ struct Notices {
 }
 
 impl Notices {
+    /// A new notice: the first entry stays due if it was (it is either the old one or the new).
     fn add(&mut self, at: Time, machine: MachineId) {
         self.heap.push(Reverse((at, machine)));
         self.live += 1;
-        self.front_due = false;
     }
 
-    /// A machine whose notice was to come at `interrupt_at` ended first.
-    fn cancel(&mut self, machines: &IdMap<MachineRec>) {
+    /// Machine `machine`, whose notice was to come at `at`, ended first (it is no longer in
+    /// `machines`).
+    fn cancel(&mut self, machines: &IdMap<MachineRec>, at: Time, machine: MachineId) {
         self.live -= 1;
-        self.front_due = false;
+        if self.heap.peek() == Some(&Reverse((at, machine))) {
+            self.front_due = false;
+        }
         if self.heap.len() > 2 * self.live + 64 {
             self.heap
                 .retain(|Reverse((t, m))| Self::due(machines, *t, *m));
+            // Every entry left is due.
+            self.front_due = !self.heap.is_empty();
         }
     }
 
@@ -387,8 +392,8 @@ impl<L: EventLog> Sim<'_, L> {
     fn end_machine(&mut self, id: MachineId, now: Time) -> bool {
         match self.machines.remove(&id) {
             Some(r) => {
-                if r.interrupt_at.is_some() {
-                    self.notices.cancel(&self.machines);
+                if let Some(at) = r.interrupt_at {
+                    self.notices.cancel(&self.machines, at, id);
                 }
                 Self::bill(&mut self.m, &mut self.attr, &self.cfg.world, id, &r, now);
                 let min = self.m.minimum(&self.cfg.world, r.launched, now, r.state);
@@ -880,4 +885,76 @@ fn variant_notes(r: &VariantResult, s: &Settings) -> Vec<String> {
         ));
     }
     notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The next due notice is always the earliest of the live machines' notices, whatever
+    /// the order of new machines, machines that end first, and notices taken; and stale
+    /// entries never outnumber live ones by much.
+    #[test]
+    fn the_first_notice_is_the_earliest_live_one() {
+        let mut notices = Notices::default();
+        let mut machines: IdMap<MachineRec> = IdMap::default();
+        let mut live: BTreeSet<(Time, MachineId)> = BTreeSet::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let (mut next_id, mut now, mut taken, mut cancelled) = (0u64, 0i64, 0, 0);
+        for step in 0..30_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            match x % 10 {
+                // A new machine with a notice to come.
+                0..=3 => {
+                    next_id += 1;
+                    let at = Time(now + (x >> 32) as i64 % 5_000);
+                    machines.insert(
+                        next_id,
+                        MachineRec {
+                            launched: Time(now),
+                            state: HourState::Booting,
+                            since: Time(now),
+                            interrupt_at: Some(at),
+                        },
+                    );
+                    notices.add(at, next_id);
+                    live.insert((at, next_id));
+                }
+                // A machine ends before its notice.
+                4..=6 => {
+                    if let Some(&(at, m)) = live.iter().nth((x >> 20) as usize % live.len().max(1))
+                    {
+                        machines.remove(&m);
+                        notices.cancel(&machines, at, m);
+                        live.remove(&(at, m));
+                        cancelled += 1;
+                    }
+                }
+                // The first notice comes.
+                _ => {
+                    if let Some((at, m)) = notices.first(&machines) {
+                        notices.take_first();
+                        machines.get_mut(&m).unwrap().interrupt_at = None;
+                        assert!(live.remove(&(at, m)), "step {step}: {m} was not due");
+                        now = now.max(at.0);
+                        taken += 1;
+                    }
+                }
+            }
+            assert_eq!(
+                notices.first(&machines),
+                live.first().copied(),
+                "step {step}"
+            );
+            assert_eq!(notices.live, live.len());
+            assert!(notices.heap.len() <= 2 * live.len() + 65, "step {step}");
+        }
+        assert!(
+            taken > 2_000 && cancelled > 2_000,
+            "{taken} taken, {cancelled} cancelled"
+        );
+    }
 }
