@@ -97,9 +97,7 @@ impl CsvJobs {
             skipped: Skipped::default(),
         })
     }
-}
 
-impl CsvJobs {
     /// The current record as the usual job, read from its bytes ([`job_from_plain`]), when
     /// its fields have the usual forms and the other fields a job is made of (message,
     /// runner) are UTF-8 as [`job_from`] demands; None for anything else.
