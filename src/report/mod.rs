@@ -56,6 +56,48 @@ pub enum ReportError {
     Encode(String),
 }
 
+/// A plot to draw.
+type Draw<'a> = Box<dyn FnOnce() -> plots::PlotResult + Send + 'a>;
+
+/// Draw `draws` on as many threads as there are cores (one at most per plot: a plot is mostly
+/// PNG encoding, which more threads than cores only slow down); their results in order.
+fn on_every_core(draws: Vec<Draw>) -> Vec<plots::PlotResult> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = cores.min(draws.len());
+    if workers <= 1 {
+        return draws.into_iter().map(|d| d()).collect();
+    }
+    let n = draws.len();
+    let queue = std::sync::Mutex::new(draws.into_iter().enumerate());
+    let mut results: Vec<Option<plots::PlotResult>> = (0..n).map(|_| None).collect();
+    let done: Vec<Vec<(usize, plots::PlotResult)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                        let Some((i, d)) = next else { break };
+                        mine.push((i, d()));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    for (i, r) in done.into_iter().flatten() {
+        results[i] = Some(r);
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("a plot was not drawn".into())))
+        .collect()
+}
+
 /// Write `fleet.png`, `wait.png`, `cost.png`, `heatmap.png` and `index.html` into `dir`.
 pub fn write_report(
     dir: &Path,
@@ -70,26 +112,77 @@ pub fn write_report(
         move |e: std::io::Error| ReportError::Io(what, e)
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    plots::fleet(&dir.join("fleet.png"), results, series, tz).map_err(ReportError::Plot)?;
-    plots::waits(&dir.join("wait.png"), results, series).map_err(ReportError::Plot)?;
-    plots::cost(&dir.join("cost.png"), results).map_err(ReportError::Plot)?;
+    // Each plot is a file of its own, drawn from the results alone: they are drawn on every
+    // core, and the first failure in the listed order is the one reported, as when they were
+    // drawn one after another.
+    let mut draws: Vec<Draw> = vec![
+        Box::new(|| plots::fleet(&dir.join("fleet.png"), results, series, tz)),
+        Box::new(|| plots::waits(&dir.join("wait.png"), results, series)),
+        Box::new(|| plots::cost(&dir.join("cost.png"), results)),
+    ];
     if let (Some(r), Some(s)) = (results.first(), series.first()) {
-        plots::heatmap(&dir.join("heatmap.png"), &r.name, s, tz).map_err(ReportError::Plot)?;
+        draws.push(Box::new(move || {
+            plots::heatmap(&dir.join("heatmap.png"), &r.name, s, tz)
+        }));
     }
     let mut listed: Vec<(&str, &str)> = REPORT_PLOTS.to_vec();
     if let (Some((_, c)), Some(s)) = (
         crate::sim::calibration::of_baseline(results),
         series.first(),
     ) {
-        plots::calibration(&dir.join(CALIBRATION_PLOT.0), &results[0].name, s, &c, tz)
-            .map_err(ReportError::Plot)?;
+        let name = &results[0].name;
+        draws.push(Box::new(move || {
+            plots::calibration(&dir.join(CALIBRATION_PLOT.0), name, s, &c, tz)
+        }));
         listed.push(CALIBRATION_PLOT);
     }
     if results.iter().any(|r| r.by.is_some()) {
-        plots::by_key(&dir.join(BY_KEY_PLOT.0), results).map_err(ReportError::Plot)?;
+        draws.push(Box::new(|| {
+            plots::by_key(&dir.join(BY_KEY_PLOT.0), results)
+        }));
         listed.push(BY_KEY_PLOT);
     }
+    on_every_core(draws)
+        .into_iter()
+        .collect::<Result<(), String>>()
+        .map_err(ReportError::Plot)?;
     let page = html::index(dir, title, results, &listed, notes).map_err(io(dir))?;
     let index = dir.join("index.html");
     output::write_atomic(&index, page.as_bytes()).map_err(io(&index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Plots drawn on every core: each drawn once, the results in the listed order whatever
+    /// order they finish in, so the first failure reported is the first listed.
+    #[test]
+    fn plots_on_every_core_keep_their_order() {
+        let calls = AtomicUsize::new(0);
+        let draws: Vec<Draw> = (0..7)
+            .map(|i| {
+                let calls = &calls;
+                Box::new(move || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    // The later ones finish first.
+                    std::thread::sleep(std::time::Duration::from_millis(7 - i));
+                    if i == 2 || i == 5 {
+                        Err(format!("plot {i} failed"))
+                    } else {
+                        Ok(())
+                    }
+                }) as Draw
+            })
+            .collect();
+        let results = on_every_core(draws);
+        assert_eq!(calls.load(Ordering::SeqCst), 7, "each drawn once");
+        let failed: Vec<usize> = (0..7).filter(|&i| results[i].is_err()).collect();
+        assert_eq!(failed, [2, 5]);
+        assert_eq!(
+            results.into_iter().collect::<Result<(), String>>(),
+            Err("plot 2 failed".to_string())
+        );
+    }
 }
