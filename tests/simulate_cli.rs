@@ -505,8 +505,25 @@ fn a_key_the_trace_lacks_is_an_input_error_that_names_the_file() {
     assert!(plain["variants"][0].get("by").is_none());
 }
 
+/// Every file of a folder, by name, with its bytes.
+fn files_in(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
 /// With two threads the baseline runs while the trace is read (jobs handed over as they are
-/// checked); on one thread it runs after. Both give the same bytes: on the shipped scenarios
+/// checked; a report's series wait for the trace's span); on one thread it runs after. Both
+/// give the same bytes, the JSON, the table and every file of the report: on the shipped scenarios
 /// (the real export is not in time order, so its overlapped run is dropped and run again),
 /// on the two-week trace reversed and with a job listed twice, and on a trace read as a
 /// stream (kept jobs capped at 0).
@@ -548,9 +565,21 @@ fn the_baseline_run_while_reading_gives_what_a_run_after_reading_gives() {
         let mut outs = Vec::new();
         for (threads, cap) in [("1", None), ("2", None), ("2", Some("0"))] {
             let json = d.join(format!("out-{threads}-{}.json", cap.unwrap_or("all")));
-            let o = simulate_capped(s, &["--threads", threads], &json, cap);
-            outs.push((std::fs::read(&json).unwrap(), o.stdout));
+            let report = d.join(format!("report-{threads}-{}", cap.unwrap_or("all")));
+            let _ = std::fs::remove_dir_all(&report);
+            let o = simulate_capped(
+                s,
+                &["--threads", threads, "--report", report.to_str().unwrap()],
+                &json,
+                cap,
+            );
+            outs.push((std::fs::read(&json).unwrap(), o.stdout, files_in(&report)));
         }
+        assert!(
+            outs[0].2.len() >= 5 && outs[0].2 == outs[1].2 && outs[0].2 == outs[2].2,
+            "{}: the report differs",
+            s.display()
+        );
         assert!(
             outs[0].0 == outs[1].0 && outs[0].0 == outs[2].0,
             "{}: the JSON differs",

@@ -32,7 +32,7 @@ pub fn run(
     use scalecast::config::scenario::Scenario;
     use scalecast::sim::scenario_run::{
         Prepared, attribution_for, for_each_variant, prepare, prepare_overlapped, run_variant,
-        run_variant_logged,
+        run_variant_logged, series_may_wait_for_the_trace,
     };
     // SCALECAST_TIMINGS=1: where the time goes, on standard error (scripts/end-to-end.sh).
     let timings = std::env::var_os("SCALECAST_TIMINGS").is_some();
@@ -115,10 +115,15 @@ pub fn run(
                 bar.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
             }
         };
-        let mut recorder = match (report, window) {
-            (Some(_), (Some(a), Some(b))) => {
+        // A report's series are sized by the window; a run that starts while the trace is
+        // read learns it when the file is read.
+        let mut recorder = match (report, window, prepared.span_when_read()) {
+            (Some(_), (Some(a), Some(b)), _) => {
                 Some(scalecast::sim::series::Recorder::new(a, b, sc.tz))
             }
+            (Some(_), _, Some(span)) => Some(scalecast::sim::series::Recorder::late(
+                span, sc.start, sc.end, sc.tz,
+            )),
             _ => None,
         };
         let mut none = scalecast::sim::NoObserver;
@@ -141,12 +146,15 @@ pub fn run(
             e if e.is_input() => Failure::Input(format!("{}: {e}", path.display())),
             other => Failure::Runtime(anyhow::anyhow!("variant {:?}: {other}", v.name)),
         })?;
-        let series = recorder.map(|rec| rec.finish(run.end));
+        let series = recorder.and_then(|rec| rec.finish(run.end));
         Ok::<_, Failure>((run, series))
     };
-    // With no journal and no report (which need the trace's start and end before the run),
-    // the baseline runs while the trace is read, on a thread of its own.
-    let overlap = journal.is_none() && report.is_none() && threads >= 2;
+    // With no journal (whose header needs the trace's start before the run), the baseline
+    // runs while the trace is read, on a thread of its own; with a report, when the trace is
+    // small enough for its series to wait for the trace's span.
+    let overlap = journal.is_none()
+        && threads >= 2
+        && (report.is_none() || series_may_wait_for_the_trace(&sc));
     let (prepared, head) = if overlap {
         prepare_overlapped(&sc, attribution, |p| run_one(p, &sc.variants[0], None))
             .map_err(|e| Failure::Input(e.to_string()))?
@@ -155,12 +163,16 @@ pub fn run(
         p.attribution = attribution;
         (p, None)
     };
-    let head = head.map(|r| {
-        r.map(|(mut run, series)| {
-            prepared.complete(&mut run);
-            (run, series)
-        })
-    });
+    // A report's series given up while the trace was read (too long a wait for its window):
+    // the baseline runs again below, on the trace as read.
+    let head = head
+        .filter(|r| report.is_none() || !matches!(r, Ok((_, None))))
+        .map(|r| {
+            r.map(|(mut run, series)| {
+                prepared.complete(&mut run);
+                (run, series)
+            })
+        });
     lap(
         if head.is_some() {
             "read and check, the baseline simulated meanwhile"

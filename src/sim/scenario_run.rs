@@ -5,6 +5,7 @@ use crate::config::scenario::{Scenario, TraceSpec, Variant};
 use crate::sim::attribution::{AttributionSpec, Rule};
 use crate::sim::price_history;
 use crate::sim::run::{Observer, SimConfig, SimError, simulate_logged};
+use crate::sim::series::TraceSpan;
 use crate::sim::window::Surveyor;
 use crate::sim::{VariantResult, WorldModel};
 use crate::trace::keys::KeyKind;
@@ -26,8 +27,9 @@ enum PreparedTrace {
     /// The jobs a journal recorded.
     Jobs(Vec<crate::trace::TraceJob>),
     Synthetic(crate::trace::synth::SynthParams),
-    /// Jobs handed over as they are read ([`prepare_overlapped`]), taken once.
-    Handed(std::sync::Mutex<Option<Handed>>),
+    /// Jobs handed over as they are read ([`prepare_overlapped`]), taken once; the trace's
+    /// span is told when the file is read.
+    Handed(std::sync::Mutex<Option<Handed>>, TraceSpan),
 }
 
 /// Why a scenario cannot run: its inputs (exit 2).
@@ -117,6 +119,21 @@ impl Iterator for Handed {
     }
 }
 
+/// Trace files up to this size may be read while a run that draws a report's series starts
+/// (the series keep what they record until the trace's span is told: about 190 bytes a job
+/// at most, so at most about 50 MB for a file of this size; larger files are read first).
+const LATE_SERIES_MAX_BYTES: u64 = 32 << 20;
+
+/// Whether a run that records a report's series ([`crate::sim::series::Recorder::late`]) may
+/// start while the scenario's trace is read: a file small enough that what the series keep
+/// waiting stays small.
+pub fn series_may_wait_for_the_trace(sc: &Scenario) -> bool {
+    match &sc.trace {
+        TraceSpec::File(p) => std::fs::metadata(p).is_ok_and(|m| m.len() <= LATE_SERIES_MAX_BYTES),
+        _ => false,
+    }
+}
+
 /// [`prepare`] (with `attribution`), with `first` run over the trace's
 /// jobs while the trace is being read and checked, on a thread of its own: a one-variant
 /// forecast costs about the longer of reading and simulating, not their sum.
@@ -139,12 +156,16 @@ pub fn prepare_overlapped<T: Send>(
     };
     let world = resolve_world(sc)?;
     let (tx, rx) = std::sync::mpsc::sync_channel(CHUNKS_AHEAD);
+    let span = TraceSpan::default();
     let head = Prepared {
         world: world.clone(),
-        trace: PreparedTrace::Handed(std::sync::Mutex::new(Some(Handed {
-            rx,
-            jobs: Vec::new().into_iter(),
-        }))),
+        trace: PreparedTrace::Handed(
+            std::sync::Mutex::new(Some(Handed {
+                rx,
+                jobs: Vec::new().into_iter(),
+            })),
+            span.clone(),
+        ),
         survey: Default::default(),
         attribution: attribution.clone(),
     };
@@ -180,6 +201,12 @@ pub fn prepare_overlapped<T: Send>(
                 }
             }
         });
+        // Told before the last jobs are handed over, so the run has it when they end.
+        if let Ok(f) = &scanned
+            && sorted
+        {
+            let _ = span.set((f.summary.first_arrival, f.summary.last_end));
+        }
         if let Some(tx) = tx.take() {
             let _ = tx.send(match &scanned {
                 Ok(_) if sorted => Chunk::Jobs(std::mem::take(&mut chunk)),
@@ -285,7 +312,7 @@ impl Prepared {
                 Ok(Arrivals::Synthetic(Box::new(Generator::new(p.clone()))))
             }
             PreparedTrace::Jobs(v) => Ok(Arrivals::Sorted(v.clone().into_iter())),
-            PreparedTrace::Handed(h) => h
+            PreparedTrace::Handed(h, _) => h
                 .lock()
                 .map_err(|_| handed_twice())?
                 .take()
@@ -306,7 +333,17 @@ impl Prepared {
             PreparedTrace::File(f) => f.summary.last_end,
             PreparedTrace::Synthetic(p) => Some(p.start.plus_secs(p.days as i64 * 86_400)),
             PreparedTrace::Jobs(v) => v.iter().map(|j| j.end()).max(),
-            PreparedTrace::Handed(_) => None,
+            PreparedTrace::Handed(..) => None,
+        }
+    }
+
+    /// While the trace is still being read ([`prepare_overlapped`]): where its first arrival
+    /// and last end ([`Prepared::trace_start`], [`Prepared::trace_end`]) are told once the
+    /// whole file is read in time order. None when they are known now.
+    pub fn span_when_read(&self) -> Option<TraceSpan> {
+        match &self.trace {
+            PreparedTrace::Handed(_, span) => Some(span.clone()),
+            _ => None,
         }
     }
 
@@ -315,7 +352,7 @@ impl Prepared {
             PreparedTrace::File(f) => f.summary.first_arrival,
             PreparedTrace::Synthetic(p) => Some(p.start),
             PreparedTrace::Jobs(v) => v.first().map(|j| j.arrival),
-            PreparedTrace::Handed(_) => None,
+            PreparedTrace::Handed(..) => None,
         }
     }
 }

@@ -55,8 +55,8 @@ struct Acc {
     entry: Option<Option<usize>>,
 }
 
-/// An [`Observer`] that records a [`VariantSeries`].
-pub struct Recorder {
+/// The series of one run, its window known.
+struct Series {
     start: Time,
     bucket_ms: i64,
     buckets: Vec<Acc>,
@@ -85,12 +85,12 @@ fn cdf(q: &mut Quantiles) -> Vec<(f64, f64)> {
 /// Points a long run is cut into, at most (about).
 const TARGET_POINTS: i64 = 1500;
 
-impl Recorder {
+impl Series {
     /// `expected_end` sizes the buckets (a minute at least); the series grows past it if need be.
-    pub fn new(start: Time, expected_end: Time, tz: Tz) -> Self {
+    fn new(start: Time, expected_end: Time, tz: Tz) -> Self {
         let span = expected_end.since(start).max(1);
         let bucket_ms = (span / TARGET_POINTS).max(60_000);
-        Recorder {
+        Series {
             start,
             bucket_ms,
             buckets: Vec::new(),
@@ -133,7 +133,7 @@ impl Recorder {
     }
 
     /// Close the series at `end` and hand it over.
-    pub fn finish(mut self, end: Time) -> VariantSeries {
+    fn finish(mut self, end: Time) -> VariantSeries {
         if let Some(s) = self.last.take() {
             self.integrate(s, end);
         }
@@ -191,8 +191,8 @@ impl Recorder {
     }
 }
 
-impl Observer for Recorder {
-    fn job_done(&mut self, _id: u64, arrival: Time, _start: Time, _end: Time, wait_ms: i64) {
+impl Series {
+    fn job_done(&mut self, arrival: Time, wait_ms: i64) {
         let w = wait_ms.max(0) as u64;
         self.waits.add(w);
         if let Some(utc) = arrival.to_utc() {
@@ -213,26 +213,326 @@ impl Observer for Recorder {
         }
     }
 
+    fn state(&mut self, at: Time, counts: [u32; 5], entry: Option<usize>) {
+        if let Some(prev) = self.last {
+            self.integrate(prev, at);
+        }
+        self.last = Some(Snapshot {
+            at,
+            values: counts.map(f64::from),
+            entry,
+        });
+    }
+}
+
+/// The trace's first arrival and last end, told once the whole file is read (a run that
+/// starts while it is read waits for them to size its series).
+pub type TraceSpan = std::sync::Arc<std::sync::OnceLock<(Option<Time>, Option<Time>)>>;
+
+/// An observer's call made before the window was known, kept compactly until it is.
+#[derive(Clone, Copy)]
+enum Call {
+    State {
+        at: Time,
+        counts: [u32; 5],
+        /// The active autoscaling entry, `u32::MAX` for none.
+        entry: u32,
+    },
+    Done {
+        arrival: Time,
+        wait_ms: i64,
+    },
+    Observed {
+        arrival: Time,
+        wait_ms: u64,
+    },
+}
+
+impl Call {
+    fn replay(self, s: &mut Series) {
+        match self {
+            Call::State { at, counts, entry } => {
+                s.state(at, counts, (entry != u32::MAX).then_some(entry as usize))
+            }
+            Call::Done { arrival, wait_ms } => s.job_done(arrival, wait_ms),
+            Call::Observed { arrival, wait_ms } => s.observed(arrival, wait_ms),
+        }
+    }
+}
+
+/// Calls kept at most while the window is not known (60 MB, past what a trace file small
+/// enough to be read meanwhile makes: `scenario_run::series_may_wait_for_the_trace`); past
+/// that the series is given up (the run is made again once the trace is read).
+const LATE_CALLS: usize = 1_500_000;
+
+enum State {
+    Ready(Box<Series>),
+    /// The window comes from the trace, still being read: calls wait in order.
+    Waiting {
+        span: TraceSpan,
+        start: Option<Time>,
+        end: Option<Time>,
+        calls: Vec<Call>,
+        /// At most this many calls wait.
+        limit: usize,
+    },
+    /// Too many calls waited, or the trace has no span.
+    GivenUp,
+}
+
+/// An [`Observer`] that records a [`VariantSeries`].
+pub struct Recorder {
+    state: State,
+    tz: Tz,
+}
+
+impl Recorder {
+    /// The series of a run over `start .. expected_end` (`expected_end` sizes the buckets, a
+    /// minute at least; the series grows past it if need be).
+    pub fn new(start: Time, expected_end: Time, tz: Tz) -> Self {
+        Recorder {
+            state: State::Ready(Box::new(Series::new(start, expected_end, tz))),
+            tz,
+        }
+    }
+
+    /// The series of a run that starts while its trace is read: the window is `start` and
+    /// `end` where given, else the trace's first arrival and last end, told through `span`
+    /// when the file is read. Until then the calls are kept (at most [`LATE_CALLS`]) and then
+    /// replayed in order, so the series equals [`Recorder::new`]'s with that window.
+    pub fn late(span: TraceSpan, start: Option<Time>, end: Option<Time>, tz: Tz) -> Self {
+        Recorder {
+            state: State::Waiting {
+                span,
+                start,
+                end,
+                calls: Vec::new(),
+                limit: LATE_CALLS,
+            },
+            tz,
+        }
+    }
+
+    /// The series, when the window is known (replaying what waited for it).
+    #[inline]
+    fn ready(&mut self) -> Option<&mut Series> {
+        if let State::Waiting { span, .. } = &self.state
+            && span.get().is_some()
+        {
+            self.resolve();
+        }
+        match &mut self.state {
+            State::Ready(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    #[cold]
+    fn resolve(&mut self) {
+        let State::Waiting {
+            span,
+            start,
+            end,
+            calls,
+            ..
+        } = std::mem::replace(&mut self.state, State::GivenUp)
+        else {
+            return;
+        };
+        let Some(&(first, last)) = span.get() else {
+            return;
+        };
+        if let (Some(a), Some(b)) = (start.or(first), end.or(last)) {
+            let mut s = Series::new(a, b, self.tz);
+            for c in calls {
+                c.replay(&mut s);
+            }
+            self.state = State::Ready(Box::new(s));
+        }
+    }
+
+    /// Keep a call until the window is known; give up past [`LATE_CALLS`].
+    fn wait(&mut self, call: Call) {
+        if let State::Waiting { calls, limit, .. } = &mut self.state {
+            if calls.len() < *limit {
+                calls.push(call);
+            } else {
+                self.state = State::GivenUp;
+            }
+        }
+    }
+
+    /// Close the series at `end` and hand it over: None when its window never came (a run
+    /// started while the trace was read, which kept too many calls waiting for it).
+    pub fn finish(mut self, end: Time) -> Option<VariantSeries> {
+        self.ready()?;
+        match self.state {
+            State::Ready(s) => Some(s.finish(end)),
+            _ => None,
+        }
+    }
+}
+
+impl Observer for Recorder {
+    fn job_done(&mut self, _id: u64, arrival: Time, _start: Time, _end: Time, wait_ms: i64) {
+        match self.ready() {
+            Some(s) => s.job_done(arrival, wait_ms),
+            None => self.wait(Call::Done { arrival, wait_ms }),
+        }
+    }
+
+    fn observed(&mut self, arrival: Time, wait_ms: u64) {
+        match self.ready() {
+            Some(s) => s.observed(arrival, wait_ms),
+            None => self.wait(Call::Observed { arrival, wait_ms }),
+        }
+    }
+
     fn wants_events(&self) -> bool {
         false
     }
 
     fn state(&mut self, at: Time, engine: &Engine) {
-        if let Some(prev) = self.last {
-            self.integrate(prev, at);
-        }
         let c = engine.fleet().counts();
         let j = engine.jobs();
-        self.last = Some(Snapshot {
-            at,
-            values: [
-                c.creating as f64,
-                c.idle as f64,
-                c.used as f64,
-                c.removing as f64,
-                (j.waiting() + j.awaiting()) as f64,
-            ],
-            entry: engine.effective().entry,
-        });
+        let counts = [
+            c.creating,
+            c.idle,
+            c.used,
+            c.removing,
+            j.waiting() + j.awaiting(),
+        ];
+        self.record_state(at, counts, engine.effective().entry);
+    }
+}
+
+impl Recorder {
+    /// The fleet and queue at `at`: machines booting, idle, busy, being removed, and jobs
+    /// waiting; the autoscaling entry in force.
+    fn record_state(&mut self, at: Time, counts: [u32; 5], entry: Option<usize>) {
+        match self.ready() {
+            Some(s) => s.state(at, counts, entry),
+            None => self.wait(Call::State {
+                at,
+                counts,
+                entry: entry.map_or(u32::MAX, |e| e as u32),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One run's calls, made up: the fleet and queue changing at rising instants, jobs done
+    /// and waits observed.
+    fn calls(seed: u64, n: usize) -> Vec<Call> {
+        let mut x = seed | 1;
+        let mut at = Time::from_secs(1_767_225_600);
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                at = at.plus_millis((x % 600_000) as i64);
+                let small = |k: u32| ((x >> k) % 40) as u32;
+                match x % 5 {
+                    0..=2 => Call::State {
+                        at,
+                        counts: [small(8), small(16), small(24), small(32), small(40)],
+                        entry: if x.is_multiple_of(7) {
+                            u32::MAX
+                        } else {
+                            (x % 3) as u32
+                        },
+                    },
+                    3 => Call::Done {
+                        arrival: at.plus_millis(-(((x >> 20) % 900_000) as i64)),
+                        wait_ms: ((x >> 30) % 200_000) as i64,
+                    },
+                    _ => Call::Observed {
+                        arrival: at.plus_millis(-(((x >> 20) % 900_000) as i64)),
+                        wait_ms: (x >> 30) % 200_000,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    fn feed(r: &mut Recorder, c: Call) {
+        match c {
+            Call::State { at, counts, entry } => {
+                r.record_state(at, counts, (entry != u32::MAX).then_some(entry as usize))
+            }
+            Call::Done { arrival, wait_ms } => r.job_done(0, arrival, arrival, arrival, wait_ms),
+            Call::Observed { arrival, wait_ms } => r.observed(arrival, wait_ms),
+        }
+    }
+
+    fn json(s: &VariantSeries) -> String {
+        serde_json::to_string(s).unwrap()
+    }
+
+    /// A run that starts before its window is known gives the series of a run that knew it,
+    /// whenever the window comes (before the first call, midway, at the end), from the trace
+    /// or from the scenario; it gives none when too many calls waited, or when the trace has
+    /// no span.
+    #[test]
+    fn a_series_that_waits_for_its_window_equals_one_that_knew_it() {
+        let tz = chrono_tz::Europe::Berlin;
+        for seed in [3u64, 77, 1234] {
+            let calls = calls(seed, 3_000);
+            let first = Time::from_secs(1_767_225_600);
+            let last = match calls.last() {
+                Some(Call::State { at, .. }) => *at,
+                _ => first.plus_secs(86_400 * 20),
+            }
+            .plus_secs(3_600);
+            let end = last.plus_secs(60);
+            let scenario_start = first.plus_secs(7_200);
+            for (start, want_start) in [(None, first), (Some(scenario_start), scenario_start)] {
+                let mut known = Recorder::new(want_start, last, tz);
+                for &c in &calls {
+                    feed(&mut known, c);
+                }
+                let want = json(&known.finish(end).expect("a series"));
+                for told in [0, 1, 1_500, 2_999, 3_000] {
+                    let span = TraceSpan::default();
+                    let mut late = Recorder::late(span.clone(), start, None, tz);
+                    for (i, &c) in calls.iter().enumerate() {
+                        if i == told {
+                            span.set((Some(first), Some(last))).unwrap();
+                        }
+                        feed(&mut late, c);
+                    }
+                    if told == calls.len() {
+                        span.set((Some(first), Some(last))).unwrap();
+                    }
+                    let got = late.finish(end).expect("a series once the span is told");
+                    assert_eq!(json(&got), want, "seed {seed}, told after {told} calls");
+                }
+            }
+            // Too many calls waiting: given up, even once the span comes.
+            let span = TraceSpan::default();
+            let mut late = Recorder::late(span.clone(), None, None, tz);
+            if let State::Waiting { limit, .. } = &mut late.state {
+                *limit = 100;
+            }
+            for &c in &calls[..101] {
+                feed(&mut late, c);
+            }
+            span.set((Some(first), Some(last))).unwrap();
+            for &c in &calls[101..] {
+                feed(&mut late, c);
+            }
+            assert!(late.finish(end).is_none(), "given up past its limit");
+            // A trace with no span (never told, or told empty): no series.
+            let never = Recorder::late(TraceSpan::default(), None, None, tz);
+            assert!(never.finish(end).is_none());
+            let span = TraceSpan::default();
+            span.set((None, None)).unwrap();
+            assert!(Recorder::late(span, None, None, tz).finish(end).is_none());
+        }
     }
 }
