@@ -63,6 +63,40 @@ impl PartialEq for FrontLive {
     }
 }
 
+/// How many idle machines have been idle since before a given instant (their `last_used`
+/// earlier than it), kept in step with every change so the poll's question (how many idle
+/// machines are past IdleTime) does not read the idle queue each time: when the instant moves
+/// on, only the queue's entries between the old and the new instant are read. A cache:
+/// never stored nor compared (a restored fleet counts again).
+#[derive(Clone, Copy, Debug, Default)]
+struct IdleBefore(Option<(Time, usize)>);
+
+impl PartialEq for IdleBefore {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl IdleBefore {
+    /// A machine idle since `since` becomes idle.
+    fn joins(&mut self, since: Time) {
+        if let Some((t, n)) = &mut self.0
+            && since < *t
+        {
+            *n += 1;
+        }
+    }
+
+    /// A machine idle since `since` stops being idle.
+    fn leaves(&mut self, since: Time) {
+        if let Some((t, n)) = &mut self.0
+            && since < *t
+        {
+            *n -= 1;
+        }
+    }
+}
+
 /// A machine as the poll's walk reads it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Slot {
@@ -158,6 +192,8 @@ pub struct Fleet {
     in_order: InOrder,
     #[serde(skip)]
     front_live: FrontLive,
+    #[serde(skip)]
+    idle_before: IdleBefore,
 }
 
 impl Fleet {
@@ -255,6 +291,7 @@ impl Fleet {
         let from = m.state;
         if from == MachineState::Idle {
             self.idle_by_id.remove(&id);
+            self.idle_before.leaves(m.last_used);
         }
         self.counts.sub(from);
         self.counts.add(to);
@@ -270,6 +307,7 @@ impl Fleet {
         m.epoch = m.epoch.wrapping_add(1);
         let (notice, epoch) = (m.notice, m.epoch);
         self.idle_fifo.push_back((now, id, epoch));
+        self.idle_before.joins(now);
         if !notice {
             self.idle_by_id.insert(id);
         }
@@ -290,7 +328,11 @@ impl Fleet {
     pub fn end_job(&mut self, id: MachineId, now: Time) -> Option<(u32, bool)> {
         let m = self.machines.get_mut(&id)?;
         m.job = None;
-        m.last_used = now;
+        // An idle machine ran no job (the engine ends jobs on Used machines only): its idle
+        // clock stays when it became idle, its idle-queue entry.
+        if m.state != MachineState::Idle {
+            m.last_used = now;
+        }
         let r = (m.uses, m.notice);
         self.sync(id);
         Some(r)
@@ -329,6 +371,7 @@ impl Fleet {
         self.counts.sub(m.state);
         if m.state == MachineState::Idle {
             self.idle_by_id.remove(&id);
+            self.idle_before.leaves(m.last_used);
         }
         Some(m)
     }
@@ -375,22 +418,39 @@ impl Fleet {
     }
 
     /// How many idle machines have been idle since before `t` (their idle-since earlier than
-    /// `t`): the idle queue's live entries up to there.
-    pub fn idle_since_before(&self, t: Time) -> usize {
-        self.idle_fifo
-            .iter()
-            .take_while(|&&(since, _, _)| since < t)
-            .filter(|&&(_, id, epoch)| {
-                self.machines
-                    .get(&id)
-                    .is_some_and(|m| m.state == MachineState::Idle && m.epoch == epoch)
-            })
-            .count()
+    /// `t`): the idle queue's live entries up to there. Counted from the last answer when `t`
+    /// is not earlier than its instant (only the entries in between are read), else afresh.
+    pub fn idle_since_before(&mut self, t: Time) -> usize {
+        let (from, mut n) = match self.idle_before.0 {
+            Some((c, n)) if c <= t => (c, n),
+            _ => (Time(i64::MIN), 0),
+        };
+        if from < t {
+            let start = self
+                .idle_fifo
+                .partition_point(|&(since, _, _)| since < from);
+            n += self
+                .idle_fifo
+                .range(start..)
+                .take_while(|&&(since, _, _)| since < t)
+                .filter(|&&(_, id, epoch)| self.live(id, epoch))
+                .count();
+        }
+        self.idle_before.0 = Some((t, n));
+        n
+    }
+
+    /// Whether an idle-queue entry is its machine's current one.
+    fn live(&self, id: MachineId, epoch: u32) -> bool {
+        self.machines
+            .get(&id)
+            .is_some_and(|m| m.state == MachineState::Idle && m.epoch == epoch)
     }
 
     /// Re-sort the idle queue by idle-since (after seeding machines out of order).
     pub(crate) fn resort_idle(&mut self) {
         self.front_live.0 = false;
+        self.idle_before.0 = None;
         self.idle_fifo
             .make_contiguous()
             .sort_by_key(|&(t, id, _)| (t, id));
@@ -478,6 +538,24 @@ mod tests {
             }
             let want = fresh(&f);
             assert_eq!(f.in_order(), &want[..], "step {step}");
+            // Idle machines idle since before an instant: the poll's (now less IdleTime, which
+            // moves on), and now and then an earlier or later one.
+            let idle_before = |f: &Fleet, t: Time| {
+                f.idle_fifo
+                    .iter()
+                    .filter(|&&(since, id, epoch)| since < t && f.live(id, epoch))
+                    .count()
+            };
+            let poll = now.plus_millis(-3_000);
+            assert_eq!(
+                f.idle_since_before(poll),
+                idle_before(&f, poll),
+                "step {step}"
+            );
+            if (x >> 30) % 7 == 0 {
+                let t = now.plus_millis((x >> 34) as i64 % 8_000 - 6_000);
+                assert_eq!(f.idle_since_before(t), idle_before(&f, t), "step {step}");
+            }
             // The longest-idle machine, with its first entry cached and without.
             let mut uncached = f.clone();
             uncached.front_live = FrontLive(false);
