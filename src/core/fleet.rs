@@ -552,7 +552,7 @@ mod tests {
                 idle_before(&f, poll),
                 "step {step}"
             );
-            if (x >> 30) % 7 == 0 {
+            if (x >> 30).is_multiple_of(7) {
                 let t = now.plus_millis((x >> 34) as i64 % 8_000 - 6_000);
                 assert_eq!(f.idle_since_before(t), idle_before(&f, t), "step {step}");
             }
