@@ -389,15 +389,11 @@ impl Fleet {
             return Some((id, t));
         }
         while let Some(&(t, id, epoch)) = self.idle_fifo.front() {
-            match self.machines.get(&id) {
-                Some(m) if m.state == MachineState::Idle && m.epoch == epoch => {
-                    self.front_live.0 = true;
-                    return Some((id, t));
-                }
-                _ => {
-                    self.idle_fifo.pop_front();
-                }
+            if self.live(id, epoch) {
+                self.front_live.0 = true;
+                return Some((id, t));
             }
+            self.idle_fifo.pop_front();
         }
         None
     }
@@ -409,11 +405,7 @@ impl Fleet {
         let from = self.idle_fifo.partition_point(|&(since, _, _)| since <= t);
         self.idle_fifo
             .range(from..)
-            .find(|&&(_, id, epoch)| {
-                self.machines
-                    .get(&id)
-                    .is_some_and(|m| m.state == MachineState::Idle && m.epoch == epoch)
-            })
+            .find(|&&(_, id, epoch)| self.live(id, epoch))
             .map(|&(since, _, _)| since)
     }
 
