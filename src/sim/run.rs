@@ -224,29 +224,35 @@ struct MachineRec {
 struct Notices {
     heap: BinaryHeap<Reverse<(Time, MachineId)>>,
     live: usize,
-    /// The heap's first entry is known to be due (no machine ended since it was checked).
-    front_due: bool,
+    /// The heap's first entry when it is known to be due (no machine ended since it was
+    /// checked): the loop asks for it before every event, so it is kept beside the heap.
+    front: Option<(Time, MachineId)>,
 }
 
 impl Notices {
-    /// A new notice: the first entry stays due if it was (it is either the old one or the new).
+    /// A new notice (always due): it is the first if it comes before the known first.
     fn add(&mut self, at: Time, machine: MachineId) {
         self.heap.push(Reverse((at, machine)));
         self.live += 1;
+        if let Some(f) = self.front
+            && (at, machine) < f
+        {
+            self.front = Some((at, machine));
+        }
     }
 
     /// Machine `machine`, whose notice was to come at `at`, ended first (it is no longer in
     /// `machines`).
     fn cancel(&mut self, machines: &IdMap<MachineRec>, at: Time, machine: MachineId) {
         self.live -= 1;
-        if self.heap.peek() == Some(&Reverse((at, machine))) {
-            self.front_due = false;
+        if self.front == Some((at, machine)) {
+            self.front = None;
         }
         if self.heap.len() > 2 * self.live + 64 {
             self.heap
                 .retain(|Reverse((t, m))| Self::due(machines, *t, *m));
             // Every entry left is due.
-            self.front_due = !self.heap.is_empty();
+            self.front = self.heap.peek().map(|Reverse(f)| *f);
         }
     }
 
@@ -254,7 +260,7 @@ impl Notices {
     fn take_first(&mut self) {
         self.heap.pop();
         self.live -= 1;
-        self.front_due = false;
+        self.front = None;
     }
 
     fn due(machines: &IdMap<MachineRec>, t: Time, m: MachineId) -> bool {
@@ -262,12 +268,21 @@ impl Notices {
     }
 
     /// The next notice still due.
-    #[inline]
+    #[inline(always)]
     fn first(&mut self, machines: &IdMap<MachineRec>) -> Option<(Time, MachineId)> {
+        if self.front.is_some() {
+            return self.front;
+        }
+        self.find_first(machines)
+    }
+
+    /// [`Notices::first`] when the first entry is not known to be due: stale entries go.
+    #[inline(never)]
+    fn find_first(&mut self, machines: &IdMap<MachineRec>) -> Option<(Time, MachineId)> {
         while let Some(&Reverse((t, m))) = self.heap.peek() {
-            if self.front_due || Self::due(machines, t, m) {
-                self.front_due = true;
-                return Some((t, m));
+            if Self::due(machines, t, m) {
+                self.front = Some((t, m));
+                return self.front;
             }
             self.heap.pop();
         }
