@@ -2,9 +2,10 @@
 # Peak memory of `scalecast simulate` on a one-million-job and a ten-million-job trace file
 # (the README quotes both). Makes the traces in a temporary folder (about 0.14 and 1.4 GB),
 # runs the tutorial's settings with concurrent and limit raised so the fleet can carry that
-# load, and prints the peak RSS and the time of each. A trace of up to
-# SCALECAST_MAX_JOBS_IN_MEMORY jobs (2 million) is kept in memory after its first read (32
-# bytes a job); a longer one is streamed, so memory stays flat however long it is.
+# load, and prints the peak RSS and the time of each. One variant: the trace is streamed
+# through the run as it is read, and none of its jobs is kept, so memory stays flat however
+# long it is (with other variants, up to SCALECAST_MAX_JOBS_IN_MEMORY jobs, 2 million, are
+# kept for them at 32 bytes a job).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet

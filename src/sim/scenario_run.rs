@@ -144,6 +144,10 @@ pub fn series_may_wait_for_the_trace(sc: &Scenario) -> bool {
 /// (an unsorted file: the arrivals differ from the file's order) it is dropped and `None`
 /// comes back: run the variant again on the [`Prepared`]. Apply [`Prepared::complete`] to a
 /// result that comes back, for what the survey adds. Results equal a run after [`prepare`].
+///
+/// The checked jobs are kept in memory for the other variants only when the scenario has
+/// others: a one-variant forecast holds a few chunks of jobs at a time, however long the
+/// trace (a run again, after a fallback, reads the file again).
 pub fn prepare_overlapped<T: Send>(
     sc: &Scenario,
     attribution: Option<AttributionSpec>,
@@ -176,7 +180,8 @@ pub fn prepare_overlapped<T: Send>(
         let mut chunk = Vec::with_capacity(CHUNK);
         let mut last = None;
         let mut sorted = true;
-        let scanned = TraceFile::scan_each(path, &sc.trace_filter, &mut |j| {
+        let others = sc.variants.len() > 1;
+        let scanned = TraceFile::scan_each(path, &sc.trace_filter, others, &mut |j| {
             if !sorted {
                 return;
             }
@@ -302,6 +307,15 @@ impl Prepared {
                 .into_iter()
                 .map(|n| format!("{name}: {n}")),
         );
+    }
+
+    /// How many of a trace file's checked jobs are kept in memory for the runs (None: they
+    /// read the file, or the trace is not a file).
+    pub fn jobs_in_memory(&self) -> Option<usize> {
+        match &self.trace {
+            PreparedTrace::File(f) => f.jobs_in_memory(),
+            _ => None,
+        }
     }
 
     /// A fresh stream of the arrivals, in time order.
@@ -493,4 +507,68 @@ pub fn run_variant_in<L: crate::drive::EventLog>(
         .collect();
     prepared.complete(&mut r);
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tutorial's scenario with only its first `n` variants, written beside its config.
+    fn tutorial_with(n: usize, dir: &std::path::Path) -> Scenario {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(root.join("scenarios/tutorial/scenario.toml"))
+            .unwrap()
+            .replace(
+                "\"config.toml\"",
+                &format!("{:?}", root.join("scenarios/tutorial/config.toml")),
+            )
+            .replace("\"../../traces/", &format!("\"{}/traces/", root.display()));
+        let kept: Vec<&str> = text.split("\n[[variant]]").take(n).collect();
+        let path = dir.join(format!("scenario-{n}.toml"));
+        std::fs::write(&path, kept.join("\n[[variant]]")).unwrap();
+        Scenario::load(&path, &[], chrono_tz::UTC).unwrap()
+    }
+
+    /// A one-variant forecast keeps none of the trace's jobs in memory (memory flat in the
+    /// trace's length); with other variants to run, they are kept for them. Either way the
+    /// run over the jobs as read equals a run afterwards, which reads them again.
+    #[test]
+    fn the_jobs_are_kept_only_for_other_variants() {
+        let dir = std::env::temp_dir().join(format!("scalecast-kept-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (n, keeps) in [(1, false), (2, true)] {
+            let sc = tutorial_with(n, &dir);
+            assert_eq!(sc.variants.len(), n);
+            let run = |p: &Prepared| {
+                run_variant(
+                    &sc,
+                    p,
+                    &sc.variants[0],
+                    &mut crate::sim::NoObserver,
+                    &mut |_| {},
+                )
+            };
+            let (p, head) = prepare_overlapped(&sc, None, run).unwrap();
+            let mut head = head
+                .expect("a sorted trace is simulated as it is read")
+                .unwrap();
+            p.complete(&mut head);
+            let again = run(&p).unwrap();
+            assert_eq!(
+                serde_json::to_string(&head).unwrap(),
+                serde_json::to_string(&again).unwrap(),
+                "{n} variants"
+            );
+            let w = &head.window;
+            match p.jobs_in_memory() {
+                Some(k) => {
+                    assert!(keeps, "{n} variants: {k} jobs kept");
+                    let all = w.trace_jobs_before + w.trace_jobs_inside + w.trace_jobs_after;
+                    assert_eq!(k as u64, all);
+                }
+                None => assert!(!keeps, "{n} variants: the jobs are not kept"),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -583,16 +583,19 @@ impl TraceFile {
     }
 
     pub fn scan_filtered(path: &Path, filter: &TraceFilter) -> TraceResult<Self> {
-        Self::scan_each(path, filter, &mut |_| {})
+        Self::scan_each(path, filter, true, &mut |_| {})
     }
 
     /// [`TraceFile::scan_filtered`], handing `each` every checked job (duplicates dropped) in
     /// the file's order as it is read, so that work can start on a job before the file is
     /// read whole. When the file turns out not to be in time order, the jobs `each` saw are
-    /// not the arrivals: see [`Summary::sorted`].
+    /// not the arrivals: see [`Summary::sorted`]. `keep`: whether the checked jobs are kept
+    /// for later runs (up to [`max_jobs_in_memory`]); when not, a later run reads the file
+    /// again (an unsorted file is sorted in memory either way).
     pub fn scan_each(
         path: &Path,
         filter: &TraceFilter,
+        keep: bool,
         each: &mut dyn FnMut(&TraceJob),
     ) -> TraceResult<Self> {
         let mut s = Summary {
@@ -608,7 +611,7 @@ impl TraceFile {
         // never grows to the cap only to be dropped).
         let estimate = estimated_records(path);
         // Room for the estimate at once (a few percent over), rather than copied as it grows.
-        let mut kept = (estimate.is_none_or(|n| n <= cap as u64 * 3 / 2)).then(|| {
+        let mut kept = (keep && estimate.is_none_or(|n| n <= cap as u64 * 3 / 2)).then(|| {
             Vec::with_capacity(estimate.map_or(0, |n| (n + n / 32).min(cap as u64) as usize))
         });
         let mut jobs = Dedup::new(read_filtered(path, filter)?);
@@ -648,6 +651,11 @@ impl TraceFile {
                 std::sync::Arc::new(k)
             }),
         })
+    }
+
+    /// How many checked jobs are kept in memory for the runs (None: they read the file).
+    pub fn jobs_in_memory(&self) -> Option<usize> {
+        self.kept.as_ref().map(|k| k.len())
     }
 
     /// The arrivals in time order (ties by id when the file had to be sorted).
