@@ -120,8 +120,8 @@ impl Iterator for Handed {
 }
 
 /// Trace files up to this size may be read while a run that draws a report's series starts
-/// (the series keep what they record until the trace's span is told: about 190 bytes a job
-/// at most, so at most about 50 MB for a file of this size; larger files are read first).
+/// (the series keep what they record until the trace's span is told: about 120 bytes a job
+/// at most, so about 30 MB for a file of this size; larger files are read first).
 const LATE_SERIES_MAX_BYTES: u64 = 32 << 20;
 
 /// Whether a run that records a report's series ([`crate::sim::series::Recorder::late`]) may
