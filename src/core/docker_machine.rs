@@ -98,10 +98,12 @@ impl Engine {
             // When no idle machine can be at MaxBuilds (none was seeded, the settings did not
             // change) and the fleet is within `limit` (so the machines counted before any one
             // are fewer), only a machine idle longer than IdleTime can go: the walk stops
-            // after the last of them (the machines after it change nothing). With skipping
-            // off, the whole fleet is walked.
+            // after the last of them (the machines after it change nothing), and an idle
+            // machine not past IdleTime before it is only counted. With skipping off, the
+            // whole fleet is walked and every idle machine judged.
             let over_limit = limit > 0 && self.fleet.len() as u64 > u64::from(limit);
-            let mut candidates = if self.quiet.enabled && !self.quiet.retire_due && !over_limit {
+            let only_past_idle_time = self.quiet.enabled && !self.quiet.retire_due && !over_limit;
+            let mut candidates = if only_past_idle_time {
                 self.fleet
                     .idle_since_before(now.plus_millis(-idle.idle_time_ms()))
             } else {
@@ -114,16 +116,42 @@ impl Engine {
                     break;
                 }
                 if m.state == MachineState::Idle {
+                    let idle_ms = now.since(m.last_used);
+                    if idle_ms > idle.idle_time_ms() {
+                        candidates = candidates.saturating_sub(1);
+                    } else if only_past_idle_time {
+                        // Not past IdleTime: it stays, and is counted as idle.
+                        counted[MachineState::Idle as usize] += 1;
+                        continue;
+                    }
+                    if only_past_idle_time {
+                        // Past IdleTime, and neither MaxBuilds nor `limit` can apply (see
+                        // above): it goes when the machines before it are available enough.
+                        let available = counted[MachineState::Idle as usize]
+                            + counted[MachineState::Creating as usize];
+                        let target = idle.target(counted[MachineState::Used as usize]);
+                        if available >= target {
+                            removals.push((
+                                m.id,
+                                RemoveReason::TooManyIdleMachines {
+                                    idle_s: idle_ms / 1000,
+                                    idle_time: idle.idle_time,
+                                    available,
+                                    target,
+                                },
+                            ));
+                            counted[MachineState::Removing as usize] += 1;
+                        } else {
+                            counted[MachineState::Idle as usize] += 1;
+                        }
+                        continue;
+                    }
                     let c = Counts {
                         creating: counted[MachineState::Creating as usize],
                         idle: counted[MachineState::Idle as usize],
                         used: counted[MachineState::Used as usize],
                         removing: counted[MachineState::Removing as usize],
                     };
-                    let idle_ms = now.since(m.last_used);
-                    if idle_ms > idle.idle_time_ms() {
-                        candidates = candidates.saturating_sub(1);
-                    }
                     let target = idle.target(c.used);
                     let reason = if max_builds > 0 && m.uses >= max_builds {
                         Some(RemoveReason::TooManyBuilds {
