@@ -1218,19 +1218,26 @@ fn open_state(
 
 /// Run on EC2 until SIGTERM or Ctrl-C.
 pub async fn run(opts: &Options) -> Result<(), DaemonError> {
+    // Listened for before anything else: a SIGTERM that comes while the daemon starts (the
+    // cloud connected, the journal recovered, the fleet reconciled) is kept and stops it
+    // cleanly once it has started, rather than killing it midway (the default action, until
+    // a handler is installed).
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let cfg = ConfigFile::load(&opts.config)?;
     let runner = cfg.runner(opts.runner.as_deref())?;
     let machine = runner.machine.as_ref().ok_or(DaemonError::NoMachine)?;
     let cloud = crate::live::ec2::Ec2Cloud::connect(&machine.ec2).await?;
-    let stop = async {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+    let stop = async move {
+        match term {
+            Some(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     };
     tokio::task::LocalSet::new()
