@@ -1,10 +1,10 @@
 //! `scalecast live` as a process against moto: it keeps the idle pool on EC2, survives a
 //! SIGKILL without leaking or doubling an instance, removes machines when the pool shrinks,
-//! and stops cleanly on SIGTERM.
+//! and stops cleanly on SIGTERM, also while EC2 does not answer its first calls.
 #![cfg(feature = "live")]
 
 mod common;
-use common::{TEST_DOCKER, live_daemon, moto, runtime, signal};
+use common::{TEST_DOCKER, live_daemon, live_daemon_at, moto, runtime, signal};
 use scalecast::config::machine_options::Ec2Options;
 use scalecast::live::cloud::{Cloud, InstanceState};
 use scalecast::live::ec2::Ec2Cloud;
@@ -123,5 +123,55 @@ fn the_daemon_keeps_the_pool_survives_sigkill_and_stops_on_sigterm() {
     assert!(exit.success(), "SIGTERM stops it cleanly: {exit:?}");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("remove_machine"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGTERM while the daemon connects (its first EC2 calls, here to an endpoint that takes the
+/// connection and never answers) stops it cleanly at once, rather than when the call returns.
+#[test]
+fn sigterm_while_ec2_does_not_answer_stops_the_daemon() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = common::scratch("live-hung-ec2");
+    let state = dir.join("state");
+    let log = dir.join("daemon.log");
+    let config = write_config(&dir, 1, 600);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    {
+        let accepted = accepted.clone();
+        std::thread::spawn(move || {
+            // Connections are held open, unanswered, until the test process ends.
+            let mut held = Vec::new();
+            for s in silent.incoming().flatten() {
+                held.push(s);
+                accepted.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    }
+    let mut d = live_daemon_at(&endpoint, &config, &state, &log, &[]);
+    common::wait_until("the daemon's first EC2 call", &log, || {
+        accepted.load(Ordering::SeqCst) > 0
+    });
+    signal(&d, "TERM");
+    let t = Instant::now();
+    let exit = loop {
+        if let Some(exit) = d.try_wait().unwrap() {
+            break exit;
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            let _ = d.kill();
+            let _ = d.wait();
+            panic!(
+                "SIGTERM did not stop a daemon whose EC2 does not answer\ndaemon log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(exit.success(), "stopped cleanly: {exit:?}\n{text}");
+    assert!(text.contains("stopped while connecting to EC2"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -18,6 +18,9 @@ struct World {
     /// Every create call is throttled while set.
     throttle: bool,
     creates: u32,
+    /// Every list call hangs (never answers) while set.
+    hang_list: bool,
+    lists: u32,
 }
 
 #[derive(Clone, Default)]
@@ -66,6 +69,14 @@ impl Cloud for Fake {
         Ok(())
     }
     async fn list(&self, _manager: &str) -> Result<Vec<Instance>, CloudError> {
+        let hang = {
+            let mut w = self.0.lock().unwrap();
+            w.lists += 1;
+            w.hang_list
+        };
+        if hang {
+            std::future::pending::<()>().await;
+        }
         Ok(self.alive())
     }
 }
@@ -76,6 +87,8 @@ struct Running {
     metrics: std::net::SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Its directory goes when it is dropped (not when a later start reuses it).
+    owns_dir: bool,
 }
 
 impl Running {
@@ -93,7 +106,9 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.stop();
-        let _ = std::fs::remove_dir_all(self.state.parent().unwrap());
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(self.state.parent().unwrap());
+        }
     }
 }
 
@@ -101,6 +116,11 @@ fn daemon(name: &str, machine: &str, fake: Fake) -> Running {
     let dir = std::env::temp_dir().join(format!("scalecast-fake-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    start_in(&dir, machine, fake)
+}
+
+/// The daemon on `fake` in `dir` as it stands (its state kept from an earlier start).
+fn start_in(dir: &Path, machine: &str, fake: Fake) -> Running {
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
@@ -139,6 +159,7 @@ fn daemon(name: &str, machine: &str, fake: Fake) -> Running {
         metrics,
         stop: Some(stop),
         thread: Some(thread),
+        owns_dir: true,
     }
 }
 
@@ -209,6 +230,53 @@ fn a_spot_notice_on_an_idle_machine_replaces_it() {
         vec![s.machines[0].instance.clone().unwrap()],
         "the noticed one is terminated"
     );
+}
+
+/// A stop while the start-up reconcile waits on a cloud that does not answer ends the daemon
+/// cleanly (it does not wait for the cloud); the next start adopts the machine it had, with no
+/// instance leaked or doubled.
+#[test]
+fn a_stop_during_a_hung_start_up_reconcile_ends_the_daemon_and_the_next_start_adopts() {
+    let fake = Fake::default();
+    let machine = "IdleCount = 1\nIdleTime = 600";
+    let mut first = daemon("hung-reconcile", machine, fake.clone());
+    let s = wait_for(&first.state, "the pool's machine", |s| {
+        s.machines.len() == 1 && s.machines[0].state == "idle"
+    });
+    let instance = s.machines[0].instance.clone().unwrap();
+    first.stop();
+    first.owns_dir = false;
+    let dir = first.state.parent().unwrap().to_path_buf();
+
+    let listed = {
+        let mut w = fake.0.lock().unwrap();
+        w.hang_list = true;
+        w.lists
+    };
+    let mut hung = start_in(&dir, machine, fake.clone());
+    hung.owns_dir = false;
+    until(
+        20,
+        || "the start-up reconcile's list call".into(),
+        || (fake.0.lock().unwrap().lists > listed).then_some(()),
+    );
+    let _ = hung.stop.take().unwrap().send(());
+    let thread = hung.thread.take().unwrap();
+    until(
+        60,
+        || "the daemon to stop while its reconcile hangs".into(),
+        || thread.is_finished().then_some(()),
+    );
+    thread.join().expect("serve returned Ok");
+
+    fake.0.lock().unwrap().hang_list = false;
+    let again = start_in(&dir, machine, fake.clone());
+    let s = wait_for(&again.state, "the machine adopted", |s| {
+        s.machines.len() == 1 && s.machines[0].state == "idle"
+    });
+    assert_eq!(s.machines[0].instance.as_deref(), Some(instance.as_str()));
+    let alive: Vec<String> = fake.alive().into_iter().map(|i| i.id).collect();
+    assert_eq!(alive, vec![instance], "nothing leaked or doubled");
 }
 
 #[test]

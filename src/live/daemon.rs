@@ -1226,7 +1226,6 @@ pub async fn run(opts: &Options) -> Result<(), DaemonError> {
     let cfg = ConfigFile::load(&opts.config)?;
     let runner = cfg.runner(opts.runner.as_deref())?;
     let machine = runner.machine.as_ref().ok_or(DaemonError::NoMachine)?;
-    let cloud = crate::live::ec2::Ec2Cloud::connect(&machine.ec2).await?;
     let stop = async move {
         match term {
             Some(mut term) => {
@@ -1239,6 +1238,17 @@ pub async fn run(opts: &Options) -> Result<(), DaemonError> {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
+    };
+    tokio::pin!(stop);
+    // Connecting resolves the image and the security groups (EC2 calls that may hang): a stop
+    // meanwhile ends it, nothing yet started.
+    let cloud = tokio::select! {
+        biased;
+        _ = &mut stop => {
+            info!("stopped while connecting to EC2; nothing was started");
+            return Ok(());
+        }
+        cloud = crate::live::ec2::Ec2Cloud::connect(&machine.ec2) => cloud?,
     };
     tokio::task::LocalSet::new()
         .run_until(serve(opts, cloud, stop))
@@ -1322,83 +1332,101 @@ pub async fn serve<C: Cloud + 'static>(
             settings: Box::new(settings),
         })?;
     }
-    d.reconcile().await?;
-    d.feed(EventKind::Tick)?;
-    d.act()?;
-
-    // The executor socket: the journal's lock says no other daemon owns this directory, so a
-    // socket file left by a killed one is stale.
-    let sock = socket_path(&opts.state);
-    let _ = std::fs::remove_file(&sock);
-    let listener = tokio::net::UnixListener::bind(&sock)
-        .map_err(|e| DaemonError::Io(sock.display().to_string(), e))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| DaemonError::Io(sock.display().to_string(), e))?;
-    }
-    let metrics = match opts.metrics {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| DaemonError::Io(format!("--metrics {addr}"), e))?,
-        ),
-        None => None,
-    };
-    info!(socket = %sock.display(), metrics = ?opts.metrics, "ready");
-
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|e| DaemonError::Io("SIGHUP".into(), e))?;
-    let mut next_reconcile = now().plus_millis(RECONCILE_EVERY_MS);
+    // A reconcile waits on the cloud (listing, terminating orphans, creating again): a stop
+    // meanwhile drops it, at start-up as in the loop. That is as safe as a SIGKILL there, which
+    // the daemon survives by design: every event it fed is journaled, and the next start's
+    // reconcile lists again and finishes what this one left.
     tokio::pin!(stop);
-    let result = loop {
-        let wake = d.next_wake(next_reconcile);
-        let sleep = Duration::from_millis(wake.since(now()).max(0) as u64);
-        let step: Result<(), DaemonError> = tokio::select! {
-            _ = &mut stop => break Ok(()),
-            _ = hup.recv() => d.reload(),
-            Some(msg) = rx.recv() => match msg {
-                Msg::Client(req, reply) => d.on_request(req, reply),
-                Msg::Created { machine, made, fell } => d.on_created(machine, made, fell),
-                Msg::Terminated { machine, instance, result } => d.on_terminated(machine, instance, result),
-                Msg::Listed(l) => d.on_listed(l),
-                Msg::Metrics(reply) => { let _ = reply.send(d.metrics()); Ok(()) }
-                Msg::Claimed(r) => { d.on_ship(Some(r), None); Ok(()) }
-                Msg::Shipped(r) => { d.on_ship(None, Some(r)); Ok(()) }
-                Msg::Probed { machine, result } => d.on_probed(machine, result),
-            },
-            Ok((stream, _)) = listener.accept() => {
-                tokio::task::spawn_local(serve_client(stream, tx.clone()));
-                Ok(())
+    let sock = socket_path(&opts.state);
+    let result: Result<(), DaemonError> = 'run: {
+        tokio::select! {
+            biased;
+            _ = &mut stop => {
+                info!("stopped during the start-up reconcile");
+                break 'run Ok(());
             }
-            Ok((stream, _)) = async { match &metrics { Some(l) => l.accept().await, None => std::future::pending().await } } => {
-                tokio::task::spawn_local(serve_metrics(stream, tx.clone()));
-                Ok(())
-            }
-            _ = tokio::time::sleep(sleep) => Ok(()),
+            r = d.reconcile() => r?,
+        }
+        d.feed(EventKind::Tick)?;
+        d.act()?;
+
+        // The executor socket: the journal's lock says no other daemon owns this directory, so a
+        // socket file left by a killed one is stale.
+        let _ = std::fs::remove_file(&sock);
+        let listener = tokio::net::UnixListener::bind(&sock)
+            .map_err(|e| DaemonError::Io(sock.display().to_string(), e))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| DaemonError::Io(sock.display().to_string(), e))?;
+        }
+        let metrics = match opts.metrics {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| DaemonError::Io(format!("--metrics {addr}"), e))?,
+            ),
+            None => None,
         };
-        if let Err(e) = step.and_then(|()| {
-            if d.journal.poll_timeout().is_some_and(|t| now() >= t) {
-                d.feed(EventKind::Tick)?;
-            }
-            d.retry_deferred()?;
-            d.act()?;
-            d.ship_tick()
-        }) {
-            break Err(e);
-        }
-        if now() >= d.next_list && !d.listing {
-            d.list();
-            d.next_list = now().plus_millis(d.list_interval().as_millis() as i64);
-        }
-        if now() >= next_reconcile {
-            if d.creating.is_empty() && d.terminating.is_empty() && !d.listing {
-                if let Err(e) = d.reconcile().await.and_then(|()| d.act()) {
-                    break Err(e);
+        info!(socket = %sock.display(), metrics = ?opts.metrics, "ready");
+
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| DaemonError::Io("SIGHUP".into(), e))?;
+        let mut next_reconcile = now().plus_millis(RECONCILE_EVERY_MS);
+        loop {
+            let wake = d.next_wake(next_reconcile);
+            let sleep = Duration::from_millis(wake.since(now()).max(0) as u64);
+            let step: Result<(), DaemonError> = tokio::select! {
+                _ = &mut stop => break Ok(()),
+                _ = hup.recv() => d.reload(),
+                Some(msg) = rx.recv() => match msg {
+                    Msg::Client(req, reply) => d.on_request(req, reply),
+                    Msg::Created { machine, made, fell } => d.on_created(machine, made, fell),
+                    Msg::Terminated { machine, instance, result } => d.on_terminated(machine, instance, result),
+                    Msg::Listed(l) => d.on_listed(l),
+                    Msg::Metrics(reply) => { let _ = reply.send(d.metrics()); Ok(()) }
+                    Msg::Claimed(r) => { d.on_ship(Some(r), None); Ok(()) }
+                    Msg::Shipped(r) => { d.on_ship(None, Some(r)); Ok(()) }
+                    Msg::Probed { machine, result } => d.on_probed(machine, result),
+                },
+                Ok((stream, _)) = listener.accept() => {
+                    tokio::task::spawn_local(serve_client(stream, tx.clone()));
+                    Ok(())
                 }
-                next_reconcile = now().plus_millis(RECONCILE_EVERY_MS);
-            } else {
-                next_reconcile = now().plus_millis(d.opts.ready_poll.as_millis() as i64);
+                Ok((stream, _)) = async { match &metrics { Some(l) => l.accept().await, None => std::future::pending().await } } => {
+                    tokio::task::spawn_local(serve_metrics(stream, tx.clone()));
+                    Ok(())
+                }
+                _ = tokio::time::sleep(sleep) => Ok(()),
+            };
+            if let Err(e) = step.and_then(|()| {
+                if d.journal.poll_timeout().is_some_and(|t| now() >= t) {
+                    d.feed(EventKind::Tick)?;
+                }
+                d.retry_deferred()?;
+                d.act()?;
+                d.ship_tick()
+            }) {
+                break Err(e);
+            }
+            if now() >= d.next_list && !d.listing {
+                d.list();
+                d.next_list = now().plus_millis(d.list_interval().as_millis() as i64);
+            }
+            if now() >= next_reconcile {
+                if d.creating.is_empty() && d.terminating.is_empty() && !d.listing {
+                    let reconciled = tokio::select! {
+                        biased;
+                        _ = &mut stop => break Ok(()),
+                        r = d.reconcile() => r,
+                    };
+                    if let Err(e) = reconciled.and_then(|()| d.act()) {
+                        break Err(e);
+                    }
+                    next_reconcile = now().plus_millis(RECONCILE_EVERY_MS);
+                } else {
+                    next_reconcile = now().plus_millis(d.opts.ready_poll.as_millis() as i64);
+                }
             }
         }
     };

@@ -212,6 +212,17 @@ pub fn docker_ca(state: &Path) {
 /// machine's Docker the tests' dockerd (unless EXTRA names another `--docker-endpoint`) and
 /// its CA copied into STATE first; standard error appended to `log`.
 pub fn live_daemon(config: &Path, state: &Path, log: &Path, extra: &[&str]) -> std::process::Child {
+    live_daemon_at(&moto(), config, state, log, extra)
+}
+
+/// [`live_daemon`] with EC2 (and S3) at `endpoint` rather than moto.
+pub fn live_daemon_at(
+    endpoint: &str,
+    config: &Path,
+    state: &Path,
+    log: &Path,
+    extra: &[&str],
+) -> std::process::Child {
     docker_ca(state);
     let mut c = Command::new(env!("CARGO_BIN_EXE_scalecast"));
     c.args(["live", "--config"])
@@ -227,7 +238,7 @@ pub fn live_daemon(config: &Path, state: &Path, log: &Path, extra: &[&str]) -> s
         .append(true)
         .open(log)
         .unwrap();
-    c.env("AWS_ENDPOINT_URL", moto())
+    c.env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", "moto")
         .env("AWS_SECRET_ACCESS_KEY", "moto")
         .stdin(std::process::Stdio::null())
