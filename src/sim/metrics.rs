@@ -217,6 +217,20 @@ impl DayClock {
     }
 }
 
+/// One call to the books that moves floating-point sums or the days, recorded to be applied
+/// elsewhere in the same order ([`crate::sim::books`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Entry {
+    /// [`Metrics::arrival`].
+    Arrival(Time),
+    /// [`Metrics::wait`].
+    Wait(Time, i64),
+    /// [`Metrics::segment`].
+    Segment(HourState, Time, Time),
+    /// [`Metrics::minimum`].
+    Minimum(Time, Time, HourState),
+}
+
 pub struct Metrics {
     clock: DayClock,
     waits: Quantiles,
@@ -273,6 +287,32 @@ impl Metrics {
                 i
             }
         }
+    }
+
+    /// Apply a recorded call, as if it were made here.
+    #[inline]
+    pub(crate) fn apply(&mut self, world: &WorldModel, e: Entry) {
+        match e {
+            Entry::Arrival(at) => self.arrival(at),
+            Entry::Wait(arrival, wait_ms) => self.wait(arrival, wait_ms),
+            Entry::Segment(state, from, to) => self.segment(world, state, from, to),
+            Entry::Minimum(launched, ended, state) => {
+                self.minimum(world, launched, ended, state);
+            }
+        }
+    }
+
+    /// Books kept elsewhere from this run's entries come back: take them, with the counts this
+    /// run kept itself (whole numbers, which no entry moves).
+    pub(crate) fn take_back(&mut self, mut kept: Metrics) {
+        kept.created += self.created;
+        kept.interruptions += self.interruptions;
+        kept.retried += self.retried;
+        kept.censored += self.censored;
+        for (k, q) in kept.queued_ms.iter_mut().zip(self.queued_ms) {
+            *k += q;
+        }
+        *self = kept;
     }
 
     pub fn arrival(&mut self, at: Time) {

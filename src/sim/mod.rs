@@ -2,6 +2,7 @@
 //! it costs and how long jobs wait.
 
 pub mod attribution;
+pub mod books;
 pub mod calibration;
 pub mod fit;
 pub mod metrics;

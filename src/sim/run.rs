@@ -10,7 +10,8 @@ use crate::core::{
 use crate::drive::{DriveError, Driver, EventLog, NoLog};
 use crate::rng::Rng;
 use crate::sim::attribution::{AttributionSpec, Attributor};
-use crate::sim::metrics::{HourState, Metrics, VariantResult, WaitCause, Window};
+use crate::sim::books::RemoteBooks;
+use crate::sim::metrics::{Entry, HourState, Metrics, VariantResult, WaitCause, Window};
 use crate::sim::world::{NOTICE_MS, WorldModel};
 use crate::trace::{TraceError, TraceJob, TraceResult};
 use chrono_tz::Tz;
@@ -320,6 +321,9 @@ struct Sim<'a, L: EventLog> {
     fail_rng: Rng,
     spot_rng: Rng,
     m: Metrics,
+    /// Where the bills and waits go when the books are kept on another thread (then `m` keeps
+    /// only the counts).
+    away: Option<RemoteBooks>,
     attr: Option<Attributor>,
 }
 
@@ -377,14 +381,22 @@ impl<L: EventLog> Sim<'_, L> {
     }
 
     /// Bill a machine's time from `r.since` to `now` in its state (and attribute it).
+    #[inline]
     fn bill(
         m: &mut Metrics,
+        away: &mut Option<RemoteBooks>,
         attr: &mut Option<Attributor>,
         world: &crate::sim::WorldModel,
         id: MachineId,
         r: &MachineRec,
         now: Time,
     ) {
+        if let Some(b) = away {
+            if now > r.since {
+                b.push(Entry::Segment(r.state, r.since, now));
+            }
+            return;
+        }
         match attr {
             None => m.segment(world, r.state, r.since, now),
             Some(a) => {
@@ -398,7 +410,15 @@ impl<L: EventLog> Sim<'_, L> {
 
     fn set_state(&mut self, id: MachineId, state: HourState, now: Time) {
         if let Some(r) = self.machines.get_mut(&id) {
-            Self::bill(&mut self.m, &mut self.attr, &self.cfg.world, id, r, now);
+            Self::bill(
+                &mut self.m,
+                &mut self.away,
+                &mut self.attr,
+                &self.cfg.world,
+                id,
+                r,
+                now,
+            );
             r.state = state;
             r.since = now;
         }
@@ -410,7 +430,20 @@ impl<L: EventLog> Sim<'_, L> {
                 if let Some(at) = r.interrupt_at {
                     self.notices.cancel(&self.machines, at, id);
                 }
-                Self::bill(&mut self.m, &mut self.attr, &self.cfg.world, id, &r, now);
+                Self::bill(
+                    &mut self.m,
+                    &mut self.away,
+                    &mut self.attr,
+                    &self.cfg.world,
+                    id,
+                    &r,
+                    now,
+                );
+                if let Some(b) = &mut self.away {
+                    // Kept away only when nothing is attributed, which is all the answer is for.
+                    b.push(Entry::Minimum(r.launched, now, r.state));
+                    return true;
+                }
                 let min = self.m.minimum(&self.cfg.world, r.launched, now, r.state);
                 if let Some(a) = &mut self.attr {
                     if let Some((d, usd)) = min {
@@ -542,6 +575,22 @@ impl<L: EventLog> Sim<'_, L> {
         }
     }
 
+    /// A job arrived (in the trace) at `at`.
+    fn arrived(&mut self, at: Time) {
+        match &mut self.away {
+            Some(b) => b.push(Entry::Arrival(at)),
+            None => self.m.arrival(at),
+        }
+    }
+
+    /// A job that arrived at `arrival` waited `wait_ms` in all.
+    fn waited(&mut self, arrival: Time, wait_ms: i64) {
+        match &mut self.away {
+            Some(b) => b.push(Entry::Wait(arrival, wait_ms)),
+            None => self.m.wait(arrival, wait_ms),
+        }
+    }
+
     fn next_arrival(
         &mut self,
         arrivals: &mut dyn Iterator<Item = TraceResult<TraceJob>>,
@@ -579,6 +628,20 @@ pub fn simulate_logged<L: EventLog>(
     progress: &mut dyn FnMut(Time),
     log: L,
 ) -> Result<VariantResult, SimError> {
+    simulate_keeping(cfg, arrivals, obs, progress, log, None)
+}
+
+/// [`simulate_logged`], its bills and waits tallied by `books`' keeper (on another thread)
+/// when given and nothing is attributed (attribution follows each dollar as it is billed).
+/// The result is the same to the bit.
+pub fn simulate_keeping<L: EventLog>(
+    cfg: &SimConfig,
+    arrivals: &mut dyn Iterator<Item = TraceResult<TraceJob>>,
+    obs: &mut dyn Observer,
+    progress: &mut dyn FnMut(Time),
+    log: L,
+    books: Option<RemoteBooks>,
+) -> Result<VariantResult, SimError> {
     // The first arrival fixes the default start.
     let first = arrivals.next().transpose()?;
     let start = match (cfg.start, first) {
@@ -604,6 +667,9 @@ pub fn simulate_logged<L: EventLog>(
         fail_rng: Rng::derive(cfg.seed, "create failure"),
         spot_rng: Rng::derive(cfg.seed, "spot interruption"),
         m: Metrics::new(cfg.tz),
+        away: books
+            .filter(|_| cfg.attribution.is_none())
+            .and_then(|mut b| b.open(&cfg.world, cfg.tz).then_some(b)),
         attr: cfg.attribution.clone().map(Attributor::new),
     };
     match first {
@@ -685,7 +751,7 @@ pub fn simulate_logged<L: EventLog>(
                 // Waits and days count from the arrival in the trace, which the runner sees
                 // `pickup_ms` later.
                 let arrived = j.arrival;
-                sim.m.arrival(arrived);
+                sim.arrived(arrived);
                 if let Some(q) = j.queued_ms {
                     obs.observed(arrived, u64::from(q));
                 }
@@ -776,7 +842,7 @@ pub fn simulate_logged<L: EventLog>(
                 let Some(j) = sim.jobs.remove(&job) else {
                     continue;
                 };
-                sim.m.wait(j.arrival, j.waited_ms);
+                sim.waited(j.arrival, j.waited_ms);
                 obs.job_done(j.trace_id, j.arrival, j.started, at, j.waited_ms);
                 if let Some(m) = j.machine {
                     sim.set_state(m, HourState::Idle, at);
@@ -790,6 +856,17 @@ pub fn simulate_logged<L: EventLog>(
                 sim.feed(at, EventKind::JobFinished { job }, obs)?;
             }
         }
+    }
+    // The books kept elsewhere come back with every entry applied; the rest is tallied here.
+    if let Some(b) = sim.away.take() {
+        let kept = b.close().ok_or_else(|| {
+            SimError::Trace(TraceError {
+                file: String::new(),
+                place: String::new(),
+                message: "the thread keeping the run's books ended first".into(),
+            })
+        })?;
+        sim.m.take_back(kept);
     }
     let end = cfg.end.unwrap_or(now).max(start);
     sim.advance(now, end, obs);
@@ -834,7 +911,15 @@ pub fn simulate_logged<L: EventLog>(
     alive.sort_unstable();
     for id in alive {
         if let Some(r) = sim.machines.remove(&id) {
-            Sim::<L>::bill(&mut sim.m, &mut sim.attr, &cfg.world, id, &r, end);
+            Sim::<L>::bill(
+                &mut sim.m,
+                &mut None,
+                &mut sim.attr,
+                &cfg.world,
+                id,
+                &r,
+                end,
+            );
         }
     }
     let jobs = sim.driver.engine().jobs();

@@ -3,8 +3,9 @@
 
 use crate::config::scenario::{Scenario, TraceSpec, Variant};
 use crate::sim::attribution::{AttributionSpec, Rule};
+use crate::sim::books::{Keeper, RemoteBooks};
 use crate::sim::price_history;
-use crate::sim::run::{Observer, SimConfig, SimError, simulate_logged};
+use crate::sim::run::{Observer, SimConfig, SimError, simulate_keeping};
 use crate::sim::series::TraceSpan;
 use crate::sim::window::Surveyor;
 use crate::sim::{VariantResult, WorldModel};
@@ -28,8 +29,13 @@ enum PreparedTrace {
     Jobs(Vec<crate::trace::TraceJob>),
     Synthetic(crate::trace::synth::SynthParams),
     /// Jobs handed over as they are read ([`prepare_overlapped`]), taken once; the trace's
-    /// span is told when the file is read.
-    Handed(std::sync::Mutex<Option<Handed>>, TraceSpan),
+    /// span is told when the file is read. The run over them may have its books kept by the
+    /// reading thread (taken once too).
+    Handed(
+        std::sync::Mutex<Option<Handed>>,
+        TraceSpan,
+        std::sync::Mutex<Option<RemoteBooks>>,
+    ),
 }
 
 /// Why a scenario cannot run: its inputs (exit 2).
@@ -83,6 +89,41 @@ pub fn prepare(sc: &Scenario) -> Result<Prepared, PrepareError> {
 const CHUNK: usize = 2048;
 /// Chunks read ahead of the run at most (memory stays flat however long the trace).
 const CHUNKS_AHEAD: usize = 32;
+
+/// Jobs read between two looks at the run's books ([`Keeper::serve`]).
+const KEEP_EVERY: usize = 256;
+
+/// Hand `c` to the run; while the run has enough jobs ahead, keep its books meanwhile. A run
+/// that stopped (an engine error) takes no more: `tx` goes.
+fn hand_over(
+    tx: &mut Option<std::sync::mpsc::SyncSender<Chunk>>,
+    mut c: Chunk,
+    keeper: &mut Keeper,
+) {
+    use std::sync::mpsc::TrySendError;
+    let Some(t) = tx.as_ref() else {
+        return;
+    };
+    loop {
+        if keeper.over() {
+            if t.send(c).is_err() {
+                *tx = None;
+            }
+            return;
+        }
+        match t.try_send(c) {
+            Ok(()) => return,
+            Err(TrySendError::Full(back)) => {
+                c = back;
+                keeper.serve(std::time::Duration::from_micros(500));
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                *tx = None;
+                return;
+            }
+        }
+    }
+}
 
 enum Chunk {
     Jobs(Vec<TraceJob>),
@@ -161,6 +202,7 @@ pub fn prepare_overlapped<T: Send>(
     let world = resolve_world(sc)?;
     let (tx, rx) = std::sync::mpsc::sync_channel(CHUNKS_AHEAD);
     let span = TraceSpan::default();
+    let (books, mut keeper) = crate::sim::books::pair();
     let head = Prepared {
         world: world.clone(),
         trace: PreparedTrace::Handed(
@@ -169,6 +211,7 @@ pub fn prepare_overlapped<T: Send>(
                 jobs: Vec::new().into_iter(),
             })),
             span.clone(),
+            std::sync::Mutex::new(Some(books)),
         ),
         survey: Default::default(),
         attribution: attribution.clone(),
@@ -195,15 +238,12 @@ pub fn prepare_overlapped<T: Send>(
             last = Some(j.arrival);
             surveyor.add(j);
             chunk.push(*j);
+            if chunk.len().is_multiple_of(KEEP_EVERY) {
+                keeper.serve(std::time::Duration::ZERO);
+            }
             if chunk.len() == CHUNK {
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                // A run that stopped (an engine error) takes no more.
-                if tx
-                    .as_ref()
-                    .is_some_and(|t| t.send(Chunk::Jobs(full)).is_err())
-                {
-                    tx = None;
-                }
+                hand_over(&mut tx, Chunk::Jobs(full), &mut keeper);
             }
         });
         // Told before the last jobs are handed over, so the run has it when they end.
@@ -212,11 +252,17 @@ pub fn prepare_overlapped<T: Send>(
         {
             let _ = span.set((f.summary.first_arrival, f.summary.last_end));
         }
-        if let Some(tx) = tx.take() {
-            let _ = tx.send(match &scanned {
+        if tx.is_some() {
+            let last = match &scanned {
                 Ok(_) if sorted => Chunk::Jobs(std::mem::take(&mut chunk)),
                 _ => Chunk::Abandon,
-            });
+            };
+            hand_over(&mut tx, last, &mut keeper);
+            // Read whole: what is left is keeping the run's books, until they go back.
+            drop(tx.take());
+        }
+        while !keeper.over() && !runner.is_finished() {
+            keeper.serve(std::time::Duration::from_millis(1));
         }
         let ran = runner
             .join()
@@ -319,6 +365,15 @@ impl Prepared {
     }
 
     /// A fresh stream of the arrivals, in time order.
+    /// The books of the run over jobs handed over as they are read, to be kept by the reading
+    /// thread; taken once (None for any other trace).
+    pub fn take_books(&self) -> Option<RemoteBooks> {
+        match &self.trace {
+            PreparedTrace::Handed(_, _, b) => b.lock().ok()?.take(),
+            _ => None,
+        }
+    }
+
     pub fn arrivals(&self) -> Result<Arrivals, TraceError> {
         match &self.trace {
             PreparedTrace::File(f) => f.arrivals(),
@@ -326,7 +381,7 @@ impl Prepared {
                 Ok(Arrivals::Synthetic(Box::new(Generator::new(p.clone()))))
             }
             PreparedTrace::Jobs(v) => Ok(Arrivals::Sorted(v.clone().into_iter())),
-            PreparedTrace::Handed(h, _) => h
+            PreparedTrace::Handed(h, _, _) => h
                 .lock()
                 .map_err(|_| handed_twice())?
                 .take()
@@ -356,7 +411,7 @@ impl Prepared {
     /// whole file is read in time order. None when they are known now.
     pub fn span_when_read(&self) -> Option<TraceSpan> {
         match &self.trace {
-            PreparedTrace::Handed(_, span) => Some(span.clone()),
+            PreparedTrace::Handed(_, span, _) => Some(span.clone()),
             _ => None,
         }
     }
@@ -499,7 +554,8 @@ pub fn run_variant_in<L: crate::drive::EventLog>(
         attribution: prepared.attribution.clone(),
     };
     let mut arrivals = prepared.arrivals()?;
-    let mut r = simulate_logged(&cfg, &mut arrivals, obs, progress, log)?;
+    let books = prepared.take_books();
+    let mut r = simulate_keeping(&cfg, &mut arrivals, obs, progress, log, books)?;
     r.changes = variant
         .set
         .iter()
@@ -569,6 +625,73 @@ mod tests {
                 None => assert!(!keeps, "{n} variants: the jobs are not kept"),
             }
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The run over jobs as they are read hands its bills and waits to the reading thread;
+    /// the books that come back equal books the run keeps itself, to the bit, with spot
+    /// interruptions (jobs requeued) and failed creates (EC2's minimum billed).
+    #[test]
+    fn books_kept_by_the_reading_thread_equal_the_runs_own() {
+        let dir = std::env::temp_dir().join(format!("scalecast-books-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        tutorial_with(1, &dir);
+        let path = dir.join("scenario-spot.toml");
+        let text = std::fs::read_to_string(dir.join("scenario-1.toml")).unwrap();
+        let text = text.replace(
+            "[machine]\n",
+            "[machine]\ninterruptions_per_hour = 0.4\ncreate_failure_probability = 0.1\n",
+        );
+        assert_ne!(
+            text,
+            std::fs::read_to_string(dir.join("scenario-1.toml")).unwrap()
+        );
+        std::fs::write(&path, text).unwrap();
+        let sc = Scenario::load(&path, &[], chrono_tz::UTC).unwrap();
+        let (p, head) = prepare_overlapped(&sc, None, |p| {
+            let books = p.take_books().expect("the run's books are handed over");
+            let cfg = SimConfig {
+                name: sc.variants[0].name.clone(),
+                settings: sc.variants[0].settings.clone(),
+                engine: sc.variants[0].engine,
+                world: p.world.clone(),
+                seed: sc.seed,
+                start: sc.start,
+                end: sc.end,
+                tz: sc.tz,
+                attribution: None,
+            };
+            let mut arrivals = p.arrivals().unwrap();
+            simulate_keeping(
+                &cfg,
+                &mut arrivals,
+                &mut crate::sim::NoObserver,
+                &mut |_| {},
+                crate::drive::NoLog,
+                Some(books),
+            )
+        })
+        .unwrap();
+        let mut away = head.expect("simulated as read").unwrap();
+        p.complete(&mut away);
+        assert!(
+            p.take_books().is_none(),
+            "the books of a file read first stay with the run"
+        );
+        let here = run_variant(
+            &sc,
+            &p,
+            &sc.variants[0],
+            &mut crate::sim::NoObserver,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(here.jobs_retried > 0 && here.interruptions > 0, "{here:?}");
+        assert!(here.cost_usd > 0.0 && here.jobs > 0);
+        assert_eq!(
+            serde_json::to_string(&away).unwrap(),
+            serde_json::to_string(&here).unwrap()
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
