@@ -77,9 +77,7 @@ impl Rng {
 
     /// Lognormal given its median and 95th percentile.
     pub fn lognormal(&mut self, median: f64, p95: f64) -> f64 {
-        let mu = median.ln();
-        let sigma = ((p95 / median).ln() / 1.644_853_626_951_472_2).max(0.0);
-        (mu + sigma * self.normal()).exp()
+        LogNormal::new(median, p95).draw(self)
     }
 
     /// Poisson with mean `lambda` (Knuth below 30, normal approximation above).
@@ -99,6 +97,27 @@ impl Rng {
             }
         }
         (lambda + lambda.sqrt() * self.normal()).round().max(0.0) as u64
+    }
+}
+
+/// A lognormal distribution given its median and 95th percentile, its parameters worked out
+/// once for many draws ([`Rng::lognormal`] draws one).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LogNormal {
+    mu: f64,
+    sigma: f64,
+}
+
+impl LogNormal {
+    pub fn new(median: f64, p95: f64) -> Self {
+        LogNormal {
+            mu: median.ln(),
+            sigma: ((p95 / median).ln() / 1.644_853_626_951_472_2).max(0.0),
+        }
+    }
+
+    pub fn draw(&self, rng: &mut Rng) -> f64 {
+        (self.mu + self.sigma * rng.normal()).exp()
     }
 }
 

@@ -25,11 +25,36 @@ pub enum Boot {
 
 impl Boot {
     pub fn draw_ms(&self, rng: &mut Rng) -> i64 {
+        self.sampler().draw_ms(rng)
+    }
+
+    /// For many draws: the distribution's parameters worked out once.
+    pub fn sampler(&self) -> BootSampler<'_> {
+        match self {
+            Boot::Fixed(s) => BootSampler::Fixed(*s),
+            Boot::LogNormal { median, p95 } => {
+                BootSampler::LogNormal(crate::rng::LogNormal::new(*median, *p95))
+            }
+            Boot::Samples(v) => BootSampler::Samples(v),
+        }
+    }
+}
+
+/// [`Boot`] ready to draw from: each draw equals [`Boot::draw_ms`]'s.
+#[derive(Clone, Copy, Debug)]
+pub enum BootSampler<'a> {
+    Fixed(f64),
+    LogNormal(crate::rng::LogNormal),
+    Samples(&'a [f64]),
+}
+
+impl BootSampler<'_> {
+    pub fn draw_ms(&self, rng: &mut Rng) -> i64 {
         let s = match self {
-            Boot::Fixed(s) => *s,
-            Boot::LogNormal { median, p95 } => rng.lognormal(*median, *p95),
-            Boot::Samples(v) if v.is_empty() => 0.0,
-            Boot::Samples(v) => v[rng.below(v.len() as u64) as usize],
+            BootSampler::Fixed(s) => *s,
+            BootSampler::LogNormal(d) => d.draw(rng),
+            BootSampler::Samples(v) if v.is_empty() => 0.0,
+            BootSampler::Samples(v) => v[rng.below(v.len() as u64) as usize],
         };
         (s.max(0.0) * 1000.0).round() as i64
     }

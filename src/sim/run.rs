@@ -318,6 +318,8 @@ struct Sim<'a, L: EventLog> {
     /// Trace jobs that arrive before the window.
     before: u64,
     boot_rng: Rng,
+    /// The world's boot times, ready to draw from.
+    boot: crate::config::scenario::BootSampler<'a>,
     fail_rng: Rng,
     spot_rng: Rng,
     m: Metrics,
@@ -532,7 +534,7 @@ impl<L: EventLog> Sim<'_, L> {
                     self.push(at, SimEvent::Failed(machine));
                     return;
                 }
-                let boot = w.boot.draw_ms(&mut self.boot_rng);
+                let boot = self.boot.draw_ms(&mut self.boot_rng);
                 self.push(now.plus_millis(boot), SimEvent::Ready(machine));
                 if w.interruptions_per_hour > 0.0 {
                     let hours = self.spot_rng.exp(1.0 / w.interruptions_per_hour);
@@ -664,6 +666,7 @@ pub fn simulate_keeping<L: EventLog>(
         pickup_ms: (cfg.world.pickup_seconds * 1000.0).round() as i64,
         before: 0,
         boot_rng: Rng::derive(cfg.seed, "boot"),
+        boot: cfg.world.boot.sampler(),
         fail_rng: Rng::derive(cfg.seed, "create failure"),
         spot_rng: Rng::derive(cfg.seed, "spot interruption"),
         m: Metrics::new(cfg.tz),
