@@ -53,7 +53,7 @@ impl BootSampler<'_> {
         let s = match self {
             BootSampler::Fixed(s) => *s,
             BootSampler::LogNormal(d) => d.draw(rng),
-            BootSampler::Samples(v) if v.is_empty() => 0.0,
+            BootSampler::Samples([]) => 0.0,
             BootSampler::Samples(v) => v[rng.below(v.len() as u64) as usize],
         };
         (s.max(0.0) * 1000.0).round() as i64
