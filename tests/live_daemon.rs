@@ -18,7 +18,11 @@ const OPTIONS: [&str; 3] = [
 ];
 
 fn write_config(dir: &Path, idle_count: u32, idle_time: u32) -> PathBuf {
-    let opts = OPTIONS
+    write_config_with(dir, idle_count, idle_time, &OPTIONS)
+}
+
+fn write_config_with(dir: &Path, idle_count: u32, idle_time: u32, options: &[&str]) -> PathBuf {
+    let opts = options
         .iter()
         .map(|o| format!("{o:?}"))
         .collect::<Vec<_>>()
@@ -36,6 +40,17 @@ fn write_config(dir: &Path, idle_count: u32, idle_time: u32) -> PathBuf {
 
 /// The manager's live instances by machine id, as EC2 lists them.
 fn instances(rt: &tokio::runtime::Runtime, state: &Path) -> Vec<(Option<u64>, String)> {
+    typed_instances(rt, state)
+        .into_iter()
+        .map(|(m, id, _)| (m, id))
+        .collect()
+}
+
+/// [`instances`] with each one's instance type.
+fn typed_instances(
+    rt: &tokio::runtime::Runtime,
+    state: &Path,
+) -> Vec<(Option<u64>, String, String)> {
     let manager = std::fs::read_to_string(state.join("manager-id")).unwrap_or_default();
     let opts: Vec<(String, usize)> = OPTIONS
         .iter()
@@ -47,13 +62,13 @@ fn instances(rt: &tokio::runtime::Runtime, state: &Path) -> Vec<(Option<u64>, St
     o.secret_key = scalecast::config::Secret::new("moto");
     rt.block_on(async {
         let cloud = Ec2Cloud::connect_at(&o, Some(&moto())).await.unwrap();
-        let mut v: Vec<(Option<u64>, String)> = cloud
+        let mut v: Vec<(Option<u64>, String, String)> = cloud
             .list(manager.trim())
             .await
             .unwrap()
             .into_iter()
             .filter(|i| matches!(i.state, InstanceState::Pending | InstanceState::Running))
-            .map(|i| (i.machine, i.id))
+            .map(|i| (i.machine, i.id, i.instance_type))
             .collect();
         v.sort();
         v
@@ -173,5 +188,60 @@ fn sigterm_while_ec2_does_not_answer_stops_the_daemon() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(exit.success(), "stopped cleanly: {exit:?}\n{text}");
     assert!(text.contains("stopped while connecting to EC2"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGHUP with new MachineOptions (another instance type, as docker-machine takes a changed
+/// config.toml): the machines made from then on use them, the one already made stays as it
+/// is; another region cannot apply while the daemon runs and is refused, the options in force
+/// kept.
+#[test]
+fn sighup_applies_new_machine_options_to_new_machines() {
+    let dir = common::scratch("live-reload-options");
+    let state = dir.join("state");
+    let log = dir.join("daemon.log");
+    let rt = runtime();
+    let config = write_config(&dir, 1, 600);
+    let mut d = live_daemon(&config, &state, &log, &[]);
+    let first = wait_for(&rt, &state, 1, &log);
+    assert_eq!(first[0].0, Some(1));
+
+    let c5 = [OPTIONS[0], "amazonec2-instance-type=c5.large", OPTIONS[2]];
+    write_config_with(&dir, 2, 600, &c5);
+    signal(&d, "HUP");
+    wait_for(&rt, &state, 2, &log);
+    let typed = typed_instances(&rt, &state);
+    let types: Vec<(Option<u64>, &str)> = typed.iter().map(|i| (i.0, i.2.as_str())).collect();
+    assert_eq!(
+        types,
+        vec![(Some(1), "m5.large"), (Some(2), "c5.large")],
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+
+    // Another region: refused while running; the pool grows in the region in force.
+    let elsewhere = [
+        "amazonec2-region=eu-west-1",
+        "amazonec2-instance-type=c5.large",
+        OPTIONS[2],
+    ];
+    write_config_with(&dir, 3, 600, &elsewhere);
+    signal(&d, "HUP");
+    let three = wait_for(&rt, &state, 3, &log);
+    assert_eq!(three[2].0, Some(3));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("MachineOptions reloaded"), "{text}");
+    assert!(text.contains("MachineOptions not applied"), "{text}");
+    assert!(text.contains("eu-central-1 -> eu-west-1"), "{text}");
+
+    signal(&d, "TERM");
+    let exit = d.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    // Leave nothing running on moto for the other tests.
+    write_config(&dir, 0, 0);
+    d = live_daemon(&config, &state, &log, &[]);
+    wait_for(&rt, &state, 0, &log);
+    signal(&d, "TERM");
+    assert!(d.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -62,7 +62,7 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn sigterm(mut d: Child) -> std::process::ExitStatus {
+fn sigterm(mut d: common::Daemon) -> std::process::ExitStatus {
     signal(&d, "TERM");
     d.wait().unwrap()
 }

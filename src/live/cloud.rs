@@ -2,6 +2,7 @@
 //! `ec2.rs` implements it on AWS; tests add fakes for what a real cloud cannot be made to do
 //! on demand (throttling, capacity errors, instances that vanish).
 
+use crate::config::machine_options::Ec2Options;
 use crate::core::MachineId;
 use std::future::Future;
 
@@ -152,6 +153,21 @@ pub trait Cloud {
     fn terminate(&self, instance_id: &str) -> impl Future<Output = Result<(), CloudError>>;
     /// Every instance of `manager` not yet terminated.
     fn list(&self, manager: &str) -> impl Future<Output = Result<Vec<Instance>, CloudError>>;
+    /// This cloud with `opts`, the MachineOptions of a reloaded config, for the machines it
+    /// creates from then on (as docker-machine applies them: the instances already made stay
+    /// as they are). An error when they cannot apply while the daemon runs (another region or
+    /// other keys would put its instances out of sight) or cannot be resolved (an image or a
+    /// security group that does not exist). A cloud that cannot take new options says so.
+    fn reconfigure(&self, opts: &Ec2Options) -> impl Future<Output = Result<Self, CloudError>>
+    where
+        Self: Sized,
+    {
+        let _ = opts;
+        std::future::ready(Err(CloudError::Refused {
+            code: "RestartNeeded".into(),
+            message: "this cloud takes new MachineOptions only when scalecast live restarts".into(),
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! waits (1 s doubling to 60 s), and the work waits with it.
 
 use crate::config::ConfigFile;
+use crate::config::machine_options::Ec2Options;
 use crate::core::fleet::MachineState;
 use crate::core::jobs::JobState;
 use crate::core::{Action, ActionKind, EngineKind, Event, EventKind, JobId, MachineId, Time};
@@ -38,6 +39,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
+/// How long new MachineOptions may take to resolve (their image, their security groups).
+const RECONFIGURE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often it reconciles with the cloud.
 const RECONCILE_EVERY_MS: i64 = 5 * 60_000;
 /// How many cleaned-up job ids it remembers, so a repeated cleanup or a late prepare is known.
@@ -223,6 +226,8 @@ struct Daemon<C: Cloud + 'static> {
     opts: Options,
     manager: String,
     machine_name: String,
+    /// The MachineOptions the cloud creates machines with.
+    ec2: Ec2Options,
     fallbacks: Rc<Fallbacks>,
     breaker: Breaker,
     /// The instance of each machine whose create answered.
@@ -1021,17 +1026,38 @@ impl<C: Cloud + 'static> Daemon<C> {
 
     /// SIGHUP: read config.toml (and scalecast.toml) again. An invalid file is refused and
     /// the settings in force kept.
-    fn reload(&mut self) -> Result<(), DaemonError> {
+    /// SIGHUP: config.toml read again. The engine's settings apply at once (a journaled
+    /// event), as do the container settings and MachineName; new MachineOptions come back to
+    /// be applied to the cloud ([`Daemon::reconfigured`]), which may call it.
+    fn reload(&mut self) -> Result<Option<Ec2Options>, DaemonError> {
         let loaded = ConfigFile::load(&self.opts.config).and_then(|cfg| {
             let runner = cfg.runner(self.opts.runner.as_deref())?;
+            let machine = runner
+                .machine
+                .as_ref()
+                .ok_or_else(|| crate::config::InputError {
+                    file: self.opts.config.display().to_string(),
+                    line: 0,
+                    message: format!("runner {:?} has no [runners.machine]", runner.name),
+                })?;
             Ok((
                 cfg.settings(runner, self.opts.host_tz),
                 Settings::of(runner),
+                machine.ec2.clone(),
+                machine.machine_name.clone(),
             ))
         });
-        let loaded = loaded.map(|(s, docker)| {
+        let mut new_ec2 = None;
+        let loaded = loaded.map(|(s, docker, ec2, name)| {
             if let Some(d) = &mut self.docker {
                 d.settings = docker;
+            }
+            if name != self.machine_name {
+                info!(from = %self.machine_name, to = %name, "MachineName changed: new machines take it");
+                self.machine_name = name;
+            }
+            if ec2 != self.ec2 {
+                new_ec2 = Some(ec2);
             }
             s
         });
@@ -1051,7 +1077,36 @@ impl<C: Cloud + 'static> Daemon<C> {
             Ok(f) => self.fallbacks = Rc::new(f),
             Err(e) => error!(error = %e, "scalecast.toml refused; the fallbacks in force are kept"),
         }
-        Ok(())
+        Ok(new_ec2)
+    }
+
+    /// The cloud's answer to new MachineOptions (or that it gave none in time): taken for the
+    /// machines created from now on, or refused with the options in force kept (a later
+    /// SIGHUP tries again).
+    fn reconfigured(
+        &mut self,
+        ec2: Ec2Options,
+        answer: Result<Result<C, CloudError>, tokio::time::error::Elapsed>,
+    ) {
+        match answer {
+            Ok(Ok(cloud)) => {
+                info!(
+                    instance_type = %ec2.instance_type,
+                    spot = ec2.request_spot_instance,
+                    "MachineOptions reloaded: new machines use them; the machines already made stay as they are"
+                );
+                (self.price_per_hour, self.storage_per_hour) = machine_prices(&ec2);
+                self.cloud = Rc::new(cloud);
+                self.ec2 = ec2;
+            }
+            Ok(Err(e)) => {
+                error!(error = %e, "MachineOptions not applied; the options in force are kept")
+            }
+            Err(_) => error!(
+                seconds = RECONFIGURE_TIMEOUT.as_secs(),
+                "MachineOptions not applied: EC2 did not answer in time; the options in force are kept"
+            ),
+        }
     }
 
     /// When the loop next has something to do by the clock.
@@ -1216,6 +1271,20 @@ fn open_state(
     ))
 }
 
+/// A machine of these MachineOptions: its estimated $/h (the spot discount applied) when the
+/// price table knows its type, and its root volume's storage, $/h.
+fn machine_prices(ec2: &Ec2Options) -> (Option<f64>, f64) {
+    let price = crate::prices::ondemand_usd_per_hour(&ec2.instance_type).map(|p| {
+        match crate::prices::advisor(&ec2.region, &ec2.instance_type) {
+            Some((savings, _)) if ec2.request_spot_instance => p * (1.0 - savings / 100.0),
+            _ => p,
+        }
+    });
+    let storage =
+        ec2.root_size as f64 * crate::prices::GP3_USD_PER_GB_MONTH / crate::prices::HOURS_PER_MONTH;
+    (price, storage)
+}
+
 /// Run on EC2 until SIGTERM or Ctrl-C.
 pub async fn run(opts: &Options) -> Result<(), DaemonError> {
     // Listened for before anything else: a SIGTERM that comes while the daemon starts (the
@@ -1271,12 +1340,7 @@ pub async fn serve<C: Cloud + 'static>(
     let (journal, settings, ec2, machine_name) = open_state(opts)?;
     let manager = manager_id(&opts.state)?;
     let fallbacks = Fallbacks::load(&fallbacks_path(&opts.config))?;
-    let price_per_hour = crate::prices::ondemand_usd_per_hour(&ec2.instance_type).map(|p| {
-        match crate::prices::advisor(&ec2.region, &ec2.instance_type) {
-            Some((savings, _)) if ec2.request_spot_instance => p * (1.0 - savings / 100.0),
-            _ => p,
-        }
-    });
+    let (price_per_hour, storage_per_hour) = machine_prices(&ec2);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut d = Daemon {
         journal,
@@ -1285,6 +1349,7 @@ pub async fn serve<C: Cloud + 'static>(
         opts: opts.clone(),
         manager: manager.clone(),
         machine_name,
+        ec2,
         fallbacks: Rc::new(fallbacks),
         breaker: Breaker::for_cloud(crate::journal::fnv1a(manager.as_bytes())),
         instances: BTreeMap::new(),
@@ -1298,8 +1363,7 @@ pub async fn serve<C: Cloud + 'static>(
         cleaned: (VecDeque::new(), HashSet::new()),
         counters: Counters::default(),
         price_per_hour,
-        storage_per_hour: ec2.root_size as f64 * crate::prices::GP3_USD_PER_GB_MONTH
-            / crate::prices::HOURS_PER_MONTH,
+        storage_per_hour,
         books: HashMap::new(),
         free_since: HashMap::new(),
         shipping: None,
@@ -1319,7 +1383,7 @@ pub async fn serve<C: Cloud + 'static>(
     }
     if let Some(target) = &opts.ship {
         d.shipping = Some(Shipping {
-            shipper: Rc::new(Shipper::connect(target.clone(), &ec2.region).await),
+            shipper: Rc::new(Shipper::connect(target.clone(), &d.ec2.region).await),
             claimed: None,
             in_flight: false,
             stopped: false,
@@ -1376,9 +1440,10 @@ pub async fn serve<C: Cloud + 'static>(
         loop {
             let wake = d.next_wake(next_reconcile);
             let sleep = Duration::from_millis(wake.since(now()).max(0) as u64);
+            let mut new_ec2 = None;
             let step: Result<(), DaemonError> = tokio::select! {
                 _ = &mut stop => break Ok(()),
-                _ = hup.recv() => d.reload(),
+                _ = hup.recv() => d.reload().map(|n| new_ec2 = n),
                 Some(msg) = rx.recv() => match msg {
                     Msg::Client(req, reply) => d.on_request(req, reply),
                     Msg::Created { machine, made, fell } => d.on_created(machine, made, fell),
@@ -1399,6 +1464,15 @@ pub async fn serve<C: Cloud + 'static>(
                 }
                 _ = tokio::time::sleep(sleep) => Ok(()),
             };
+            if let Some(ec2) = new_ec2 {
+                // New MachineOptions resolve their image and security groups on EC2 first.
+                let answer = tokio::select! {
+                    biased;
+                    _ = &mut stop => break Ok(()),
+                    a = tokio::time::timeout(RECONFIGURE_TIMEOUT, d.cloud.reconfigure(&ec2)) => a,
+                };
+                d.reconfigured(ec2, answer);
+            }
             if let Err(e) = step.and_then(|()| {
                 if d.journal.poll_timeout().is_some_and(|t| now() >= t) {
                     d.feed(EventKind::Tick)?;

@@ -238,6 +238,42 @@ async fn security_groups(client: &Client, o: &Ec2Options) -> Result<Vec<String>,
 }
 
 impl Cloud for Ec2Cloud {
+    async fn reconfigure(&self, opts: &Ec2Options) -> Result<Self, CloudError> {
+        if opts.region != self.opts.region
+            || opts.access_key != self.opts.access_key
+            || opts.secret_key != self.opts.secret_key
+        {
+            return Err(CloudError::Refused {
+                code: "RestartNeeded".into(),
+                message: format!(
+                    "amazonec2-region or the access keys changed ({} -> {}): the instances made so far would be out of sight; restart scalecast live to use them",
+                    self.opts.region, opts.region
+                ),
+            });
+        }
+        // The image and the security groups are resolved again only when their options
+        // changed (an unchanged empty amazonec2-ami keeps the image found at start).
+        let ami = if opts.ami == self.opts.ami {
+            self.ami.clone()
+        } else if opts.ami.is_empty() {
+            newest_ubuntu(&self.client, &opts.region).await?
+        } else {
+            opts.ami.clone()
+        };
+        let security_group_ids =
+            if opts.security_group == self.opts.security_group && opts.vpc_id == self.opts.vpc_id {
+                self.security_group_ids.clone()
+            } else {
+                security_groups(&self.client, opts).await?
+            };
+        Ok(Ec2Cloud {
+            client: self.client.clone(),
+            opts: opts.clone(),
+            ami,
+            security_group_ids,
+        })
+    }
+
     async fn create(&self, req: &CreateRequest) -> Result<Instance, CloudError> {
         let o = &self.opts;
         let mut tags = vec![

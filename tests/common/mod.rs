@@ -208,10 +208,36 @@ pub fn docker_ca(state: &Path) {
     }
 }
 
+/// A `scalecast live` process, killed (SIGKILL, by its PID) and reaped when dropped still
+/// running: a test that fails midway leaves no daemon behind.
+pub struct Daemon(pub std::process::Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// `scalecast live --config CONFIG --state STATE EXTRA...` as a process, on moto, with every
 /// machine's Docker the tests' dockerd (unless EXTRA names another `--docker-endpoint`) and
 /// its CA copied into STATE first; standard error appended to `log`.
-pub fn live_daemon(config: &Path, state: &Path, log: &Path, extra: &[&str]) -> std::process::Child {
+pub fn live_daemon(config: &Path, state: &Path, log: &Path, extra: &[&str]) -> Daemon {
     live_daemon_at(&moto(), config, state, log, extra)
 }
 
@@ -222,7 +248,7 @@ pub fn live_daemon_at(
     state: &Path,
     log: &Path,
     extra: &[&str],
-) -> std::process::Child {
+) -> Daemon {
     docker_ca(state);
     let mut c = Command::new(env!("CARGO_BIN_EXE_scalecast"));
     c.args(["live", "--config"])
@@ -245,6 +271,7 @@ pub fn live_daemon_at(
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
+        .map(Daemon)
         .unwrap()
 }
 
