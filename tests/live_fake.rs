@@ -21,6 +21,9 @@ struct World {
     /// Every list call hangs (never answers) while set.
     hang_list: bool,
     lists: u32,
+    /// The instance type and market EC2 gives (a capacity fallback made elsewhere), instead
+    /// of the configured m5.large on spot.
+    gives: Option<(String, bool)>,
 }
 
 #[derive(Clone, Default)]
@@ -49,12 +52,13 @@ impl Cloud for Fake {
             return Err(CloudError::from_code("RequestLimitExceeded", "slow down"));
         }
         w.next += 1;
+        let (instance_type, spot) = w.gives.clone().unwrap_or(("m5.large".into(), true));
         let i = Instance {
             id: format!("i-{:04}", w.next),
             machine: Some(req.machine),
             state: InstanceState::Running,
-            spot: true,
-            instance_type: "m5.large".into(),
+            spot,
+            instance_type,
             notice: false,
             address: None,
         };
@@ -623,4 +627,47 @@ fn finished_jobs_are_charged_by_project_in_the_journal_and_the_metrics() {
     assert_eq!(jobs("group/app"), Some(2.into()), "{by}");
     assert_eq!(jobs("group/web"), Some(1.into()));
     assert_eq!(jobs("(no project)"), Some(1.into()));
+}
+
+/// A job is charged at the price of the instance its machine got (here EC2 gave c5.large
+/// on-demand for a configured m5.large on spot, as a capacity fallback does), not at the
+/// configured one's.
+#[test]
+fn a_job_is_charged_at_its_machines_own_instance_price() {
+    use scalecast::core::{EventKind, JobKeys};
+    let fake = Fake::default();
+    fake.0.lock().unwrap().gives = Some(("c5.large".into(), false));
+    let mut d = daemon("own-price", "IdleCount = 0\nIdleTime = 600", fake);
+    let r = ask(
+        &d.state,
+        Request::Prepare {
+            job: 1,
+            keys: JobKeys::default(),
+        },
+    );
+    assert!(matches!(r, Response::Started { .. }), "{r:?}");
+    std::thread::sleep(Duration::from_millis(100));
+    ask(&d.state, Request::Cleanup { job: 1 });
+    d.stop();
+    let mut charges = Vec::new();
+    scalecast::journal::Reader::open(&d.state.join("journal"))
+        .unwrap()
+        .events(|_, e| {
+            if let EventKind::JobCharged { charge, .. } = e.kind {
+                charges.push(charge);
+            }
+        })
+        .unwrap();
+    assert_eq!(charges.len(), 1, "{charges:?}");
+    let storage =
+        16.0 * scalecast::prices::GP3_USD_PER_GB_MONTH / scalecast::prices::HOURS_PER_MONTH;
+    let c5 = scalecast::prices::ondemand_usd_per_hour("c5.large").unwrap();
+    let m5 = scalecast::prices::ondemand_usd_per_hour("m5.large").unwrap();
+    assert!((c5 - m5).abs() > 1e-6, "the two types cost differently");
+    assert!(
+        (charges[0].usd_per_hour - (c5 + storage)).abs() < 1e-9,
+        "{} against c5.large on-demand {}",
+        charges[0].usd_per_hour,
+        c5 + storage
+    );
 }

@@ -248,6 +248,11 @@ struct Daemon<C: Cloud + 'static> {
     /// The configured instance's estimated $/h (spot discount applied), when the price table
     /// knows its type.
     price_per_hour: Option<f64>,
+    /// Each machine's own estimated $/h, from its instance's type and market once they are
+    /// known (a capacity fallback, or MachineOptions reloaded since it was made, give it
+    /// another than the configured one's); None when the price table does not know its type
+    /// (its jobs are then not charged, as with a configured type the table does not know).
+    rates: HashMap<MachineId, Option<f64>>,
     /// The root volume's storage, $/h.
     storage_per_hour: f64,
     /// What each job's charge needs: who it is for, when it arrived and started.
@@ -362,7 +367,7 @@ impl<C: Cloud + 'static> Daemon<C> {
         if let EventKind::MachineGone { machine } = kind
             && let (Some(m), Some(p)) = (
                 self.journal.engine().fleet().get(machine),
-                self.price_per_hour,
+                self.rate(machine),
             )
         {
             self.counters.cost_usd += p * at.since(m.created_at).max(0) as f64 / 3_600_000.0;
@@ -370,6 +375,7 @@ impl<C: Cloud + 'static> Daemon<C> {
         match kind {
             EventKind::MachineGone { machine } | EventKind::MachineFailed { machine } => {
                 self.free_since.remove(&machine);
+                self.rates.remove(&machine);
             }
             EventKind::JobCancelled { job } => {
                 self.books.remove(&job);
@@ -580,6 +586,7 @@ impl<C: Cloud + 'static> Daemon<C> {
             Ok(i) => {
                 self.breaker.success();
                 info!(machine, instance = %i.id, instance_type = %i.instance_type, spot = i.spot, "instance launched");
+                self.learn_rate(machine, &i);
                 self.instances.insert(machine, i.id.clone());
                 // Look for it soon: it becomes ready when the list shows it running.
                 let soon = now().plus_millis(self.opts.ready_poll.as_millis() as i64);
@@ -642,6 +649,20 @@ impl<C: Cloud + 'static> Daemon<C> {
     /// What the list says: creating machines whose instance runs are ready; a machine under a
     /// spot notice gets `spot_notice`; a ready machine whose instance is gone or going (not by
     /// our hand) is gone, and its job requeued by the engine.
+    /// Machine `m`'s estimated $/h: its own, else the configured instance's.
+    fn rate(&self, m: MachineId) -> Option<f64> {
+        match self.rates.get(&m) {
+            Some(&r) => r,
+            None => self.price_per_hour,
+        }
+    }
+
+    /// Machine `m` runs on instance `i`: its $/h from that instance's type and market.
+    fn learn_rate(&mut self, m: MachineId, i: &Instance) {
+        let rate = hourly_price(&self.ec2.region, &i.instance_type, i.spot);
+        self.rates.insert(m, rate);
+    }
+
     fn on_listed(&mut self, listed: Result<Vec<Instance>, CloudError>) -> Result<(), DaemonError> {
         self.listing = false;
         let listed = match listed {
@@ -651,6 +672,16 @@ impl<C: Cloud + 'static> Daemon<C> {
                 return Ok(());
             }
         };
+        for i in &listed {
+            if let Some(m) = i.machine
+                && i.state.alive()
+                && !self.rates.contains_key(&m)
+                && self.journal.engine().fleet().get(m).is_some()
+            {
+                // Adopted after a restart: its rate comes from the instance as listed.
+                self.learn_rate(m, i);
+            }
+        }
         let by_id: HashMap<&str, &Instance> = listed.iter().map(|i| (i.id.as_str(), i)).collect();
         if let Some(d) = &mut self.docker {
             for i in &listed {
@@ -808,7 +839,7 @@ impl<C: Cloud + 'static> Daemon<C> {
         let Some(((m, started), price)) = book
             .started
             .filter(|(m, _)| *m == machine)
-            .zip(self.price_per_hour)
+            .and_then(|s| Some(s).zip(self.rate(s.0)))
         else {
             return Ok(());
         };
@@ -1024,9 +1055,8 @@ impl<C: Cloud + 'static> Daemon<C> {
         )
     }
 
-    /// SIGHUP: read config.toml (and scalecast.toml) again. An invalid file is refused and
-    /// the settings in force kept.
-    /// SIGHUP: config.toml read again. The engine's settings apply at once (a journaled
+    /// SIGHUP: config.toml (and scalecast.toml) read again, an invalid file refused and the
+    /// settings in force kept. The engine's settings apply at once (a journaled
     /// event), as do the container settings and MachineName; new MachineOptions come back to
     /// be applied to the cloud ([`Daemon::reconfigured`]), which may call it.
     fn reload(&mut self) -> Result<Option<Ec2Options>, DaemonError> {
@@ -1274,15 +1304,21 @@ fn open_state(
 /// A machine of these MachineOptions: its estimated $/h (the spot discount applied) when the
 /// price table knows its type, and its root volume's storage, $/h.
 fn machine_prices(ec2: &Ec2Options) -> (Option<f64>, f64) {
-    let price = crate::prices::ondemand_usd_per_hour(&ec2.instance_type).map(|p| {
-        match crate::prices::advisor(&ec2.region, &ec2.instance_type) {
-            Some((savings, _)) if ec2.request_spot_instance => p * (1.0 - savings / 100.0),
-            _ => p,
-        }
-    });
+    let price = hourly_price(&ec2.region, &ec2.instance_type, ec2.request_spot_instance);
     let storage =
         ec2.root_size as f64 * crate::prices::GP3_USD_PER_GB_MONTH / crate::prices::HOURS_PER_MONTH;
     (price, storage)
+}
+
+/// An instance's estimated $/h from the price table: on-demand, less the advisor's average
+/// saving for spot. None when the table does not know the type.
+fn hourly_price(region: &str, instance_type: &str, spot: bool) -> Option<f64> {
+    crate::prices::ondemand_usd_per_hour(instance_type).map(|p| {
+        match crate::prices::advisor(region, instance_type) {
+            Some((savings, _)) if spot => p * (1.0 - savings / 100.0),
+            _ => p,
+        }
+    })
 }
 
 /// Run on EC2 until SIGTERM or Ctrl-C.
@@ -1363,6 +1399,7 @@ pub async fn serve<C: Cloud + 'static>(
         cleaned: (VecDeque::new(), HashSet::new()),
         counters: Counters::default(),
         price_per_hour,
+        rates: HashMap::new(),
         storage_per_hour,
         books: HashMap::new(),
         free_since: HashMap::new(),
