@@ -1048,10 +1048,12 @@ impl<C: Cloud + 'static> Daemon<C> {
 
     fn metrics(&self) -> String {
         let s = self.status();
+        let rate = |m: MachineId| self.rate(m);
+        let priced = self.price_per_hour.is_some() || self.rates.values().any(Option::is_some);
         self.counters.render(
             &self.journal.engine().fleet().counts(),
             &s,
-            self.price_per_hour,
+            priced.then_some(&rate as &dyn Fn(MachineId) -> Option<f64>),
         )
     }
 

@@ -80,9 +80,15 @@ impl Counters {
         *self.errors.entry((call, class(e))).or_default() += 1;
     }
 
-    /// Prometheus text exposition format 0.0.4. `price_per_hour` adds the machines alive now
-    /// to the estimated cost (none when the price table does not know the instance type).
-    pub fn render(&self, counts: &Counts, s: &Status, price_per_hour: Option<f64>) -> String {
+    /// Prometheus text exposition format 0.0.4. `price_per_hour` (each machine's estimated
+    /// $/h, None for one the price table cannot price) adds the machines alive now to the
+    /// estimated cost; without it (no type is known to the table) there is no estimate.
+    pub fn render(
+        &self,
+        counts: &Counts,
+        s: &Status,
+        price_per_hour: Option<&dyn Fn(crate::core::MachineId) -> Option<f64>>,
+    ) -> String {
         let mut o = String::new();
         let one = |v: String| vec![(String::new(), v)];
         family(
@@ -217,13 +223,16 @@ impl Counters {
                     .map(|(p, (n, _))| (format!("project=\"{}\"", label(p)), n.to_string())),
             );
         }
-        if let Some(p) = price_per_hour {
+        if let Some(price) = price_per_hour {
             let now = crate::core::Time::parse_rfc3339(&s.now).unwrap_or_default();
             let alive: f64 = s
                 .machines
                 .iter()
-                .filter_map(|m| crate::core::Time::parse_rfc3339(&m.created_at).ok())
-                .map(|t| p * now.since(t).max(0) as f64 / 3_600_000.0)
+                .filter_map(|m| {
+                    let p = price(m.machine)?;
+                    let t = crate::core::Time::parse_rfc3339(&m.created_at).ok()?;
+                    Some(p * now.since(t).max(0) as f64 / 3_600_000.0)
+                })
                 .sum();
             family(
                 &mut o,
@@ -324,5 +333,41 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }
+    }
+
+    /// The fleet's estimated cost adds each machine alive at its own price: two hours of a
+    /// $1/h machine and one of a $0.25/h one, a third the table cannot price counts nothing.
+    #[test]
+    fn the_estimated_cost_prices_each_machine_on_its_own() {
+        use crate::live::protocol::MachineStatus;
+        let machine = |machine, created_at: &str| MachineStatus {
+            machine,
+            instance: None,
+            state: "idle".into(),
+            uses: 0,
+            job: None,
+            idle_since: None,
+            notice: false,
+            created_at: created_at.into(),
+        };
+        let s = Status {
+            now: "2026-12-06T12:00:00Z".into(),
+            machines: vec![
+                machine(1, "2026-12-06T10:00:00Z"),
+                machine(2, "2026-12-06T11:00:00Z"),
+                machine(3, "2026-12-06T09:00:00Z"),
+            ],
+            ..Status::default()
+        };
+        let price = |m: u64| match m {
+            1 => Some(1.0),
+            2 => Some(0.25),
+            _ => None,
+        };
+        let text = Counters::default().render(&Counts::default(), &s, Some(&price));
+        assert!(
+            text.contains("scalecast_estimated_cost_usd 2.2500"),
+            "{text}"
+        );
     }
 }
