@@ -19,11 +19,89 @@ const MAX_GAP: u64 = 64;
 /// Slack allowed in the window before its oldest live entry moves to the side map.
 const SLACK: usize = 64;
 
+/// A queue that is read by position: a vector whose front is dropped by moving a start index
+/// (the space before it is given back once it is most of the vector), so a slot is one index
+/// from the start, with no wrapping as in a ring buffer.
+#[derive(Clone, Debug)]
+struct Slots<T> {
+    v: Vec<T>,
+    start: usize,
+}
+
+impl<T> Default for Slots<T> {
+    fn default() -> Self {
+        Slots {
+            v: Vec::new(),
+            start: 0,
+        }
+    }
+}
+
+impl<T> Slots<T> {
+    #[inline]
+    fn len(&self) -> usize {
+        self.v.len() - self.start
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    #[inline]
+    fn front(&self) -> Option<&T> {
+        self.v.get(self.start)
+    }
+
+    fn push_back(&mut self, x: T) {
+        self.v.push(x);
+    }
+
+    fn clear(&mut self) {
+        self.v.clear();
+        self.start = 0;
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.v[self.start..].iter()
+    }
+}
+
+impl<T: Default> Slots<T> {
+    /// Take the first slot out (leaving its default behind, soon dropped).
+    fn pop_front(&mut self) -> Option<T> {
+        let x = std::mem::take(self.v.get_mut(self.start)?);
+        self.start += 1;
+        if self.start == self.v.len() {
+            self.clear();
+        } else if self.start >= 64 && self.start * 2 >= self.v.len() {
+            self.v.drain(..self.start);
+            self.start = 0;
+        }
+        Some(x)
+    }
+}
+
+impl<T> std::ops::Index<usize> for Slots<T> {
+    type Output = T;
+    #[inline]
+    fn index(&self, i: usize) -> &T {
+        &self.v[self.start + i]
+    }
+}
+
+impl<T> std::ops::IndexMut<usize> for Slots<T> {
+    #[inline]
+    fn index_mut(&mut self, i: usize) -> &mut T {
+        &mut self.v[self.start + i]
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct IdMap<V> {
     /// The id of `window[0]`.
     base: u64,
-    window: VecDeque<Option<V>>,
+    window: Slots<Option<V>>,
     /// Live entries in the window.
     in_window: usize,
     /// Entries whose ids do not fit the window.
@@ -34,7 +112,7 @@ impl<V> Default for IdMap<V> {
     fn default() -> Self {
         IdMap {
             base: 0,
-            window: VecDeque::new(),
+            window: Slots::default(),
             in_window: 0,
             side: FastMap::default(),
         }
