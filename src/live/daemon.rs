@@ -1048,13 +1048,16 @@ impl<C: Cloud + 'static> Daemon<C> {
 
     fn metrics(&self) -> String {
         let s = self.status();
-        let rate = |m: MachineId| self.rate(m);
         let priced = self.price_per_hour.is_some() || self.rates.values().any(Option::is_some);
-        self.counters.render(
-            &self.journal.engine().fleet().counts(),
-            &s,
-            priced.then_some(&rate as &dyn Fn(MachineId) -> Option<f64>),
-        )
+        let fleet = self.journal.engine().fleet();
+        let alive = priced.then(|| {
+            crate::live::metrics::alive_usd(
+                now(),
+                fleet.iter().map(|m| (m.id, m.created_at)),
+                |m| self.rate(m),
+            )
+        });
+        self.counters.render(&fleet.counts(), &s, alive)
     }
 
     /// SIGHUP: config.toml (and scalecast.toml) read again, an invalid file refused and the

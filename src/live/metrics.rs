@@ -80,15 +80,10 @@ impl Counters {
         *self.errors.entry((call, class(e))).or_default() += 1;
     }
 
-    /// Prometheus text exposition format 0.0.4. `price_per_hour` (each machine's estimated
-    /// $/h, None for one the price table cannot price) adds the machines alive now to the
-    /// estimated cost; without it (no type is known to the table) there is no estimate.
-    pub fn render(
-        &self,
-        counts: &Counts,
-        s: &Status,
-        price_per_hour: Option<&dyn Fn(crate::core::MachineId) -> Option<f64>>,
-    ) -> String {
+    /// Prometheus text exposition format 0.0.4. `alive_usd` ([`alive_usd`]: what the machines
+    /// alive now have cost so far) adds to the estimated cost; None (no type is known to the
+    /// price table) gives no estimate.
+    pub fn render(&self, counts: &Counts, s: &Status, alive_usd: Option<f64>) -> String {
         let mut o = String::new();
         let one = |v: String| vec![(String::new(), v)];
         family(
@@ -223,17 +218,7 @@ impl Counters {
                     .map(|(p, (n, _))| (format!("project=\"{}\"", label(p)), n.to_string())),
             );
         }
-        if let Some(price) = price_per_hour {
-            let now = crate::core::Time::parse_rfc3339(&s.now).unwrap_or_default();
-            let alive: f64 = s
-                .machines
-                .iter()
-                .filter_map(|m| {
-                    let p = price(m.machine)?;
-                    let t = crate::core::Time::parse_rfc3339(&m.created_at).ok()?;
-                    Some(p * now.since(t).max(0) as f64 / 3_600_000.0)
-                })
-                .sum();
+        if let Some(alive) = alive_usd {
             family(
                 &mut o,
                 (
@@ -270,6 +255,20 @@ fn family(
             let _ = writeln!(o, "{name}{{{labels}}} {value}");
         }
     }
+}
+
+/// What machines alive at `now` have cost so far: each `(machine, created at)` at its
+/// estimated $/h (`price_per_hour`; one the price table cannot price counts nothing).
+pub fn alive_usd(
+    now: crate::core::Time,
+    machines: impl Iterator<Item = (crate::core::MachineId, crate::core::Time)>,
+    price_per_hour: impl Fn(crate::core::MachineId) -> Option<f64>,
+) -> f64 {
+    machines
+        .filter_map(|(m, created)| {
+            Some(price_per_hour(m)? * now.since(created).max(0) as f64 / 3_600_000.0)
+        })
+        .sum()
 }
 
 #[cfg(test)]
@@ -339,34 +338,26 @@ mod tests {
     /// $1/h machine and one of a $0.25/h one, a third the table cannot price counts nothing.
     #[test]
     fn the_estimated_cost_prices_each_machine_on_its_own() {
-        use crate::live::protocol::MachineStatus;
-        let machine = |machine, created_at: &str| MachineStatus {
-            machine,
-            instance: None,
-            state: "idle".into(),
-            uses: 0,
-            job: None,
-            idle_since: None,
-            notice: false,
-            created_at: created_at.into(),
-        };
-        let s = Status {
-            now: "2026-12-06T12:00:00Z".into(),
-            machines: vec![
-                machine(1, "2026-12-06T10:00:00Z"),
-                machine(2, "2026-12-06T11:00:00Z"),
-                machine(3, "2026-12-06T09:00:00Z"),
-            ],
-            ..Status::default()
-        };
+        use crate::core::Time;
+        let h = |n: i64| Time(n * 3_600_000);
         let price = |m: u64| match m {
             1 => Some(1.0),
             2 => Some(0.25),
             _ => None,
         };
-        let text = Counters::default().render(&Counts::default(), &s, Some(&price));
+        let alive = alive_usd(
+            h(12),
+            [(1, h(10)), (2, h(11)), (3, h(9))].into_iter(),
+            price,
+        );
+        assert_eq!(alive, 2.25);
+        let c = Counters {
+            cost_usd: 1.0,
+            ..Counters::default()
+        };
+        let text = c.render(&Counts::default(), &Status::default(), Some(alive));
         assert!(
-            text.contains("scalecast_estimated_cost_usd 2.2500"),
+            text.contains("scalecast_estimated_cost_usd 3.2500"),
             "{text}"
         );
     }
