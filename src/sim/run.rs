@@ -383,7 +383,7 @@ impl<L: EventLog> Sim<'_, L> {
     }
 
     /// Bill a machine's time from `r.since` to `now` in its state (and attribute it).
-    #[inline]
+    #[inline(always)]
     fn bill(
         m: &mut Metrics,
         away: &mut Option<RemoteBooks>,
@@ -393,12 +393,23 @@ impl<L: EventLog> Sim<'_, L> {
         r: &MachineRec,
         now: Time,
     ) {
-        if let Some(b) = away {
-            if now > r.since {
-                b.push(Entry::Segment(r.state, r.since, now));
-            }
-            return;
+        match away {
+            Some(b) if now > r.since => b.push(Entry::Segment(r.state, r.since, now)),
+            Some(_) => {}
+            None => Self::bill_here(m, attr, world, id, r, now),
         }
+    }
+
+    /// [`Sim::bill`] with the books kept here.
+    #[inline(never)]
+    fn bill_here(
+        m: &mut Metrics,
+        attr: &mut Option<Attributor>,
+        world: &crate::sim::WorldModel,
+        id: MachineId,
+        r: &MachineRec,
+        now: Time,
+    ) {
         match attr {
             None => m.segment(world, r.state, r.since, now),
             Some(a) => {
