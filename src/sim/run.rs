@@ -322,11 +322,48 @@ struct Sim<'a, L: EventLog> {
     boot: crate::config::scenario::BootSampler<'a>,
     fail_rng: Rng,
     spot_rng: Rng,
+    ledger: Ledger,
+}
+
+/// What a run tallies: its metrics, where its bills and waits go when the books are kept on
+/// another thread (then `m` keeps only the counts), and the attribution of its cost.
+struct Ledger {
     m: Metrics,
-    /// Where the bills and waits go when the books are kept on another thread (then `m` keeps
-    /// only the counts).
     away: Option<RemoteBooks>,
     attr: Option<Attributor>,
+}
+
+impl Ledger {
+    /// Bill a machine's time from `r.since` to `now` in its state (and attribute it).
+    #[inline(always)]
+    fn bill(&mut self, world: &crate::sim::WorldModel, id: MachineId, r: &MachineRec, now: Time) {
+        match &mut self.away {
+            Some(b) if now > r.since => b.push(Entry::Segment(r.state, r.since, now)),
+            Some(_) => {}
+            None => Self::bill_here(&mut self.m, &mut self.attr, world, id, r, now),
+        }
+    }
+
+    /// [`Ledger::bill`] with the books kept here.
+    #[inline(never)]
+    fn bill_here(
+        m: &mut Metrics,
+        attr: &mut Option<Attributor>,
+        world: &crate::sim::WorldModel,
+        id: MachineId,
+        r: &MachineRec,
+        now: Time,
+    ) {
+        match attr {
+            None => m.segment(world, r.state, r.since, now),
+            Some(a) => {
+                let busy = r.state == HourState::Busy;
+                m.segment_to(world, r.state, r.since, now, |d, usd| {
+                    a.spent(id, busy, d, usd)
+                });
+            }
+        }
+    }
 }
 
 impl<L: EventLog> Sim<'_, L> {
@@ -379,59 +416,12 @@ impl<L: EventLog> Sim<'_, L> {
         } else {
             WaitCause::Machines
         };
-        self.m.queued(cause, waiting * to.since(from));
-    }
-
-    /// Bill a machine's time from `r.since` to `now` in its state (and attribute it).
-    #[inline(always)]
-    fn bill(
-        m: &mut Metrics,
-        away: &mut Option<RemoteBooks>,
-        attr: &mut Option<Attributor>,
-        world: &crate::sim::WorldModel,
-        id: MachineId,
-        r: &MachineRec,
-        now: Time,
-    ) {
-        match away {
-            Some(b) if now > r.since => b.push(Entry::Segment(r.state, r.since, now)),
-            Some(_) => {}
-            None => Self::bill_here(m, attr, world, id, r, now),
-        }
-    }
-
-    /// [`Sim::bill`] with the books kept here.
-    #[inline(never)]
-    fn bill_here(
-        m: &mut Metrics,
-        attr: &mut Option<Attributor>,
-        world: &crate::sim::WorldModel,
-        id: MachineId,
-        r: &MachineRec,
-        now: Time,
-    ) {
-        match attr {
-            None => m.segment(world, r.state, r.since, now),
-            Some(a) => {
-                let busy = r.state == HourState::Busy;
-                m.segment_to(world, r.state, r.since, now, |d, usd| {
-                    a.spent(id, busy, d, usd)
-                });
-            }
-        }
+        self.ledger.m.queued(cause, waiting * to.since(from));
     }
 
     fn set_state(&mut self, id: MachineId, state: HourState, now: Time) {
         if let Some(r) = self.machines.get_mut(&id) {
-            Self::bill(
-                &mut self.m,
-                &mut self.away,
-                &mut self.attr,
-                &self.cfg.world,
-                id,
-                r,
-                now,
-            );
+            self.ledger.bill(&self.cfg.world, id, r, now);
             r.state = state;
             r.since = now;
         }
@@ -443,22 +433,17 @@ impl<L: EventLog> Sim<'_, L> {
                 if let Some(at) = r.interrupt_at {
                     self.notices.cancel(&self.machines, at, id);
                 }
-                Self::bill(
-                    &mut self.m,
-                    &mut self.away,
-                    &mut self.attr,
-                    &self.cfg.world,
-                    id,
-                    &r,
-                    now,
-                );
-                if let Some(b) = &mut self.away {
+                self.ledger.bill(&self.cfg.world, id, &r, now);
+                if let Some(b) = &mut self.ledger.away {
                     // Kept away only when nothing is attributed, which is all the answer is for.
                     b.push(Entry::Minimum(r.launched, now, r.state));
                     return true;
                 }
-                let min = self.m.minimum(&self.cfg.world, r.launched, now, r.state);
-                if let Some(a) = &mut self.attr {
+                let min = self
+                    .ledger
+                    .m
+                    .minimum(&self.cfg.world, r.launched, now, r.state);
+                if let Some(a) = &mut self.ledger.attr {
                     if let Some((d, usd)) = min {
                         a.spent(id, false, d, usd);
                     }
@@ -524,8 +509,8 @@ impl<L: EventLog> Sim<'_, L> {
     fn act(&mut self, now: Time, a: &Action) {
         match a.kind {
             ActionKind::CreateMachine { machine, .. } => {
-                self.m.created += 1;
-                if let Some(a) = &mut self.attr {
+                self.ledger.m.created += 1;
+                if let Some(a) = &mut self.ledger.attr {
                     a.created(machine);
                 }
                 self.machines.insert(
@@ -569,16 +554,16 @@ impl<L: EventLog> Sim<'_, L> {
                     j.started = now;
                     j.machine = Some(machine);
                     let (attempt, done) = (j.attempt, now.plus_millis(j.duration_ms));
-                    if let Some(a) = &mut self.attr {
+                    if let Some(a) = &mut self.ledger.attr {
                         a.started(machine, j.key);
                     }
                     self.push(done, SimEvent::Done(job, attempt));
                 }
             }
             ActionKind::RequeueJob { job, .. } => {
-                self.m.retried += 1;
+                self.ledger.m.retried += 1;
                 if let Some(j) = self.jobs.get_mut(&job) {
-                    if let (Some(a), Some(m)) = (&mut self.attr, j.machine) {
+                    if let (Some(a), Some(m)) = (&mut self.ledger.attr, j.machine) {
                         a.stopped(m);
                     }
                     j.waiting_since = now;
@@ -590,17 +575,17 @@ impl<L: EventLog> Sim<'_, L> {
 
     /// A job arrived (in the trace) at `at`.
     fn arrived(&mut self, at: Time) {
-        match &mut self.away {
+        match &mut self.ledger.away {
             Some(b) => b.push(Entry::Arrival(at)),
-            None => self.m.arrival(at),
+            None => self.ledger.m.arrival(at),
         }
     }
 
     /// A job that arrived at `arrival` waited `wait_ms` in all.
     fn waited(&mut self, arrival: Time, wait_ms: i64) {
-        match &mut self.away {
+        match &mut self.ledger.away {
             Some(b) => b.push(Entry::Wait(arrival, wait_ms)),
-            None => self.m.wait(arrival, wait_ms),
+            None => self.ledger.m.wait(arrival, wait_ms),
         }
     }
 
@@ -680,11 +665,13 @@ pub fn simulate_keeping<L: EventLog>(
         boot: cfg.world.boot.sampler(),
         fail_rng: Rng::derive(cfg.seed, "create failure"),
         spot_rng: Rng::derive(cfg.seed, "spot interruption"),
-        m: Metrics::new(cfg.tz),
-        away: books
-            .filter(|_| cfg.attribution.is_none())
-            .and_then(|mut b| b.open(&cfg.world, cfg.tz).then_some(b)),
-        attr: cfg.attribution.clone().map(Attributor::new),
+        ledger: Ledger {
+            m: Metrics::new(cfg.tz),
+            away: books
+                .filter(|_| cfg.attribution.is_none())
+                .and_then(|mut b| b.open(&cfg.world, cfg.tz).then_some(b)),
+            attr: cfg.attribution.clone().map(Attributor::new),
+        },
     };
     match first {
         Some(j) if j.arrival >= start => sim.set_arrival(j),
@@ -731,7 +718,7 @@ pub fn simulate_keeping<L: EventLog>(
             sim.notices.take_first();
             if let Some(r) = sim.machines.get_mut(&m) {
                 r.interrupt_at = None;
-                sim.m.interruptions += 1;
+                sim.ledger.m.interruptions += 1;
                 sim.push(n.plus_millis(NOTICE_MS), SimEvent::Gone(m));
                 sim.feed(n, EventKind::SpotNotice { machine: m }, obs)?;
             }
@@ -769,7 +756,7 @@ pub fn simulate_keeping<L: EventLog>(
                 if let Some(q) = j.queued_ms {
                     obs.observed(arrived, u64::from(q));
                 }
-                let key = match &mut sim.attr {
+                let key = match &mut sim.ledger.attr {
                     Some(a) => {
                         let k = a.key_of(j.id);
                         a.arrived(k);
@@ -861,7 +848,7 @@ pub fn simulate_keeping<L: EventLog>(
                 if let Some(m) = j.machine {
                     sim.set_state(m, HourState::Idle, at);
                 }
-                if let Some(a) = &mut sim.attr {
+                if let Some(a) = &mut sim.ledger.attr {
                     a.waited(j.key, j.waited_ms.max(0) as u64);
                     if let Some(m) = j.machine {
                         a.stopped(m);
@@ -872,7 +859,7 @@ pub fn simulate_keeping<L: EventLog>(
         }
     }
     // The books kept elsewhere come back with every entry applied; the rest is tallied here.
-    if let Some(b) = sim.away.take() {
+    if let Some(b) = sim.ledger.away.take() {
         let kept = b.close().ok_or_else(|| {
             SimError::Trace(TraceError {
                 file: String::new(),
@@ -880,7 +867,7 @@ pub fn simulate_keeping<L: EventLog>(
                 message: "the thread keeping the run's books ended first".into(),
             })
         })?;
-        sim.m.take_back(kept);
+        sim.ledger.m.take_back(kept);
     }
     let end = cfg.end.unwrap_or(now).max(start);
     sim.advance(now, end, obs);
@@ -891,7 +878,7 @@ pub fn simulate_keeping<L: EventLog>(
         after += 1;
     }
     let window = Window {
-        trace_jobs_inside: sim.m.arrived,
+        trace_jobs_inside: sim.ledger.m.arrived,
         trace_jobs_before: sim.before + u64::from(first.is_some_and(|j| j.arrival < start)),
         trace_jobs_after: after,
         longest_gap: None,
@@ -911,12 +898,12 @@ pub fn simulate_keeping<L: EventLog>(
         let wait = match j.machine {
             Some(_) => j.waited_ms,
             None => {
-                sim.m.censored += 1;
+                sim.ledger.m.censored += 1;
                 j.waited_ms + end.since(j.waiting_since).max(0)
             }
         };
-        sim.m.wait(j.arrival, wait);
-        if let Some(a) = &mut sim.attr {
+        sim.ledger.m.wait(j.arrival, wait);
+        if let Some(a) = &mut sim.ledger.attr {
             a.waited(j.key, wait.max(0) as u64);
         }
     }
@@ -925,15 +912,7 @@ pub fn simulate_keeping<L: EventLog>(
     alive.sort_unstable();
     for id in alive {
         if let Some(r) = sim.machines.remove(&id) {
-            Sim::<L>::bill(
-                &mut sim.m,
-                &mut None,
-                &mut sim.attr,
-                &cfg.world,
-                id,
-                &r,
-                end,
-            );
+            sim.ledger.bill(&cfg.world, id, &r, end);
         }
     }
     let jobs = sim.driver.engine().jobs();
@@ -943,7 +922,7 @@ pub fn simulate_keeping<L: EventLog>(
     log.close(&engine)
         .map_err(|e| SimError::Log(e.to_string()))?;
     progress(end);
-    let mut r = sim.m.result(
+    let mut r = sim.ledger.m.result(
         &cfg.name,
         cfg.engine.name(),
         &cfg.world,
@@ -953,7 +932,7 @@ pub fn simulate_keeping<L: EventLog>(
         running,
         cfg.world.notes.clone(),
     );
-    r.by = sim.attr.map(Attributor::finish);
+    r.by = sim.ledger.attr.map(Attributor::finish);
     r.notes.extend(window_notes(&r.name, &window));
     r.window = window;
     r.notes.extend(variant_notes(&r, &cfg.settings));
