@@ -99,13 +99,25 @@ fn wait_for(
     }
 }
 
+/// A fresh directory for one test's daemon, with its state directory and log path inside.
+fn daemon_dir(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = common::scratch(name);
+    let (state, log) = (dir.join("state"), dir.join("daemon.log"));
+    (dir, state, log)
+}
+
+/// SIGTERM the daemon, which must stop cleanly; its log.
+fn stop_cleanly(mut d: common::Daemon, log: &Path) -> String {
+    signal(&d, "TERM");
+    let exit = d.wait().unwrap();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(exit.success(), "SIGTERM stops it cleanly: {exit:?}\n{text}");
+    text
+}
+
 #[test]
 fn the_daemon_keeps_the_pool_survives_sigkill_and_stops_on_sigterm() {
-    let dir = std::env::temp_dir().join(format!("scalecast-live-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let state = dir.join("state");
-    let log = dir.join("daemon.log");
+    let (dir, state, log) = daemon_dir("live");
     let rt = runtime();
     let config = write_config(&dir, 2, 600);
 
@@ -133,10 +145,7 @@ fn the_daemon_keeps_the_pool_survives_sigkill_and_stops_on_sigterm() {
     write_config(&dir, 0, 0);
     d = live_daemon(&config, &state, &log, &[]);
     wait_for(&rt, &state, 0, &log);
-    signal(&d, "TERM");
-    let exit = d.wait().unwrap();
-    assert!(exit.success(), "SIGTERM stops it cleanly: {exit:?}");
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = stop_cleanly(d, &log);
     assert!(text.contains("remove_machine"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -147,9 +156,7 @@ fn the_daemon_keeps_the_pool_survives_sigkill_and_stops_on_sigterm() {
 fn sigterm_while_ec2_does_not_answer_stops_the_daemon() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let dir = common::scratch("live-hung-ec2");
-    let state = dir.join("state");
-    let log = dir.join("daemon.log");
+    let (dir, state, log) = daemon_dir("live-hung-ec2");
     let config = write_config(&dir, 1, 600);
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", silent.local_addr().unwrap());
@@ -197,12 +204,10 @@ fn sigterm_while_ec2_does_not_answer_stops_the_daemon() {
 /// kept.
 #[test]
 fn sighup_applies_new_machine_options_to_new_machines() {
-    let dir = common::scratch("live-reload-options");
-    let state = dir.join("state");
-    let log = dir.join("daemon.log");
+    let (dir, state, log) = daemon_dir("live-reload-options");
     let rt = runtime();
     let config = write_config(&dir, 1, 600);
-    let mut d = live_daemon(&config, &state, &log, &[]);
+    let d = live_daemon(&config, &state, &log, &[]);
     let first = wait_for(&rt, &state, 1, &log);
     assert_eq!(first[0].0, Some(1));
 
@@ -234,14 +239,11 @@ fn sighup_applies_new_machine_options_to_new_machines() {
     assert!(text.contains("MachineOptions not applied"), "{text}");
     assert!(text.contains("eu-central-1 -> eu-west-1"), "{text}");
 
-    signal(&d, "TERM");
-    let exit = d.wait().unwrap();
-    assert!(exit.success(), "{exit:?}");
+    stop_cleanly(d, &log);
     // Leave nothing running on moto for the other tests.
     write_config(&dir, 0, 0);
-    d = live_daemon(&config, &state, &log, &[]);
+    let d = live_daemon(&config, &state, &log, &[]);
     wait_for(&rt, &state, 0, &log);
-    signal(&d, "TERM");
-    assert!(d.wait().unwrap().success());
+    stop_cleanly(d, &log);
     let _ = std::fs::remove_dir_all(&dir);
 }
