@@ -20,6 +20,9 @@ struct World {
     creates: u32,
     /// Every list call hangs (never answers) while set.
     hang_list: bool,
+    /// Every list call takes its list when called, then answers only once this is unset
+    /// (an answer that other calls overtake).
+    hold_list: bool,
     lists: u32,
     /// The instance type and market EC2 gives (a capacity fallback made elsewhere), instead
     /// of the configured m5.large on spot.
@@ -73,15 +76,21 @@ impl Cloud for Fake {
         Ok(())
     }
     async fn list(&self, _manager: &str) -> Result<Vec<Instance>, CloudError> {
-        let hang = {
+        let (hang, hold) = {
             let mut w = self.0.lock().unwrap();
             w.lists += 1;
-            w.hang_list
+            (w.hang_list, w.hold_list)
         };
         if hang {
             std::future::pending::<()>().await;
         }
-        Ok(self.alive())
+        let listed = self.alive();
+        if hold {
+            while self.0.lock().unwrap().hold_list {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        Ok(listed)
     }
 }
 
@@ -125,6 +134,11 @@ fn daemon(name: &str, machine: &str, fake: Fake) -> Running {
 
 /// The daemon on `fake` in `dir` as it stands (its state kept from an earlier start).
 fn start_in(dir: &Path, machine: &str, fake: Fake) -> Running {
+    start_with(dir, machine, fake, |_| {})
+}
+
+/// [`start_in`] with its options changed by `tune`.
+fn start_with(dir: &Path, machine: &str, fake: Fake, tune: impl FnOnce(&mut Options)) -> Running {
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
@@ -138,12 +152,13 @@ fn start_in(dir: &Path, machine: &str, fake: Fake) -> Running {
         .unwrap()
         .local_addr()
         .unwrap();
-    let opts = Options {
+    let mut opts = Options {
         ready_poll: Duration::from_millis(50),
         spot_poll: Duration::from_millis(100),
         metrics: Some(metrics),
         ..Options::new(config, None, state.clone())
     };
+    tune(&mut opts);
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -234,6 +249,126 @@ fn a_spot_notice_on_an_idle_machine_replaces_it() {
         vec![s.machines[0].instance.clone().unwrap()],
         "the noticed one is terminated"
     );
+}
+
+/// The daemon with the periodic reconcile every 300 ms and the other lists rare (15 s), so the
+/// next list call after start-up is the reconcile's.
+fn reconciling_daemon(name: &str, fake: Fake) -> Running {
+    let dir = std::env::temp_dir().join(format!("scalecast-fake-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    start_with(&dir, "IdleCount = 0\nIdleTime = 600", fake, |o| {
+        o.reconcile_every = Duration::from_millis(300);
+        o.spot_poll = Duration::from_secs(15);
+    })
+}
+
+/// `f`'s answer, from another thread, within `secs` seconds (a call that blocks fails the test
+/// rather than hanging it).
+fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("no answer within {secs} s: {what}"))
+}
+
+/// The periodic reconcile lists in the background: while its list call hangs, the daemon
+/// still answers the executor and its metrics, and a job's prepare gets its machine created.
+#[test]
+fn a_hung_periodic_reconcile_holds_nothing_back() {
+    let fake = Fake::default();
+    let d = reconciling_daemon("reconcile-hung", fake.clone());
+    status(&d.state);
+    let before = {
+        let mut w = fake.0.lock().unwrap();
+        w.hang_list = true;
+        w.lists
+    };
+    until(
+        20,
+        || "the periodic reconcile's list call".into(),
+        || (fake.0.lock().unwrap().lists > before).then_some(()),
+    );
+    // Neither would answer if the loop waited on the list.
+    let state = d.state.clone();
+    let s = within(
+        10,
+        "the status while the reconcile's list hangs",
+        move || status(&state),
+    );
+    assert!(s.machines.is_empty(), "{s:#?}");
+    let addr = d.metrics;
+    let m = within(
+        10,
+        "the metrics while the reconcile's list hangs",
+        move || metrics(addr),
+    );
+    assert!(m.contains("scalecast_machines"), "{m}");
+    let _waiting = prepare_aside(&d.state, 41, Default::default());
+    until(
+        10,
+        || "the prepare's create while the reconcile's list hangs".into(),
+        || (fake.0.lock().unwrap().creates == 1).then_some(()),
+    );
+    let s = status(&d.state);
+    assert_eq!(s.machines.len(), 1, "{s:#?}");
+    // Unstick the list so the daemon can stop.
+    fake.0.lock().unwrap().hang_list = false;
+}
+
+/// A periodic reconcile's list that a create overtook (asked before the create, answered
+/// after it: the new instance is not on it) is not trusted: the machine is neither created
+/// again nor declared gone; the next list adopts its instance, and the job runs on it.
+#[test]
+fn a_reconcile_list_overtaken_by_a_create_is_listed_again() {
+    let fake = Fake::default();
+    let d = reconciling_daemon("reconcile-overtaken", fake.clone());
+    status(&d.state);
+    let before = {
+        let mut w = fake.0.lock().unwrap();
+        w.hold_list = true;
+        w.lists
+    };
+    until(
+        20,
+        || "the periodic reconcile's list call".into(),
+        || (fake.0.lock().unwrap().lists > before).then_some(()),
+    );
+    let waiting = prepare_aside(&d.state, 42, Default::default());
+    until(
+        10,
+        || "the prepare's create while the reconcile's list is held".into(),
+        || (fake.0.lock().unwrap().creates == 1).then_some(()),
+    );
+    // Give the create's answer time to reach the daemon, then let the stale list answer.
+    std::thread::sleep(Duration::from_millis(200));
+    fake.0.lock().unwrap().hold_list = false;
+    let started = waiting.join().unwrap();
+    let Response::Started {
+        instance: Some(instance),
+        ..
+    } = started
+    else {
+        panic!("{started:?}")
+    };
+    // Reconciles go on meanwhile (every 300 ms): none of them doubles the machine.
+    std::thread::sleep(Duration::from_millis(800));
+    let alive: Vec<String> = fake.alive().into_iter().map(|i| i.id).collect();
+    assert_eq!(
+        alive,
+        vec![instance.clone()],
+        "nothing doubled or terminated"
+    );
+    assert_eq!(
+        fake.0.lock().unwrap().creates,
+        1,
+        "the machine was created once"
+    );
+    let s = status(&d.state);
+    assert_eq!(s.machines.len(), 1, "{s:#?}");
+    assert_eq!(s.machines[0].instance.as_deref(), Some(instance.as_str()));
 }
 
 /// A stop while the start-up reconcile waits on a cloud that does not answer ends the daemon

@@ -27,7 +27,7 @@ use crate::live::docker::{JobTarget, Settings};
 use crate::live::fallback::{Fallbacks, FellBack, create_with_fallback};
 use crate::live::metrics::Counters;
 use crate::live::protocol::{MachineStatus, Request, Response, Status, socket_path};
-use crate::live::reconcile::{ReconcileError, reconcile};
+use crate::live::reconcile::{ReconcileError, carry_out};
 use crate::live::ship::{ShipError, Shipped, Shipper, Target};
 use crate::live::tls::{Ca, ClientFiles, TlsError, server_name};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -41,8 +41,9 @@ use tracing::{error, info, warn};
 
 /// How long new MachineOptions may take to resolve (their image, their security groups).
 const RECONFIGURE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How often it reconciles with the cloud.
-const RECONCILE_EVERY_MS: i64 = 5 * 60_000;
+/// Periodic reconciles in a row whose list other cloud calls overtook, before the next one
+/// waits for nothing else (as the start-up reconcile does).
+const MAX_RECONCILE_MISSES: u32 = 3;
 /// How many cleaned-up job ids it remembers, so a repeated cleanup or a late prepare is known.
 const REMEMBER_CLEANED: usize = 10_000;
 
@@ -101,6 +102,8 @@ pub struct Options {
     pub ready_poll: Duration,
     /// How often it lists them otherwise (spot notices, interruptions); at most 15 s.
     pub spot_poll: Duration,
+    /// How often it reconciles with the cloud (five minutes).
+    pub reconcile_every: Duration,
     /// Ship the journal to S3 as it grows.
     pub ship: Option<Target>,
     /// Rebuild the state directory from a shipped journal before starting.
@@ -123,6 +126,7 @@ impl Options {
             metrics: None,
             ready_poll: Duration::from_secs(2),
             spot_poll: Duration::from_secs(15),
+            reconcile_every: Duration::from_secs(5 * 60),
             ship: None,
             restore: None,
             ship_every: Duration::from_secs(5),
@@ -168,6 +172,8 @@ enum Msg {
         result: Result<(), CloudError>,
     },
     Listed(Result<Vec<Instance>, CloudError>),
+    /// The periodic reconcile's list.
+    Reconciling(Result<Vec<Instance>, CloudError>),
     Metrics(oneshot::Sender<String>),
     Claimed(Result<(u64, u64), ShipError>),
     Shipped(Result<Shipped, ShipError>),
@@ -240,6 +246,15 @@ struct Daemon<C: Cloud + 'static> {
     listing: bool,
     /// When the instances are next listed.
     next_list: Time,
+    /// Bumped whenever a call that makes, ends or lists instances starts or answers: the
+    /// periodic reconcile's list is trusted only if nothing of the kind happened meanwhile.
+    cloud_calls: u64,
+    /// The periodic reconcile's list is in flight; `cloud_calls` when it was asked.
+    reconciling: Option<u64>,
+    /// Periodic reconciles in a row whose list was overtaken.
+    reconcile_misses: u32,
+    /// When it next reconciles.
+    next_reconcile: Time,
     pending: VecDeque<Action>,
     /// Executors waiting in `prepare`, by job.
     waiters: HashMap<JobId, Vec<oneshot::Sender<Response>>>,
@@ -437,6 +452,7 @@ impl<C: Cloud + 'static> Daemon<C> {
             None => None,
         };
         self.creating.insert(machine);
+        self.cloud_calls += 1;
         self.counters.call("create");
         let req = CreateRequest {
             manager: self.manager.clone(),
@@ -541,6 +557,7 @@ impl<C: Cloud + 'static> Daemon<C> {
 
     fn terminate(&mut self, machine: MachineId, instance: String) {
         self.terminating.insert(machine);
+        self.cloud_calls += 1;
         self.counters.call("terminate");
         let (cloud, tx) = (self.cloud.clone(), self.tx.clone());
         tokio::task::spawn_local(async move {
@@ -570,6 +587,7 @@ impl<C: Cloud + 'static> Daemon<C> {
         fell: Vec<FellBack>,
     ) -> Result<(), DaemonError> {
         self.creating.remove(&machine);
+        self.cloud_calls += 1;
         for f in &fell {
             self.counters.fallbacks += 1;
             info!(
@@ -621,6 +639,7 @@ impl<C: Cloud + 'static> Daemon<C> {
         result: Result<(), CloudError>,
     ) -> Result<(), DaemonError> {
         self.terminating.remove(&machine);
+        self.cloud_calls += 1;
         match result {
             Ok(()) => {
                 self.breaker.success();
@@ -665,6 +684,7 @@ impl<C: Cloud + 'static> Daemon<C> {
 
     fn on_listed(&mut self, listed: Result<Vec<Instance>, CloudError>) -> Result<(), DaemonError> {
         self.listing = false;
+        self.cloud_calls += 1;
         let listed = match listed {
             Ok(l) => l,
             Err(e) => {
@@ -760,6 +780,7 @@ impl<C: Cloud + 'static> Daemon<C> {
 
     fn list(&mut self) {
         self.listing = true;
+        self.cloud_calls += 1;
         self.counters.call("list");
         let (cloud, tx, manager) = (self.cloud.clone(), self.tx.clone(), self.manager.clone());
         tokio::task::spawn_local(async move {
@@ -767,14 +788,69 @@ impl<C: Cloud + 'static> Daemon<C> {
         });
     }
 
+    /// List the instances and reconcile, waiting for both (at start-up, and when the
+    /// periodic reconcile's list was overtaken too often).
     async fn reconcile(&mut self) -> Result<(), DaemonError> {
         self.counters.call("list");
-        let out = reconcile(
+        match self.cloud.list(&self.manager).await {
+            Ok(listed) => self.reconcile_with(&listed).await,
+            Err(e) => {
+                self.failed_call("list", &e);
+                Ok(())
+            }
+        }
+    }
+
+    /// The periodic reconcile's list, asked in the background: requests, answers and the
+    /// metrics are served while it is on its way.
+    fn ask_reconcile(&mut self) {
+        self.reconciling = Some(self.cloud_calls);
+        self.counters.call("list");
+        let (cloud, tx, manager) = (self.cloud.clone(), self.tx.clone(), self.manager.clone());
+        tokio::task::spawn_local(async move {
+            let _ = tx.send(Msg::Reconciling(cloud.list(&manager).await));
+        });
+    }
+
+    /// The periodic reconcile's list came: the list to reconcile with, or None when it failed,
+    /// or when a create, terminate or list started or answered meanwhile (the list may not
+    /// show an instance the fleet knows of: it is asked again soon, and after
+    /// MAX_RECONCILE_MISSES such lists in a row the next reconcile waits for nothing else).
+    fn on_reconcile_list(
+        &mut self,
+        listed: Result<Vec<Instance>, CloudError>,
+    ) -> Option<Vec<Instance>> {
+        let asked = self.reconciling.take();
+        match listed {
+            Err(e) => {
+                self.failed_call("list", &e);
+                None
+            }
+            Ok(l) if asked == Some(self.cloud_calls) => {
+                self.reconcile_misses = 0;
+                Some(l)
+            }
+            Ok(_) => {
+                self.reconcile_misses += 1;
+                info!(
+                    misses = self.reconcile_misses,
+                    "reconcile: other cloud calls overtook its list; listing again soon"
+                );
+                self.next_reconcile = now().plus_millis(self.opts.ready_poll.as_millis() as i64);
+                None
+            }
+        }
+    }
+
+    /// Reconcile the fleet with `listed`, a list no older than any create or terminate.
+    async fn reconcile_with(&mut self, listed: &[Instance]) -> Result<(), DaemonError> {
+        let out = carry_out(
             &*self.cloud,
             &mut self.journal,
             &self.manager,
             &self.machine_name,
             now(),
+            listed,
         )
         .await;
         let out = match out {
@@ -1145,12 +1221,12 @@ impl<C: Cloud + 'static> Daemon<C> {
     }
 
     /// When the loop next has something to do by the clock.
-    fn next_wake(&self, next_reconcile: Time) -> Time {
+    fn next_wake(&self) -> Time {
         // While a list is in flight its answer wakes the loop; its due time would spin it.
-        let mut t = if self.listing {
-            next_reconcile
+        let mut t = if self.listing || self.reconciling.is_some() {
+            self.next_reconcile
         } else {
-            self.next_list.min(next_reconcile)
+            self.next_list.min(self.next_reconcile)
         };
         if let Some(d) = self.journal.poll_timeout() {
             t = t.min(d);
@@ -1399,6 +1475,10 @@ pub async fn serve<C: Cloud + 'static>(
         deferred: VecDeque::new(),
         listing: false,
         next_list: now(),
+        cloud_calls: 0,
+        reconciling: None,
+        reconcile_misses: 0,
+        next_reconcile: now(),
         pending: VecDeque::new(),
         waiters: HashMap::new(),
         cleaned: (VecDeque::new(), HashSet::new()),
@@ -1478,11 +1558,13 @@ pub async fn serve<C: Cloud + 'static>(
 
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
             .map_err(|e| DaemonError::Io("SIGHUP".into(), e))?;
-        let mut next_reconcile = now().plus_millis(RECONCILE_EVERY_MS);
+        let every = |d: &Daemon<C>| now().plus_millis(d.opts.reconcile_every.as_millis() as i64);
+        d.next_reconcile = every(&d);
         loop {
-            let wake = d.next_wake(next_reconcile);
+            let wake = d.next_wake();
             let sleep = Duration::from_millis(wake.since(now()).max(0) as u64);
             let mut new_ec2 = None;
+            let mut reconcile_list = None;
             let step: Result<(), DaemonError> = tokio::select! {
                 _ = &mut stop => break Ok(()),
                 _ = hup.recv() => d.reload().map(|n| new_ec2 = n),
@@ -1491,6 +1573,10 @@ pub async fn serve<C: Cloud + 'static>(
                     Msg::Created { machine, made, fell } => d.on_created(machine, made, fell),
                     Msg::Terminated { machine, instance, result } => d.on_terminated(machine, instance, result),
                     Msg::Listed(l) => d.on_listed(l),
+                    Msg::Reconciling(l) => {
+                        reconcile_list = d.on_reconcile_list(l);
+                        Ok(())
+                    }
                     Msg::Metrics(reply) => { let _ = reply.send(d.metrics()); Ok(()) }
                     Msg::Claimed(r) => { d.on_ship(Some(r), None); Ok(()) }
                     Msg::Shipped(r) => { d.on_ship(None, Some(r)); Ok(()) }
@@ -1506,6 +1592,19 @@ pub async fn serve<C: Cloud + 'static>(
                 }
                 _ = tokio::time::sleep(sleep) => Ok(()),
             };
+            if let Some(listed) = reconcile_list {
+                // Nothing changed in the cloud since it was listed: reconcile with it at once,
+                // before anything else can start a call (orphans and re-issued creates are
+                // rare; only they wait on the cloud here).
+                let reconciled = tokio::select! {
+                    biased;
+                    _ = &mut stop => break Ok(()),
+                    r = d.reconcile_with(&listed) => r,
+                };
+                if let Err(e) = reconciled.and_then(|()| d.act()) {
+                    break Err(e);
+                }
+            }
             if let Some(ec2) = new_ec2 {
                 // New MachineOptions resolve their image and security groups on EC2 first.
                 let answer = tokio::select! {
@@ -1525,12 +1624,16 @@ pub async fn serve<C: Cloud + 'static>(
             }) {
                 break Err(e);
             }
-            if now() >= d.next_list && !d.listing {
+            if now() >= d.next_list && !d.listing && d.reconciling.is_none() {
                 d.list();
                 d.next_list = now().plus_millis(d.list_interval().as_millis() as i64);
             }
-            if now() >= next_reconcile {
-                if d.creating.is_empty() && d.terminating.is_empty() && !d.listing {
+            if now() >= d.next_reconcile && d.reconciling.is_none() {
+                if !(d.creating.is_empty() && d.terminating.is_empty() && !d.listing) {
+                    d.next_reconcile = now().plus_millis(d.opts.ready_poll.as_millis() as i64);
+                } else if d.reconcile_misses >= MAX_RECONCILE_MISSES {
+                    // Overtaken too often (a busy fleet): this one holds everything else back.
+                    d.reconcile_misses = 0;
                     let reconciled = tokio::select! {
                         biased;
                         _ = &mut stop => break Ok(()),
@@ -1539,9 +1642,10 @@ pub async fn serve<C: Cloud + 'static>(
                     if let Err(e) = reconciled.and_then(|()| d.act()) {
                         break Err(e);
                     }
-                    next_reconcile = now().plus_millis(RECONCILE_EVERY_MS);
+                    d.next_reconcile = every(&d);
                 } else {
-                    next_reconcile = now().plus_millis(d.opts.ready_poll.as_millis() as i64);
+                    d.ask_reconcile();
+                    d.next_reconcile = every(&d);
                 }
             }
         }

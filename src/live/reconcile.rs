@@ -116,7 +116,21 @@ pub async fn reconcile<C: Cloud, L: EventLog>(
     now: Time,
 ) -> Result<Outcome, ReconcileError<L::Error>> {
     let instances = cloud.list(manager).await.map_err(ReconcileError::List)?;
-    let plan = plan(driver.engine().fleet(), &instances);
+    carry_out(cloud, driver, manager, machine_name, now, &instances).await
+}
+
+/// [`reconcile`] with the list already made: plan from `instances` and the fleet as it stands,
+/// and carry the plan out. The list must be no older than every create and terminate the
+/// fleet knows of (a list asked before a create answered would not show its instance).
+pub async fn carry_out<C: Cloud, L: EventLog>(
+    cloud: &C,
+    driver: &mut Driver<L>,
+    manager: &str,
+    machine_name: &str,
+    now: Time,
+    instances: &[Instance],
+) -> Result<Outcome, ReconcileError<L::Error>> {
+    let plan = plan(driver.engine().fleet(), instances);
     let mut out = Outcome::default();
     for (id, _) in &plan.terminate {
         if let Err(e) = cloud.terminate(id).await {
