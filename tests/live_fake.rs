@@ -27,6 +27,9 @@ struct World {
     /// The instance type and market EC2 gives (a capacity fallback made elsewhere), instead
     /// of the configured m5.large on spot.
     gives: Option<(String, bool)>,
+    /// This many create calls find no capacity before one is answered; an answered one
+    /// then gives the type and market it asked for.
+    short: u32,
 }
 
 #[derive(Clone, Default)]
@@ -54,8 +57,19 @@ impl Cloud for Fake {
         if w.throttle {
             return Err(CloudError::from_code("RequestLimitExceeded", "slow down"));
         }
+        if w.short > 0 {
+            w.short -= 1;
+            return Err(CloudError::from_code(
+                "InsufficientInstanceCapacity",
+                "no capacity in eu-central-1a",
+            ));
+        }
         w.next += 1;
-        let (instance_type, spot) = w.gives.clone().unwrap_or(("m5.large".into(), true));
+        let asked = (
+            req.instance_type.clone().unwrap_or("m5.large".into()),
+            !req.on_demand,
+        );
+        let (instance_type, spot) = w.gives.clone().unwrap_or(asked);
         let i = Instance {
             id: format!("i-{:04}", w.next),
             machine: Some(req.machine),
@@ -248,6 +262,91 @@ fn a_spot_notice_on_an_idle_machine_replaces_it() {
         alive,
         vec![s.machines[0].instance.clone().unwrap()],
         "the noticed one is terminated"
+    );
+}
+
+/// A create that falls back on capacity is journaled with what it made (the fallback type, on
+/// spot) and the attempt that found no capacity; `journal export` shows it.
+#[test]
+fn a_capacity_fallback_is_journaled_with_the_instance_it_made() {
+    use scalecast::core::{Attempt, EventKind, Launch};
+    let fake = Fake::default();
+    fake.0.lock().unwrap().short = 1;
+    let dir = std::env::temp_dir().join(format!("scalecast-fake-fallback-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("scalecast.toml"),
+        "[capacity]\ninstance_types = [\"m5a.large\"]\n",
+    )
+    .unwrap();
+    let mut d = start_in(&dir, "IdleCount = 0\nIdleTime = 600", fake.clone());
+    let started = ask(
+        &d.state,
+        Request::Prepare {
+            job: 5,
+            keys: Default::default(),
+        },
+    );
+    let Response::Started {
+        machine,
+        instance: Some(instance),
+        ..
+    } = started
+    else {
+        panic!("{started:?}")
+    };
+    assert_eq!(
+        fake.0.lock().unwrap().creates,
+        2,
+        "one attempt, one fallback"
+    );
+    d.stop();
+    let mut launches = Vec::new();
+    scalecast::journal::Reader::open(&d.state.join("journal"))
+        .unwrap()
+        .events(|_, e| {
+            if let EventKind::MachineLaunched { machine, launch } = e.kind {
+                launches.push((machine, *launch));
+            }
+        })
+        .unwrap();
+    assert_eq!(
+        launches,
+        vec![(
+            machine,
+            Launch {
+                instance,
+                instance_type: "m5a.large".into(),
+                spot: true,
+                fell_back: vec![Attempt {
+                    instance_type: "m5.large".into(),
+                    spot: true,
+                    error: CloudError::from_code(
+                        "InsufficientInstanceCapacity",
+                        "no capacity in eu-central-1a"
+                    )
+                    .to_string(),
+                }],
+            }
+        )]
+    );
+    // `journal export` writes it as documented (docs/events.md).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"))
+        .args(["journal", "export"])
+        .arg(d.state.join("journal"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("machine_launched"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["launch"]["instance_type"], "m5a.large", "{v}");
+    assert_eq!(
+        v["launch"]["fell_back"][0]["instance_type"], "m5.large",
+        "{v}"
     );
 }
 

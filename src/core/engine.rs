@@ -247,7 +247,7 @@ impl Engine {
             });
         }
         // A record for the books: nothing to apply, nothing to decide.
-        if let EventKind::JobCharged { .. } = ev.kind {
+        if let EventKind::JobCharged { .. } | EventKind::MachineLaunched { .. } = ev.kind {
             return Ok(());
         }
         self.check(&ev.kind)?;
@@ -324,7 +324,10 @@ impl Engine {
                     return Err(EngineError::UnknownMachine(*machine));
                 }
             }
-            EventKind::Tick | EventKind::ConfigReloaded { .. } | EventKind::JobCharged { .. } => {}
+            EventKind::Tick
+            | EventKind::ConfigReloaded { .. }
+            | EventKind::JobCharged { .. }
+            | EventKind::MachineLaunched { .. } => {}
         }
         Ok(())
     }
@@ -360,7 +363,8 @@ impl Engine {
             EventKind::JobArrived { .. }
             | EventKind::JobFinished { .. }
             | EventKind::JobCancelled { .. }
-            | EventKind::JobCharged { .. } => {}
+            | EventKind::JobCharged { .. }
+            | EventKind::MachineLaunched { .. } => {}
             EventKind::MachineReady { machine } => {
                 self.fleet.make_idle(*machine, now);
                 self.on_machine_idle(*machine);

@@ -43,6 +43,37 @@ pub enum EventKind {
     /// What a finished job cost, as the live daemon estimated it when it ended (written after
     /// its `JobFinished`). A record for the books: the engine applies nothing from it.
     JobCharged { job: JobId, charge: Box<Charge> },
+    /// What the cloud made for a machine the engine asked for, as the live daemon learnt it
+    /// when the create answered: the instance, its type and market, and the attempts that
+    /// found no capacity first. A record for the books: the engine applies nothing from it.
+    MachineLaunched {
+        machine: MachineId,
+        launch: Box<Launch>,
+    },
+}
+
+/// A machine's instance as the cloud made it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Launch {
+    /// The cloud's id of the instance.
+    pub instance: String,
+    pub instance_type: String,
+    /// Spot (true) or on-demand.
+    pub spot: bool,
+    /// The attempts before it that found no capacity (capacity fallbacks), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fell_back: Vec<Attempt>,
+}
+
+/// A create attempt that found no capacity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attempt {
+    pub instance_type: String,
+    pub spot: bool,
+    /// The cloud's answer.
+    pub error: String,
 }
 
 /// Who a job was for, as GitLab Runner told the executor (`CI_PROJECT_PATH`,

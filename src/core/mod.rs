@@ -15,6 +15,6 @@ pub mod time;
 
 pub use action::{Action, ActionKind, CreateReason, RemoveReason};
 pub use engine::{Engine, EngineError, EngineKind, UnknownEngine};
-pub use event::{Charge, Event, EventKind, JobId, JobKeys, MachineId};
+pub use event::{Attempt, Charge, Event, EventKind, JobId, JobKeys, Launch, MachineId};
 pub use settings::{AutoscalingEntry, Effective, IdleSettings, Settings};
 pub use time::{Time, TimeParseError};

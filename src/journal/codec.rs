@@ -88,6 +88,8 @@ enum StoredKind {
     JobCancelled(u64),
     /// The job and its charge as JSON (added last, like `JobCancelled`).
     JobCharged(u64, String),
+    /// The machine and its launch as JSON (added last).
+    MachineLaunched(u64, String),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -116,6 +118,10 @@ pub fn encode_event(e: &Event) -> Vec<u8> {
         EventKind::ConfigReloaded { settings } => {
             StoredKind::ConfigReloaded(serde_json::to_string(settings).expect("settings encode"))
         }
+        EventKind::MachineLaunched { machine, launch } => StoredKind::MachineLaunched(
+            *machine,
+            serde_json::to_string(launch).expect("launches encode"),
+        ),
     };
     let payload = bincode::serde::encode_to_vec(StoredEvent { at: e.at.0, kind }, config())
         .expect("events encode");
@@ -144,6 +150,12 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, CodecError> {
         StoredKind::JobCharged(job, json) => EventKind::JobCharged {
             job,
             charge: Box::new(
+                serde_json::from_str(&json).map_err(|e| CodecError::Payload(e.to_string()))?,
+            ),
+        },
+        StoredKind::MachineLaunched(machine, json) => EventKind::MachineLaunched {
+            machine,
+            launch: Box::new(
                 serde_json::from_str(&json).map_err(|e| CodecError::Payload(e.to_string()))?,
             ),
         },
@@ -206,6 +218,19 @@ mod tests {
                 settings: Box::new(s),
             },
             EventKind::JobCancelled { job: 9 },
+            EventKind::MachineLaunched {
+                machine: 11,
+                launch: Box::new(crate::core::Launch {
+                    instance: "i-0abc".into(),
+                    instance_type: "m5a.large".into(),
+                    spot: true,
+                    fell_back: vec![crate::core::Attempt {
+                        instance_type: "m5.large".into(),
+                        spot: true,
+                        error: "InsufficientInstanceCapacity: none".into(),
+                    }],
+                }),
+            },
             EventKind::JobCharged {
                 job: 10,
                 charge: Box::new(crate::core::Charge {

@@ -582,6 +582,7 @@ pub fn kind_name(k: &EventKind) -> &'static str {
         EventKind::ConfigReloaded { .. } => "config_reloaded",
         EventKind::JobCancelled { .. } => "job_cancelled",
         EventKind::JobCharged { .. } => "job_charged",
+        EventKind::MachineLaunched { .. } => "machine_launched",
     }
 }
 

@@ -604,6 +604,28 @@ impl<C: Cloud + 'static> Daemon<C> {
             Ok(i) => {
                 self.breaker.success();
                 info!(machine, instance = %i.id, instance_type = %i.instance_type, spot = i.spot, "instance launched");
+                // What was made, and the attempts that found no capacity first, for the
+                // journal (an attempt without a type of its own tried the configured one).
+                let launch = crate::core::Launch {
+                    instance: i.id.clone(),
+                    instance_type: i.instance_type.clone(),
+                    spot: i.spot,
+                    fell_back: fell
+                        .iter()
+                        .map(|f| crate::core::Attempt {
+                            instance_type: f
+                                .instance_type
+                                .clone()
+                                .unwrap_or_else(|| self.ec2.instance_type.clone()),
+                            spot: !f.on_demand && self.ec2.request_spot_instance,
+                            error: f.error.to_string(),
+                        })
+                        .collect(),
+                };
+                self.feed(EventKind::MachineLaunched {
+                    machine,
+                    launch: Box::new(launch),
+                })?;
                 self.learn_rate(machine, &i);
                 self.instances.insert(machine, i.id.clone());
                 // Look for it soon: it becomes ready when the list shows it running.
