@@ -232,6 +232,17 @@ enum JournalCommand {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// Each machine's story: why it was made, what the cloud made for it, what it ran, why and
+    /// when it went.
+    Machines {
+        dir: PathBuf,
+        /// Only this machine.
+        #[arg(long, value_name = "N")]
+        machine: Option<u64>,
+        /// Write the stories as JSON to FILE (`-` for standard output) instead of text.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// Test helper: append seeded events in batches forever, printing each acknowledged batch.
     #[command(name = "_crash-writer", hide = true)]
     CrashWriter {

@@ -315,11 +315,83 @@ fn secrets_never_enter_the_journal() {
     assert_eq!(v["header"]["seed"], 42);
 }
 
+/// `journal machines` tells every machine's story from a simulated journal: one story per
+/// machine the run made, each with the reason it was made, and every job start on some machine;
+/// a machine the journal never made is an error naming it.
+#[test]
+fn every_machine_made_has_its_story() {
+    let dir = temp("stories");
+    let out = dir.with_extension("json");
+    let o = scalecast(&[
+        "simulate",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/tutorial/scenario.toml"
+        ),
+        "--journal",
+        dir.to_str().unwrap(),
+        "--json",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let run: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let run = &run["variants"][0];
+    let o = scalecast(&["journal", "machines", dir.to_str().unwrap(), "--json", "-"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stories: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        stories.len() as u64,
+        run["machines_created"].as_u64().unwrap()
+    );
+    let started: u64 = stories.iter().map(|s| s["jobs"].as_u64().unwrap()).sum();
+    let finished = run["jobs"].as_u64().unwrap() - run["jobs_unfinished"].as_u64().unwrap();
+    assert_eq!(
+        started,
+        finished
+            + run["jobs_retried"].as_u64().unwrap()
+            + run["jobs_running_at_end"].as_u64().unwrap(),
+        "every start, once"
+    );
+    for (i, s) in stories.iter().enumerate() {
+        assert_eq!(s["machine"], i as u64 + 1, "in creation order");
+        assert!(s["created"]["why"].is_string(), "{s}");
+        // A machine removed by decision went after the decision.
+        if let (Some(r), Some(e)) = (s["removed_at"].as_str(), s["ended_at"].as_str()) {
+            assert!(r <= e, "{s}");
+        }
+    }
+    let o = scalecast(&[
+        "journal",
+        "machines",
+        dir.to_str().unwrap(),
+        "--machine",
+        "2",
+    ]);
+    let t = text(&o.stdout);
+    assert!(t.starts_with("machine 2: made at "), "{t}");
+    assert_eq!(t.matches("machine ").count(), 1, "only machine 2: {t}");
+    let far = (stories.len() + 1).to_string();
+    let o = scalecast(&[
+        "journal",
+        "machines",
+        dir.to_str().unwrap(),
+        "--machine",
+        &far,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains(&format!("no machine {far}")),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
 #[test]
 fn not_a_journal_is_a_clear_error() {
     let dir = temp("empty");
     std::fs::create_dir_all(&dir).unwrap();
-    for cmd in ["inspect", "verify", "export"] {
+    for cmd in ["inspect", "verify", "export", "machines"] {
         let o = scalecast(&["journal", cmd, dir.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(2), "{cmd}");
         assert!(text(&o.stderr).contains("not a scalecast journal"), "{cmd}");

@@ -348,6 +348,21 @@ fn a_capacity_fallback_is_journaled_with_the_instance_it_made() {
         v["launch"]["fell_back"][0]["instance_type"], "m5.large",
         "{v}"
     );
+    // And the machine's story tells it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"))
+        .args(["journal", "machines"])
+        .arg(d.state.join("journal"))
+        .args(["--machine", &machine.to_string()])
+        .output()
+        .unwrap();
+    let story = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        story.contains(&format!(
+            "launched {} as m5a.large spot; before it m5.large spot found no capacity",
+            v["launch"]["instance"].as_str().unwrap()
+        )),
+        "{story}"
+    );
 }
 
 /// The daemon with the periodic reconcile every 300 ms and the other lists rare (15 s), so the

@@ -1,4 +1,4 @@
-//! `scalecast journal inspect|export|verify`, and the crash tests' hidden writer.
+//! `scalecast journal inspect|export|verify|costs|machines`, and the crash tests' hidden writer.
 
 use crate::JournalCommand;
 use crate::cli::Failure;
@@ -100,6 +100,7 @@ pub fn run(command: JournalCommand) -> Result<ExitCode, Failure> {
             top,
             json,
         } => costs(&dir, by, since.as_deref(), top, json.as_deref()),
+        JournalCommand::Machines { dir, machine, json } => machines(&dir, machine, json.as_deref()),
         JournalCommand::Verify { dir } => {
             let r = Reader::open(&dir).map_err(journal_input)?;
             let v = r.verify().map_err(journal_input)?;
@@ -198,14 +199,7 @@ fn costs(
         );
     }
     if let Some(path) = json {
-        let mut bytes = serde_json::to_vec_pretty(&c).context("encoding the costs")?;
-        bytes.push(b'\n');
-        if path == std::path::Path::new("-") {
-            std::io::stdout().lock().write_all(&bytes)?;
-        } else {
-            scalecast::report::output::write_atomic(path, &bytes)
-                .with_context(|| format!("writing {}", path.display()))?;
-        }
+        write_json(path, &c)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut o = std::io::stdout().lock();
@@ -233,5 +227,63 @@ fn costs(
         c.first.map_or_else(String::new, |t| t.to_rfc3339()),
         c.last.map_or_else(String::new, |t| t.to_rfc3339()),
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `value` as pretty JSON to `path`, `-` for standard output (a file is written whole or not
+/// at all).
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), Failure> {
+    let mut bytes = serde_json::to_vec_pretty(value).context("encoding")?;
+    bytes.push(b'\n');
+    if path == std::path::Path::new("-") {
+        std::io::stdout().lock().write_all(&bytes)?;
+    } else {
+        scalecast::report::output::write_atomic(path, &bytes)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `scalecast journal machines DIR [--machine N] [--json FILE]`.
+fn machines(
+    dir: &std::path::Path,
+    machine: Option<u64>,
+    json: Option<&std::path::Path>,
+) -> Result<ExitCode, Failure> {
+    let r = scalecast::journal::Reader::open(dir).map_err(journal_input)?;
+    let (mut stories, dropped) =
+        scalecast::journal::machines::stories(&r).map_err(journal_input)?;
+    if let Some(d) = dropped {
+        eprintln!(
+            "note: a torn tail of {} record(s) from event {} was left out: {}",
+            d.count, d.first, d.reason
+        );
+    }
+    if let Some(m) = machine {
+        let made = stories.len();
+        stories.retain(|s| s.machine == m);
+        if stories.is_empty() {
+            return Err(Failure::Input(format!(
+                "{}: no machine {m} in this journal ({made} machine(s) made{})",
+                dir.display(),
+                match made {
+                    0 => String::new(),
+                    _ => format!(", numbered from 1 to {made}"),
+                }
+            )));
+        }
+    }
+    if let Some(path) = json {
+        write_json(path, &stories)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut o = BufWriter::new(std::io::stdout().lock());
+    if stories.is_empty() {
+        writeln!(o, "no machine was made in {}", dir.display())?;
+    }
+    for s in &stories {
+        write!(o, "{}", s.describe())?;
+    }
+    o.flush()?;
     Ok(ExitCode::SUCCESS)
 }

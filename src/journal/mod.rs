@@ -7,6 +7,7 @@
 
 pub mod codec;
 pub mod costs;
+pub mod machines;
 pub mod store;
 pub mod trace;
 pub mod workload;
