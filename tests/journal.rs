@@ -261,9 +261,10 @@ fn appends_continue_after_reopening() {
     );
 }
 
-#[test]
-fn secrets_never_enter_the_journal() {
-    let dir = temp("secrets");
+/// The tutorial simulated with its baseline's events journaled: the journal's folder and the
+/// run's JSON result.
+fn simulated_journal(name: &str) -> (PathBuf, PathBuf) {
+    let dir = temp(name);
     let out = dir.with_extension("json");
     let o = scalecast(&[
         "simulate",
@@ -278,6 +279,12 @@ fn secrets_never_enter_the_journal() {
         "--quiet",
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
+    (dir, out)
+}
+
+#[test]
+fn secrets_never_enter_the_journal() {
+    let (dir, _) = simulated_journal("secrets");
     let fs = files(&dir);
     assert!(!fs.is_empty());
     for f in fs {
@@ -320,21 +327,7 @@ fn secrets_never_enter_the_journal() {
 /// a machine the journal never made is an error naming it.
 #[test]
 fn every_machine_made_has_its_story() {
-    let dir = temp("stories");
-    let out = dir.with_extension("json");
-    let o = scalecast(&[
-        "simulate",
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scenarios/tutorial/scenario.toml"
-        ),
-        "--journal",
-        dir.to_str().unwrap(),
-        "--json",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (dir, out) = simulated_journal("stories");
     let run: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let run = &run["variants"][0];
     let o = scalecast(&["journal", "machines", dir.to_str().unwrap(), "--json", "-"]);

@@ -377,6 +377,22 @@ fn reconciling_daemon(name: &str, fake: Fake) -> Running {
     })
 }
 
+/// Once the daemon answers, set the fake's lists up with `set` and wait for the next list
+/// call (the periodic reconcile's, with [`reconciling_daemon`]).
+fn next_list_call(d: &Running, fake: &Fake, set: impl FnOnce(&mut World)) {
+    status(&d.state);
+    let before = {
+        let mut w = fake.0.lock().unwrap();
+        set(&mut w);
+        w.lists
+    };
+    until(
+        20,
+        || "the periodic reconcile's list call".into(),
+        || (fake.0.lock().unwrap().lists > before).then_some(()),
+    );
+}
+
 /// `f`'s answer, from another thread, within `secs` seconds (a call that blocks fails the test
 /// rather than hanging it).
 fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -394,17 +410,7 @@ fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send
 fn a_hung_periodic_reconcile_holds_nothing_back() {
     let fake = Fake::default();
     let d = reconciling_daemon("reconcile-hung", fake.clone());
-    status(&d.state);
-    let before = {
-        let mut w = fake.0.lock().unwrap();
-        w.hang_list = true;
-        w.lists
-    };
-    until(
-        20,
-        || "the periodic reconcile's list call".into(),
-        || (fake.0.lock().unwrap().lists > before).then_some(()),
-    );
+    next_list_call(&d, &fake, |w| w.hang_list = true);
     // Neither would answer if the loop waited on the list.
     let state = d.state.clone();
     let s = within(
@@ -439,17 +445,7 @@ fn a_hung_periodic_reconcile_holds_nothing_back() {
 fn a_reconcile_list_overtaken_by_a_create_is_listed_again() {
     let fake = Fake::default();
     let d = reconciling_daemon("reconcile-overtaken", fake.clone());
-    status(&d.state);
-    let before = {
-        let mut w = fake.0.lock().unwrap();
-        w.hold_list = true;
-        w.lists
-    };
-    until(
-        20,
-        || "the periodic reconcile's list call".into(),
-        || (fake.0.lock().unwrap().lists > before).then_some(()),
-    );
+    next_list_call(&d, &fake, |w| w.hold_list = true);
     let waiting = prepare_aside(&d.state, 42, Default::default());
     until(
         10,
