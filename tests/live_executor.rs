@@ -137,6 +137,10 @@ fn a_job_prepares_on_a_machine_and_cleans_up_and_the_daemon_says_so() {
         table.contains("1 running, 0 waiting") && table.contains("used"),
         "{table}"
     );
+    // What EC2 made for it: the configured type, on spot.
+    assert_eq!(s["machines"][0]["instance_type"], "m5.large", "{s}");
+    assert_eq!(s["machines"][0]["spot"], true, "{s}");
+    assert!(table.contains("m5.large spot"), "{table}");
 
     let m = http_get(&addr, "/metrics");
     assert!(m.starts_with("HTTP/1.1 200"), "{m}");

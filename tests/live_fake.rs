@@ -301,6 +301,10 @@ fn a_capacity_fallback_is_journaled_with_the_instance_it_made() {
         2,
         "one attempt, one fallback"
     );
+    // The status says what the machine got.
+    let s = status(&d.state);
+    assert_eq!(s.machines[0].instance_type.as_deref(), Some("m5a.large"));
+    assert_eq!(s.machines[0].spot, Some(true));
     d.stop();
     let mut launches = Vec::new();
     scalecast::journal::Reader::open(&d.state.join("journal"))

@@ -295,14 +295,19 @@ fn status_text(s: &Status) -> String {
     );
     let _ = writeln!(
         o,
-        "{:>8}  {:<20}  {:<9}  {:>4}  {:>10}  {:<24}  notice",
-        "machine", "instance", "state", "uses", "job", "idle since"
+        "{:>8}  {:<20}  {:<22}  {:<9}  {:>4}  {:>10}  {:<24}  notice",
+        "machine", "instance", "type", "state", "uses", "job", "idle since"
     );
     for m in &s.machines {
         let line = format!(
-            "{:>8}  {:<20}  {:<9}  {:>4}  {:>10}  {:<24}  {}",
+            "{:>8}  {:<20}  {:<22}  {:<9}  {:>4}  {:>10}  {:<24}  {}",
             m.machine,
             m.instance.as_deref().unwrap_or("-"),
+            match (&m.instance_type, m.spot) {
+                (Some(t), Some(true)) => format!("{t} spot"),
+                (Some(t), _) => format!("{t} on-demand"),
+                (None, _) => "-".into(),
+            },
             m.state,
             m.uses,
             m.job.map_or("-".into(), |j| j.to_string()),

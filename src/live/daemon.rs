@@ -263,11 +263,10 @@ struct Daemon<C: Cloud + 'static> {
     /// The configured instance's estimated $/h (spot discount applied), when the price table
     /// knows its type.
     price_per_hour: Option<f64>,
-    /// Each machine's own estimated $/h, from its instance's type and market once they are
-    /// known (a capacity fallback, or MachineOptions reloaded since it was made, give it
-    /// another than the configured one's); None when the price table does not know its type
-    /// (its jobs are then not charged, as with a configured type the table does not know).
-    rates: HashMap<MachineId, Option<f64>>,
+    /// Each machine's instance type and market once they are known (a capacity fallback, or
+    /// MachineOptions reloaded since it was made, give it others than the configured ones),
+    /// with its own estimated $/h.
+    got: HashMap<MachineId, Got>,
     /// The root volume's storage, $/h.
     storage_per_hour: f64,
     /// What each job's charge needs: who it is for, when it arrived and started.
@@ -276,6 +275,15 @@ struct Daemon<C: Cloud + 'static> {
     free_since: HashMap<MachineId, Time>,
     shipping: Option<Shipping>,
     docker: Option<DockerSide>,
+}
+
+/// What a machine's instance is: its type and market, and its estimated $/h from them; None
+/// when the price table does not know its type (its jobs are then not charged, as with a
+/// configured type the table does not know).
+struct Got {
+    instance_type: String,
+    spot: bool,
+    rate: Option<f64>,
 }
 
 /// A job's entry in the daemon's books, until it is charged.
@@ -390,7 +398,7 @@ impl<C: Cloud + 'static> Daemon<C> {
         match kind {
             EventKind::MachineGone { machine } | EventKind::MachineFailed { machine } => {
                 self.free_since.remove(&machine);
-                self.rates.remove(&machine);
+                self.got.remove(&machine);
             }
             EventKind::JobCancelled { job } => {
                 self.books.remove(&job);
@@ -626,7 +634,7 @@ impl<C: Cloud + 'static> Daemon<C> {
                     machine,
                     launch: Box::new(launch),
                 })?;
-                self.learn_rate(machine, &i);
+                self.learn(machine, &i);
                 self.instances.insert(machine, i.id.clone());
                 // Look for it soon: it becomes ready when the list shows it running.
                 let soon = now().plus_millis(self.opts.ready_poll.as_millis() as i64);
@@ -687,23 +695,30 @@ impl<C: Cloud + 'static> Daemon<C> {
         Ok(())
     }
 
-    /// What the list says: creating machines whose instance runs are ready; a machine under a
-    /// spot notice gets `spot_notice`; a ready machine whose instance is gone or going (not by
-    /// our hand) is gone, and its job requeued by the engine.
     /// Machine `m`'s estimated $/h: its own, else the configured instance's.
     fn rate(&self, m: MachineId) -> Option<f64> {
-        match self.rates.get(&m) {
-            Some(&r) => r,
+        match self.got.get(&m) {
+            Some(g) => g.rate,
             None => self.price_per_hour,
         }
     }
 
-    /// Machine `m` runs on instance `i`: its $/h from that instance's type and market.
-    fn learn_rate(&mut self, m: MachineId, i: &Instance) {
+    /// Machine `m` runs on instance `i`: its type and market, and its $/h from them.
+    fn learn(&mut self, m: MachineId, i: &Instance) {
         let rate = hourly_price(&self.ec2.region, &i.instance_type, i.spot);
-        self.rates.insert(m, rate);
+        self.got.insert(
+            m,
+            Got {
+                instance_type: i.instance_type.clone(),
+                spot: i.spot,
+                rate,
+            },
+        );
     }
 
+    /// What the list says: creating machines whose instance runs are ready; a machine under a
+    /// spot notice gets `spot_notice`; a ready machine whose instance is gone or going (not by
+    /// our hand) is gone, and its job requeued by the engine.
     fn on_listed(&mut self, listed: Result<Vec<Instance>, CloudError>) -> Result<(), DaemonError> {
         self.listing = false;
         self.cloud_calls += 1;
@@ -717,11 +732,11 @@ impl<C: Cloud + 'static> Daemon<C> {
         for i in &listed {
             if let Some(m) = i.machine
                 && i.state.alive()
-                && !self.rates.contains_key(&m)
+                && !self.got.contains_key(&m)
                 && self.journal.engine().fleet().get(m).is_some()
             {
                 // Adopted after a restart: its rate comes from the instance as listed.
-                self.learn_rate(m, i);
+                self.learn(m, i);
             }
         }
         let by_id: HashMap<&str, &Instance> = listed.iter().map(|i| (i.id.as_str(), i)).collect();
@@ -1119,6 +1134,8 @@ impl<C: Cloud + 'static> Daemon<C> {
             .map(|m| MachineStatus {
                 machine: m.id,
                 instance: self.instances.get(&m.id).cloned(),
+                instance_type: self.got.get(&m.id).map(|g| g.instance_type.clone()),
+                spot: self.got.get(&m.id).map(|g| g.spot),
                 state: format!("{:?}", m.state).to_lowercase(),
                 uses: m.uses,
                 job: m.job,
@@ -1146,7 +1163,7 @@ impl<C: Cloud + 'static> Daemon<C> {
 
     fn metrics(&self) -> String {
         let s = self.status();
-        let priced = self.price_per_hour.is_some() || self.rates.values().any(Option::is_some);
+        let priced = self.price_per_hour.is_some() || self.got.values().any(|g| g.rate.is_some());
         let fleet = self.journal.engine().fleet();
         let alive = priced.then(|| {
             crate::live::metrics::alive_usd(
@@ -1506,7 +1523,7 @@ pub async fn serve<C: Cloud + 'static>(
         cleaned: (VecDeque::new(), HashSet::new()),
         counters: Counters::default(),
         price_per_hour,
-        rates: HashMap::new(),
+        got: HashMap::new(),
         storage_per_hour,
         books: HashMap::new(),
         free_since: HashMap::new(),

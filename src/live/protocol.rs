@@ -104,6 +104,11 @@ pub struct Status {
 pub struct MachineStatus {
     pub machine: MachineId,
     pub instance: Option<String>,
+    /// Its instance's type and market (spot or not), once the cloud said.
+    #[serde(default)]
+    pub instance_type: Option<String>,
+    #[serde(default)]
+    pub spot: Option<bool>,
     pub state: String,
     pub uses: u32,
     pub job: Option<JobId>,
