@@ -442,6 +442,39 @@ fn a_hung_periodic_reconcile_holds_nothing_back() {
     fake.0.lock().unwrap().hang_list = false;
 }
 
+/// A list the cloud never answers counts as failed after `list_timeout`, and the instances
+/// are listed again: a silent endpoint does not stop readiness and reconcile for good.
+#[test]
+fn a_list_that_never_answers_times_out_and_is_asked_again() {
+    let fake = Fake::default();
+    let dir = std::env::temp_dir().join(format!(
+        "scalecast-fake-list-timeout-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = start_with(&dir, "IdleCount = 0\nIdleTime = 600", fake.clone(), |o| {
+        o.list_timeout = Duration::from_millis(300);
+    });
+    next_list_call(&d, &fake, |w| w.hang_list = true);
+    let first = fake.0.lock().unwrap().lists;
+    until(
+        10,
+        || "another list call after the hung one timed out".into(),
+        || (fake.0.lock().unwrap().lists > first).then_some(()),
+    );
+    // Once the cloud answers again, a job gets its machine.
+    fake.0.lock().unwrap().hang_list = false;
+    let started = ask(
+        &d.state,
+        Request::Prepare {
+            job: 3,
+            keys: Default::default(),
+        },
+    );
+    assert!(matches!(started, Response::Started { .. }), "{started:?}");
+}
+
 /// A periodic reconcile's list that a create overtook (asked before the create, answered
 /// after it: the new instance is not on it) is not trusted: the machine is neither created
 /// again nor declared gone; the next list adopts its instance, and the job runs on it.

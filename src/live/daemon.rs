@@ -104,6 +104,10 @@ pub struct Options {
     pub spot_poll: Duration,
     /// How often it reconciles with the cloud (five minutes).
     pub reconcile_every: Duration,
+    /// How long a list of the instances may take before it counts as failed (one minute): a
+    /// cloud that takes the connection and never answers would otherwise hold every later
+    /// list, and with them readiness and reconcile, for good.
+    pub list_timeout: Duration,
     /// Ship the journal to S3 as it grows.
     pub ship: Option<Target>,
     /// Rebuild the state directory from a shipped journal before starting.
@@ -127,12 +131,29 @@ impl Options {
             ready_poll: Duration::from_secs(2),
             spot_poll: Duration::from_secs(15),
             reconcile_every: Duration::from_secs(5 * 60),
+            list_timeout: Duration::from_secs(60),
             ship: None,
             restore: None,
             ship_every: Duration::from_secs(5),
             docker: None,
         }
     }
+}
+
+/// The manager's instances, or an error when the cloud does not answer within `limit`.
+async fn list_within<C: Cloud>(
+    cloud: &C,
+    manager: &str,
+    limit: Duration,
+) -> Result<Vec<Instance>, CloudError> {
+    tokio::time::timeout(limit, cloud.list(manager))
+        .await
+        .unwrap_or_else(|_| {
+            Err(CloudError::Unreachable(format!(
+                "the instance list did not answer within {} s",
+                limit.as_secs_f64()
+            )))
+        })
 }
 
 /// The one place the daemon reads the clock.
@@ -820,8 +841,9 @@ impl<C: Cloud + 'static> Daemon<C> {
         self.cloud_calls += 1;
         self.counters.call("list");
         let (cloud, tx, manager) = (self.cloud.clone(), self.tx.clone(), self.manager.clone());
+        let limit = self.opts.list_timeout;
         tokio::task::spawn_local(async move {
-            let _ = tx.send(Msg::Listed(cloud.list(&manager).await));
+            let _ = tx.send(Msg::Listed(list_within(&*cloud, &manager, limit).await));
         });
     }
 
@@ -844,8 +866,11 @@ impl<C: Cloud + 'static> Daemon<C> {
         self.reconciling = Some(self.cloud_calls);
         self.counters.call("list");
         let (cloud, tx, manager) = (self.cloud.clone(), self.tx.clone(), self.manager.clone());
+        let limit = self.opts.list_timeout;
         tokio::task::spawn_local(async move {
-            let _ = tx.send(Msg::Reconciling(cloud.list(&manager).await));
+            let _ = tx.send(Msg::Reconciling(
+                list_within(&*cloud, &manager, limit).await,
+            ));
         });
     }
 
