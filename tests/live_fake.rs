@@ -30,6 +30,11 @@ struct World {
     /// This many create calls find no capacity before one is answered; an answered one
     /// then gives the type and market it asked for.
     short: u32,
+    /// Every terminate call hangs (never answers) while set.
+    hang_terminate: bool,
+    terminates: u32,
+    /// Every create call hangs (never answers) while set.
+    hang_create: bool,
 }
 
 #[derive(Clone, Default)]
@@ -52,8 +57,15 @@ impl Fake {
 
 impl Cloud for Fake {
     async fn create(&self, req: &CreateRequest) -> Result<Instance, CloudError> {
+        let hang = {
+            let mut w = self.0.lock().unwrap();
+            w.creates += 1;
+            w.hang_create
+        };
+        if hang {
+            std::future::pending::<()>().await;
+        }
         let mut w = self.0.lock().unwrap();
-        w.creates += 1;
         if w.throttle {
             return Err(CloudError::from_code("RequestLimitExceeded", "slow down"));
         }
@@ -83,6 +95,14 @@ impl Cloud for Fake {
         Ok(i)
     }
     async fn terminate(&self, id: &str) -> Result<(), CloudError> {
+        let hang = {
+            let mut w = self.0.lock().unwrap();
+            w.terminates += 1;
+            w.hang_terminate
+        };
+        if hang {
+            std::future::pending::<()>().await;
+        }
         let mut w = self.0.lock().unwrap();
         if let Some(i) = w.instances.iter_mut().find(|i| i.id == id) {
             i.state = InstanceState::Terminated;
@@ -442,7 +462,7 @@ fn a_hung_periodic_reconcile_holds_nothing_back() {
     fake.0.lock().unwrap().hang_list = false;
 }
 
-/// A list the cloud never answers counts as failed after `list_timeout`, and the instances
+/// A list the cloud never answers counts as failed after `call_timeout`, and the instances
 /// are listed again: a silent endpoint does not stop readiness and reconcile for good.
 #[test]
 fn a_list_that_never_answers_times_out_and_is_asked_again() {
@@ -454,7 +474,7 @@ fn a_list_that_never_answers_times_out_and_is_asked_again() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let d = start_with(&dir, "IdleCount = 0\nIdleTime = 600", fake.clone(), |o| {
-        o.list_timeout = Duration::from_millis(300);
+        o.call_timeout = Duration::from_millis(300);
     });
     next_list_call(&d, &fake, |w| w.hang_list = true);
     let first = fake.0.lock().unwrap().lists;
@@ -473,6 +493,75 @@ fn a_list_that_never_answers_times_out_and_is_asked_again() {
         },
     );
     assert!(matches!(started, Response::Started { .. }), "{started:?}");
+}
+
+/// A create the cloud never answers counts as failed after `call_timeout`: its machine fails,
+/// and the pool is filled by another once the cloud answers again.
+#[test]
+fn a_create_that_never_answers_times_out_and_the_pool_is_filled_again() {
+    let fake = Fake::default();
+    fake.0.lock().unwrap().hang_create = true;
+    let dir = std::env::temp_dir().join(format!(
+        "scalecast-fake-create-timeout-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = start_with(&dir, "IdleCount = 1\nIdleTime = 600", fake.clone(), |o| {
+        o.call_timeout = Duration::from_millis(300);
+    });
+    until(
+        10,
+        || "the hung create call".into(),
+        || (fake.0.lock().unwrap().creates >= 1).then_some(()),
+    );
+    fake.0.lock().unwrap().hang_create = false;
+    let s = wait_for(
+        &d.state,
+        "an idle machine made after the hung create",
+        |s| s.machines.len() == 1 && s.machines[0].state == "idle" && s.machines[0].machine > 1,
+    );
+    assert_eq!(fake.alive().len(), 1, "{s:#?}");
+}
+
+/// A terminate the cloud never answers counts as failed after `call_timeout` and is tried
+/// again (after the back-off): the machine goes, rather than staying "removing" for good.
+#[test]
+fn a_terminate_that_never_answers_times_out_and_is_tried_again() {
+    let fake = Fake::default();
+    let dir = std::env::temp_dir().join(format!(
+        "scalecast-fake-terminate-timeout-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = start_with(&dir, "IdleCount = 1\nIdleTime = 600", fake.clone(), |o| {
+        o.call_timeout = Duration::from_millis(300);
+    });
+    let s = wait_for(&d.state, "an idle machine", |s| {
+        s.machines.len() == 1 && s.machines[0].state == "idle"
+    });
+    let first = s.machines[0].instance.clone().unwrap();
+    fake.0.lock().unwrap().hang_terminate = true;
+    // A spot notice: the idle machine is removed (and replaced).
+    fake.set(&first, |i| i.notice = true);
+    until(
+        10,
+        || "the hung terminate call".into(),
+        || (fake.0.lock().unwrap().terminates >= 1).then_some(()),
+    );
+    fake.0.lock().unwrap().hang_terminate = false;
+    until(
+        20,
+        || format!("the terminate tried again: {:?}", fake.alive()),
+        || (!fake.alive().iter().any(|i| i.id == first)).then_some(()),
+    );
+    let s = wait_for(&d.state, "the first machine gone", |s| {
+        s.machines
+            .iter()
+            .all(|m| m.instance.as_deref() != Some(first.as_str()))
+    });
+    assert!(s.terminating_calls == 0, "{s:#?}");
 }
 
 /// A periodic reconcile's list that a create overtook (asked before the create, answered

@@ -104,10 +104,11 @@ pub struct Options {
     pub spot_poll: Duration,
     /// How often it reconciles with the cloud (five minutes).
     pub reconcile_every: Duration,
-    /// How long a list of the instances may take before it counts as failed (one minute): a
-    /// cloud that takes the connection and never answers would otherwise hold every later
-    /// list, and with them readiness and reconcile, for good.
-    pub list_timeout: Duration,
+    /// How long a cloud call (a list of the instances, a create with its fallbacks, a
+    /// terminate) may take before it counts as failed (one minute): a cloud that takes the
+    /// connection and never answers would otherwise hold that machine, or every later list
+    /// (readiness, spot notices, reconcile), for good.
+    pub call_timeout: Duration,
     /// Ship the journal to S3 as it grows.
     pub ship: Option<Target>,
     /// Rebuild the state directory from a shipped journal before starting.
@@ -131,7 +132,7 @@ impl Options {
             ready_poll: Duration::from_secs(2),
             spot_poll: Duration::from_secs(15),
             reconcile_every: Duration::from_secs(5 * 60),
-            list_timeout: Duration::from_secs(60),
+            call_timeout: Duration::from_secs(60),
             ship: None,
             restore: None,
             ship_every: Duration::from_secs(5),
@@ -146,14 +147,21 @@ async fn list_within<C: Cloud>(
     manager: &str,
     limit: Duration,
 ) -> Result<Vec<Instance>, CloudError> {
-    tokio::time::timeout(limit, cloud.list(manager))
-        .await
-        .unwrap_or_else(|_| {
-            Err(CloudError::Unreachable(format!(
-                "the instance list did not answer within {} s",
-                limit.as_secs_f64()
-            )))
-        })
+    within(limit, "the instance list", cloud.list(manager)).await
+}
+
+/// `call`'s answer, or an error when it has none within `limit`.
+async fn within<T>(
+    limit: Duration,
+    what: &str,
+    call: impl Future<Output = Result<T, CloudError>>,
+) -> Result<T, CloudError> {
+    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+        Err(CloudError::Unreachable(format!(
+            "{what} did not answer within {} s",
+            limit.as_secs_f64()
+        )))
+    })
 }
 
 /// The one place the daemon reads the clock.
@@ -491,8 +499,23 @@ impl<C: Cloud + 'static> Daemon<C> {
             ..Default::default()
         };
         let (cloud, fallbacks, tx) = (self.cloud.clone(), self.fallbacks.clone(), self.tx.clone());
+        let limit = self.opts.call_timeout;
         tokio::task::spawn_local(async move {
-            let (made, fell) = create_with_fallback(&*cloud, &req, &fallbacks).await;
+            // A create that took too long fails its machine; if the instance was made all the
+            // same, it is an orphan the next reconcile terminates.
+            let (made, fell) =
+                match tokio::time::timeout(limit, create_with_fallback(&*cloud, &req, &fallbacks))
+                    .await
+                {
+                    Ok(answer) => answer,
+                    Err(_) => (
+                        Err(CloudError::Unreachable(format!(
+                            "the create did not answer within {} s",
+                            limit.as_secs_f64()
+                        ))),
+                        Vec::new(),
+                    ),
+                };
             let _ = tx.send(Msg::Created {
                 machine,
                 made,
@@ -589,8 +612,10 @@ impl<C: Cloud + 'static> Daemon<C> {
         self.cloud_calls += 1;
         self.counters.call("terminate");
         let (cloud, tx) = (self.cloud.clone(), self.tx.clone());
+        let limit = self.opts.call_timeout;
         tokio::task::spawn_local(async move {
-            let result = cloud.terminate(&instance).await;
+            // Terminating twice is harmless: one that took too long is tried again.
+            let result = within(limit, "the terminate", cloud.terminate(&instance)).await;
             let _ = tx.send(Msg::Terminated {
                 machine,
                 instance,
@@ -841,7 +866,7 @@ impl<C: Cloud + 'static> Daemon<C> {
         self.cloud_calls += 1;
         self.counters.call("list");
         let (cloud, tx, manager) = (self.cloud.clone(), self.tx.clone(), self.manager.clone());
-        let limit = self.opts.list_timeout;
+        let limit = self.opts.call_timeout;
         tokio::task::spawn_local(async move {
             let _ = tx.send(Msg::Listed(list_within(&*cloud, &manager, limit).await));
         });
@@ -866,7 +891,7 @@ impl<C: Cloud + 'static> Daemon<C> {
         self.reconciling = Some(self.cloud_calls);
         self.counters.call("list");
         let (cloud, tx, manager) = (self.cloud.clone(), self.tx.clone(), self.manager.clone());
-        let limit = self.opts.list_timeout;
+        let limit = self.opts.call_timeout;
         tokio::task::spawn_local(async move {
             let _ = tx.send(Msg::Reconciling(
                 list_within(&*cloud, &manager, limit).await,
