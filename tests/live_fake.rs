@@ -159,10 +159,23 @@ impl Drop for Running {
     }
 }
 
-fn daemon(name: &str, machine: &str, fake: Fake) -> Running {
+/// An empty directory for the test `name`.
+fn fresh_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("scalecast-fake-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The daemon with every cloud call given 300 ms (`call_timeout`).
+fn impatient_daemon(name: &str, machine: &str, fake: Fake) -> Running {
+    start_with(&fresh_dir(name), machine, fake, |o| {
+        o.call_timeout = Duration::from_millis(300);
+    })
+}
+
+fn daemon(name: &str, machine: &str, fake: Fake) -> Running {
+    let dir = fresh_dir(name);
     start_in(&dir, machine, fake)
 }
 
@@ -292,9 +305,7 @@ fn a_capacity_fallback_is_journaled_with_the_instance_it_made() {
     use scalecast::core::{Attempt, EventKind, Launch};
     let fake = Fake::default();
     fake.0.lock().unwrap().short = 1;
-    let dir = std::env::temp_dir().join(format!("scalecast-fake-fallback-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("fallback");
     std::fs::write(
         dir.join("scalecast.toml"),
         "[capacity]\ninstance_types = [\"m5a.large\"]\n",
@@ -392,9 +403,7 @@ fn a_capacity_fallback_is_journaled_with_the_instance_it_made() {
 /// The daemon with the periodic reconcile every 300 ms and the other lists rare (15 s), so the
 /// next list call after start-up is the reconcile's.
 fn reconciling_daemon(name: &str, fake: Fake) -> Running {
-    let dir = std::env::temp_dir().join(format!("scalecast-fake-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir(name);
     start_with(&dir, "IdleCount = 0\nIdleTime = 600", fake, |o| {
         o.reconcile_every = Duration::from_millis(300);
         o.spot_poll = Duration::from_secs(15);
@@ -467,15 +476,11 @@ fn a_hung_periodic_reconcile_holds_nothing_back() {
 #[test]
 fn a_list_that_never_answers_times_out_and_is_asked_again() {
     let fake = Fake::default();
-    let dir = std::env::temp_dir().join(format!(
-        "scalecast-fake-list-timeout-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let d = start_with(&dir, "IdleCount = 0\nIdleTime = 600", fake.clone(), |o| {
-        o.call_timeout = Duration::from_millis(300);
-    });
+    let d = impatient_daemon(
+        "list-timeout",
+        "IdleCount = 0\nIdleTime = 600",
+        fake.clone(),
+    );
     next_list_call(&d, &fake, |w| w.hang_list = true);
     let first = fake.0.lock().unwrap().lists;
     until(
@@ -501,15 +506,11 @@ fn a_list_that_never_answers_times_out_and_is_asked_again() {
 fn a_create_that_never_answers_times_out_and_the_pool_is_filled_again() {
     let fake = Fake::default();
     fake.0.lock().unwrap().hang_create = true;
-    let dir = std::env::temp_dir().join(format!(
-        "scalecast-fake-create-timeout-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let d = start_with(&dir, "IdleCount = 1\nIdleTime = 600", fake.clone(), |o| {
-        o.call_timeout = Duration::from_millis(300);
-    });
+    let d = impatient_daemon(
+        "create-timeout",
+        "IdleCount = 1\nIdleTime = 600",
+        fake.clone(),
+    );
     until(
         10,
         || "the hung create call".into(),
@@ -529,15 +530,11 @@ fn a_create_that_never_answers_times_out_and_the_pool_is_filled_again() {
 #[test]
 fn a_terminate_that_never_answers_times_out_and_is_tried_again() {
     let fake = Fake::default();
-    let dir = std::env::temp_dir().join(format!(
-        "scalecast-fake-terminate-timeout-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let d = start_with(&dir, "IdleCount = 1\nIdleTime = 600", fake.clone(), |o| {
-        o.call_timeout = Duration::from_millis(300);
-    });
+    let d = impatient_daemon(
+        "terminate-timeout",
+        "IdleCount = 1\nIdleTime = 600",
+        fake.clone(),
+    );
     let s = wait_for(&d.state, "an idle machine", |s| {
         s.machines.len() == 1 && s.machines[0].state == "idle"
     });
