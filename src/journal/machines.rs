@@ -65,18 +65,8 @@ pub fn stories(r: &Reader) -> JournalResult<(Vec<Story>, Option<Dropped>)> {
                     s.notice_at.get_or_insert(at);
                 }
             }
-            EventKind::MachineGone { machine } | EventKind::MachineFailed { machine } => {
-                let end = match ev.kind {
-                    EventKind::MachineGone { .. } => End::Gone,
-                    _ => End::Failed,
-                };
-                if let Some(s) = out.get_mut(machine)
-                    && s.ended.is_none()
-                {
-                    s.ended = Some(end);
-                    s.ended_at = Some(at);
-                }
-            }
+            EventKind::MachineGone { machine } => ended(&mut out, *machine, End::Gone, at),
+            EventKind::MachineFailed { machine } => ended(&mut out, *machine, End::Failed, at),
             _ => {}
         }
         // A refused event changed nothing for the writer either.
@@ -119,6 +109,16 @@ pub fn stories(r: &Reader) -> JournalResult<(Vec<Story>, Option<Dropped>)> {
         }
     })?;
     Ok((out.into_values().collect(), dropped))
+}
+
+/// Machine `m` ended at `at`, as `end` says (the first end counts).
+fn ended(out: &mut BTreeMap<MachineId, Story>, m: MachineId, end: End, at: Time) {
+    if let Some(s) = out.get_mut(&m)
+        && s.ended.is_none()
+    {
+        s.ended = Some(end);
+        s.ended_at = Some(at);
+    }
 }
 
 /// Why a machine was made, in words.
