@@ -35,6 +35,8 @@ struct World {
     terminates: u32,
     /// Every create call hangs (never answers) while set.
     hang_create: bool,
+    /// This many list calls fail (the cloud unreachable) before one is answered.
+    fail_lists: u32,
 }
 
 #[derive(Clone, Default)]
@@ -113,6 +115,10 @@ impl Cloud for Fake {
         let (hang, hold) = {
             let mut w = self.0.lock().unwrap();
             w.lists += 1;
+            if w.fail_lists > 0 {
+                w.fail_lists -= 1;
+                return Err(CloudError::Unreachable("connection reset".into()));
+            }
             (w.hang_list, w.hold_list)
         };
         if hang {
@@ -469,6 +475,30 @@ fn a_hung_periodic_reconcile_holds_nothing_back() {
     assert_eq!(s.machines.len(), 1, "{s:#?}");
     // Unstick the list so the daemon can stop.
     fake.0.lock().unwrap().hang_list = false;
+}
+
+/// A start-up whose list fails adopts the journal's machines at a reconcile soon after, not
+/// five minutes later: until then their instances are unknown.
+#[test]
+fn a_failed_start_up_list_is_reconciled_again_soon() {
+    let fake = Fake::default();
+    let dir = fresh_dir("start-up-list");
+    let mut first = start_in(&dir, "IdleCount = 1\nIdleTime = 600", fake.clone());
+    first.owns_dir = false;
+    let s = wait_for(&first.state, "an idle machine", |s| {
+        s.machines.len() == 1 && s.machines[0].state == "idle"
+    });
+    let instance = s.machines[0].instance.clone().unwrap();
+    first.stop();
+    fake.0.lock().unwrap().fail_lists = 1;
+    let again = start_in(&dir, "IdleCount = 1\nIdleTime = 600", fake.clone());
+    let s = wait_for(
+        &again.state,
+        "the machine adopted after the failed list",
+        |s| s.machines.len() == 1 && s.machines[0].instance.as_deref() == Some(instance.as_str()),
+    );
+    assert_eq!(s.machines[0].state, "idle", "{s:#?}");
+    assert_eq!(fake.alive().len(), 1, "nothing leaked or doubled");
 }
 
 /// A list the cloud never answers counts as failed after `call_timeout`, and the instances

@@ -873,14 +873,14 @@ impl<C: Cloud + 'static> Daemon<C> {
     }
 
     /// List the instances and reconcile, waiting for both (at start-up, and when the
-    /// periodic reconcile's list was overtaken too often).
-    async fn reconcile(&mut self) -> Result<(), DaemonError> {
+    /// periodic reconcile's list was overtaken too often). False when the list failed.
+    async fn reconcile(&mut self) -> Result<bool, DaemonError> {
         self.counters.call("list");
-        match self.cloud.list(&self.manager).await {
-            Ok(listed) => self.reconcile_with(&listed).await,
+        match list_within(&*self.cloud, &self.manager, self.opts.call_timeout).await {
+            Ok(listed) => self.reconcile_with(&listed).await.map(|()| true),
             Err(e) => {
                 self.failed_call("list", &e);
-                Ok(())
+                Ok(false)
             }
         }
     }
@@ -1614,14 +1614,14 @@ pub async fn serve<C: Cloud + 'static>(
     tokio::pin!(stop);
     let sock = socket_path(&opts.state);
     let result: Result<(), DaemonError> = 'run: {
-        tokio::select! {
+        let reconciled = tokio::select! {
             biased;
             _ = &mut stop => {
                 info!("stopped during the start-up reconcile");
                 break 'run Ok(());
             }
             r = d.reconcile() => r?,
-        }
+        };
         d.feed(EventKind::Tick)?;
         d.act()?;
 
@@ -1649,6 +1649,12 @@ pub async fn serve<C: Cloud + 'static>(
             .map_err(|e| DaemonError::Io("SIGHUP".into(), e))?;
         let every = |d: &Daemon<C>| now().plus_millis(d.opts.reconcile_every.as_millis() as i64);
         d.next_reconcile = every(&d);
+        if !reconciled {
+            // The journal's machines are not adopted yet (their instances unknown): soon, not
+            // in five minutes.
+            d.next_reconcile = now().plus_millis(d.opts.ready_poll.as_millis() as i64);
+            warn!("the start-up reconcile could not list the instances; reconciling again soon");
+        }
         loop {
             let wake = d.next_wake();
             let sleep = Duration::from_millis(wake.since(now()).max(0) as u64);
@@ -1726,7 +1732,7 @@ pub async fn serve<C: Cloud + 'static>(
                     let reconciled = tokio::select! {
                         biased;
                         _ = &mut stop => break Ok(()),
-                        r = d.reconcile() => r,
+                        r = d.reconcile() => r.map(|_| ()),
                     };
                     if let Err(e) = reconciled.and_then(|()| d.act()) {
                         break Err(e);
