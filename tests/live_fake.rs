@@ -51,6 +51,14 @@ impl Fake {
             .cloned()
             .collect()
     }
+    /// Wait (every 20 ms, at most `secs` seconds) until the fake's world is as `f` asks.
+    fn until(&self, secs: u64, what: &str, f: impl Fn(&World) -> bool) {
+        until(
+            secs,
+            || what.to_string(),
+            || f(&self.0.lock().unwrap()).then_some(()),
+        );
+    }
     fn set(&self, id: &str, f: impl FnOnce(&mut Instance)) {
         let mut w = self.0.lock().unwrap();
         f(w.instances.iter_mut().find(|i| i.id == id).unwrap());
@@ -425,11 +433,9 @@ fn next_list_call(d: &Running, fake: &Fake, set: impl FnOnce(&mut World)) {
         set(&mut w);
         w.lists
     };
-    until(
-        20,
-        || "the periodic reconcile's list call".into(),
-        || (fake.0.lock().unwrap().lists > before).then_some(()),
-    );
+    fake.until(20, "the periodic reconcile's list call", |w| {
+        w.lists > before
+    });
 }
 
 /// `f`'s answer, from another thread, within `secs` seconds (a call that blocks fails the test
@@ -466,10 +472,10 @@ fn a_hung_periodic_reconcile_holds_nothing_back() {
     );
     assert!(m.contains("scalecast_machines"), "{m}");
     let _waiting = prepare_aside(&d.state, 41, Default::default());
-    until(
+    fake.until(
         10,
-        || "the prepare's create while the reconcile's list hangs".into(),
-        || (fake.0.lock().unwrap().creates == 1).then_some(()),
+        "the prepare's create while the reconcile's list hangs",
+        |w| w.creates == 1,
     );
     let s = status(&d.state);
     assert_eq!(s.machines.len(), 1, "{s:#?}");
@@ -513,11 +519,9 @@ fn a_list_that_never_answers_times_out_and_is_asked_again() {
     );
     next_list_call(&d, &fake, |w| w.hang_list = true);
     let first = fake.0.lock().unwrap().lists;
-    until(
-        10,
-        || "another list call after the hung one timed out".into(),
-        || (fake.0.lock().unwrap().lists > first).then_some(()),
-    );
+    fake.until(10, "another list call after the hung one timed out", |w| {
+        w.lists > first
+    });
     // Once the cloud answers again, a job gets its machine.
     fake.0.lock().unwrap().hang_list = false;
     let started = ask(
@@ -541,11 +545,7 @@ fn a_create_that_never_answers_times_out_and_the_pool_is_filled_again() {
         "IdleCount = 1\nIdleTime = 600",
         fake.clone(),
     );
-    until(
-        10,
-        || "the hung create call".into(),
-        || (fake.0.lock().unwrap().creates >= 1).then_some(()),
-    );
+    fake.until(10, "the hung create call", |w| w.creates >= 1);
     fake.0.lock().unwrap().hang_create = false;
     let s = wait_for(
         &d.state,
@@ -572,11 +572,7 @@ fn a_terminate_that_never_answers_times_out_and_is_tried_again() {
     fake.0.lock().unwrap().hang_terminate = true;
     // A spot notice: the idle machine is removed (and replaced).
     fake.set(&first, |i| i.notice = true);
-    until(
-        10,
-        || "the hung terminate call".into(),
-        || (fake.0.lock().unwrap().terminates >= 1).then_some(()),
-    );
+    fake.until(10, "the hung terminate call", |w| w.terminates >= 1);
     fake.0.lock().unwrap().hang_terminate = false;
     until(
         20,
@@ -600,10 +596,10 @@ fn a_reconcile_list_overtaken_by_a_create_is_listed_again() {
     let d = reconciling_daemon("reconcile-overtaken", fake.clone());
     next_list_call(&d, &fake, |w| w.hold_list = true);
     let waiting = prepare_aside(&d.state, 42, Default::default());
-    until(
+    fake.until(
         10,
-        || "the prepare's create while the reconcile's list is held".into(),
-        || (fake.0.lock().unwrap().creates == 1).then_some(()),
+        "the prepare's create while the reconcile's list is held",
+        |w| w.creates == 1,
     );
     // Give the create's answer time to reach the daemon, then let the stale list answer.
     std::thread::sleep(Duration::from_millis(200));
@@ -657,11 +653,9 @@ fn a_stop_during_a_hung_start_up_reconcile_ends_the_daemon_and_the_next_start_ad
     };
     let mut hung = start_in(&dir, machine, fake.clone());
     hung.owns_dir = false;
-    until(
-        20,
-        || "the start-up reconcile's list call".into(),
-        || (fake.0.lock().unwrap().lists > listed).then_some(()),
-    );
+    fake.until(20, "the start-up reconcile's list call", |w| {
+        w.lists > listed
+    });
     let _ = hung.stop.take().unwrap().send(());
     let thread = hung.thread.take().unwrap();
     until(
