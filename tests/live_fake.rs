@@ -630,6 +630,126 @@ fn a_reconcile_list_overtaken_by_a_create_is_listed_again() {
     assert_eq!(s.machines[0].instance.as_deref(), Some(instance.as_str()));
 }
 
+/// The reconcile's own calls are tasks of their own: an orphan's terminate that never answers
+/// (at start-up, where the reconcile once waited on it) holds neither the executor socket nor
+/// a job's machine.
+#[test]
+fn an_orphans_hung_terminate_at_reconcile_holds_nothing_back() {
+    let fake = Fake::default();
+    {
+        let mut w = fake.0.lock().unwrap();
+        w.instances.push(Instance {
+            id: "i-orphan".into(),
+            machine: Some(99),
+            state: InstanceState::Running,
+            spot: true,
+            instance_type: "m5.large".into(),
+            notice: false,
+            address: None,
+        });
+        w.hang_terminate = true;
+    }
+    let d = daemon("orphan-hung", "IdleCount = 0\nIdleTime = 600", fake.clone());
+    fake.until(20, "the orphan's terminate call", |w| w.terminates >= 1);
+    let state = d.state.clone();
+    let s = within(
+        10,
+        "the status while the orphan's terminate hangs",
+        move || status(&state),
+    );
+    assert!(s.machines.is_empty(), "{s:#?}");
+    let state = d.state.clone();
+    let started = within(
+        10,
+        "a prepare while the orphan's terminate hangs",
+        move || {
+            ask(
+                &state,
+                Request::Prepare {
+                    job: 7,
+                    keys: Default::default(),
+                },
+            )
+        },
+    );
+    assert!(matches!(started, Response::Started { .. }), "{started:?}");
+}
+
+/// A machine the journal has as being created, whose create never reached the cloud (the
+/// daemon stopped first), is created again at the next start's reconcile as any machine is:
+/// with the capacity fallbacks, and its launch journaled.
+#[test]
+fn a_machine_created_again_at_reconcile_falls_back_and_is_journaled() {
+    use scalecast::core::EventKind;
+    let fake = Fake::default();
+    fake.0.lock().unwrap().hang_create = true;
+    let dir = fresh_dir("recreate");
+    std::fs::write(
+        dir.join("scalecast.toml"),
+        "[capacity]\ninstance_types = [\"m5a.large\"]\n",
+    )
+    .unwrap();
+    let machine = "IdleCount = 1\nIdleTime = 600";
+    let mut first = start_in(&dir, machine, fake.clone());
+    first.owns_dir = false;
+    fake.until(20, "the first create call", |w| w.creates == 1);
+    first.stop();
+    {
+        let mut w = fake.0.lock().unwrap();
+        w.hang_create = false;
+        w.short = 1;
+    }
+    let mut again = start_in(&dir, machine, fake.clone());
+    let s = wait_for(&again.state, "the machine created again", |s| {
+        s.machines.len() == 1 && s.machines[0].state == "idle"
+    });
+    assert_eq!(s.machines[0].machine, 1, "the same machine: {s:#?}");
+    assert_eq!(s.machines[0].instance_type.as_deref(), Some("m5a.large"));
+    assert_eq!(fake.alive().len(), 1, "one instance");
+    again.stop();
+    let mut launches = Vec::new();
+    scalecast::journal::Reader::open(&again.state.join("journal"))
+        .unwrap()
+        .events(|_, e| {
+            if let EventKind::MachineLaunched { machine, launch } = e.kind {
+                launches.push((machine, launch.instance_type, launch.fell_back.len()));
+            }
+        })
+        .unwrap();
+    assert_eq!(launches, vec![(1, "m5a.large".to_string(), 1)]);
+}
+
+/// A machine the journal has as being removed, whose instance is still there after a restart
+/// (its terminate never answered), goes as soon as the reconcile's terminate answers, not at
+/// a reconcile five minutes later.
+#[test]
+fn a_removed_machines_instance_found_at_reconcile_is_terminated_and_the_machine_goes() {
+    let fake = Fake::default();
+    let dir = fresh_dir("reconcile-removing");
+    let machine = "IdleCount = 1\nIdleTime = 600";
+    let mut first = start_in(&dir, machine, fake.clone());
+    first.owns_dir = false;
+    let s = wait_for(&first.state, "an idle machine", |s| {
+        s.machines.len() == 1 && s.machines[0].state == "idle"
+    });
+    let noticed = s.machines[0].instance.clone().unwrap();
+    fake.0.lock().unwrap().hang_terminate = true;
+    fake.set(&noticed, |i| i.notice = true);
+    fake.until(20, "the noticed machine's terminate call", |w| {
+        w.terminates >= 1
+    });
+    first.stop();
+    fake.0.lock().unwrap().hang_terminate = false;
+    let again = start_in(&dir, machine, fake.clone());
+    let s = wait_for(&again.state, "the removed machine gone", |s| {
+        s.machines.iter().all(|m| m.machine != 1)
+    });
+    assert!(
+        !fake.alive().iter().any(|i| i.id == noticed),
+        "its instance terminated: {s:#?}"
+    );
+}
+
 /// A stop while the start-up reconcile waits on a cloud that does not answer ends the daemon
 /// cleanly (it does not wait for the cloud); the next start adopts the machine it had, with no
 /// instance leaked or doubled.

@@ -27,7 +27,7 @@ use crate::live::docker::{JobTarget, Settings};
 use crate::live::fallback::{Fallbacks, FellBack, create_with_fallback};
 use crate::live::metrics::Counters;
 use crate::live::protocol::{MachineStatus, Request, Response, Status, socket_path};
-use crate::live::reconcile::{ReconcileError, carry_out};
+use crate::live::reconcile::{Orphan, settle};
 use crate::live::ship::{ShipError, Shipped, Shipper, Target};
 use crate::live::tls::{Ca, ClientFiles, TlsError, server_name};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -200,6 +200,11 @@ enum Msg {
         instance: String,
         result: Result<(), CloudError>,
     },
+    /// An orphan's terminate (reconcile) answered.
+    OrphanTerminated {
+        instance: String,
+        result: Result<(), CloudError>,
+    },
     Listed(Result<Vec<Instance>, CloudError>),
     /// The periodic reconcile's list.
     Reconciling(Result<Vec<Instance>, CloudError>),
@@ -271,6 +276,8 @@ struct Daemon<C: Cloud + 'static> {
     creating: BTreeSet<MachineId>,
     /// Machines whose terminate call is in flight.
     terminating: BTreeSet<MachineId>,
+    /// Orphan instances (no machine's) whose terminate call is in flight.
+    orphans: BTreeSet<String>,
     deferred: VecDeque<Deferred>,
     listing: bool,
     /// When the instances are next listed.
@@ -471,8 +478,13 @@ impl<C: Cloud + 'static> Daemon<C> {
     }
 
     fn create(&mut self, machine: MachineId) -> Result<(), DaemonError> {
+        if self.creating.contains(&machine) {
+            return Ok(()); // on its way already (a reconcile asks again only for lost ones)
+        }
         if self.breaker.allow(now()).is_err() {
-            self.deferred.push_back(Deferred::Create(machine));
+            if !self.deferred.contains(&Deferred::Create(machine)) {
+                self.deferred.push_back(Deferred::Create(machine));
+            }
             return Ok(());
         }
         // Its Docker's certificate, made here (the CA key stays here) and handed over in the
@@ -877,7 +889,7 @@ impl<C: Cloud + 'static> Daemon<C> {
     async fn reconcile(&mut self) -> Result<bool, DaemonError> {
         self.counters.call("list");
         match list_within(&*self.cloud, &self.manager, self.opts.call_timeout).await {
-            Ok(listed) => self.reconcile_with(&listed).await.map(|()| true),
+            Ok(listed) => self.reconcile_with(&listed).map(|()| true),
             Err(e) => {
                 self.failed_call("list", &e);
                 Ok(false)
@@ -929,44 +941,91 @@ impl<C: Cloud + 'static> Daemon<C> {
         }
     }
 
-    /// Reconcile the fleet with `listed`, a list no older than any create or terminate.
-    async fn reconcile_with(&mut self, listed: &[Instance]) -> Result<(), DaemonError> {
-        let out = carry_out(
-            &*self.cloud,
-            &mut self.journal,
-            &self.manager,
-            &self.machine_name,
-            now(),
-            listed,
-        )
-        .await;
-        let out = match out {
+    /// Reconcile the fleet with `listed`, a list no older than any create or terminate: the
+    /// `machine_gone` events are fed at once; the plan's cloud calls (terminating orphans,
+    /// creating again) are tasks of their own like every other create and terminate, so a
+    /// slow or throttled one holds nothing up, and a machine created again gets what any
+    /// create gets (its Docker's certificate, the capacity fallbacks, `call_timeout`, its
+    /// launch journaled).
+    fn reconcile_with(&mut self, listed: &[Instance]) -> Result<(), DaemonError> {
+        let out = match settle(&mut self.journal, now(), listed) {
             Ok(o) => o,
-            Err(ReconcileError::List(e)) => {
-                self.failed_call("list", &e);
-                return Ok(());
-            }
-            Err(ReconcileError::Drive(DriveError::Log(j))) => return Err(j.into()),
-            Err(ReconcileError::Drive(other)) => {
+            Err(DriveError::Log(j)) => return Err(j.into()),
+            Err(other) => {
                 warn!(error = %other, "reconcile: event refused");
                 return Ok(());
             }
         };
-        for (m, id) in out.plan.adopt.iter().chain(&out.created) {
+        for (m, id) in &out.plan.adopt {
             self.instances.insert(*m, id.clone());
-        }
-        for (id, why) in &out.plan.terminate {
-            info!(instance = %id, why = ?why, "reconcile: orphan terminated");
         }
         for m in &out.plan.gone {
             info!(machine = m, "reconcile: machine has no instance; gone");
             self.instances.remove(m);
         }
-        for (what, e) in &out.failed {
-            warn!(%what, error = %e, "reconcile: call failed; the next reconcile tries again");
-        }
         self.pending.extend(out.actions);
+        for (id, why) in out.plan.terminate {
+            match why {
+                // The engine is removing it: its terminate's answer is the machine's end.
+                Orphan::Removing(m)
+                    if !self.instances.contains_key(&m)
+                        && !self.creating.contains(&m)
+                        && !self.terminating.contains(&m) =>
+                {
+                    info!(machine = m, instance = %id, "reconcile: terminating a removed machine's instance");
+                    self.instances.insert(m, id);
+                    self.remove(m)?;
+                }
+                why => self.terminate_orphan(id, why),
+            }
+        }
+        for m in out.plan.create {
+            if !self.creating.contains(&m) {
+                info!(
+                    machine = m,
+                    "reconcile: a machine being created has no instance; creating it again"
+                );
+                self.create(m)?;
+            }
+        }
         Ok(())
+    }
+
+    /// Terminate an instance that is no machine's (a task of its own); a failure is left to
+    /// the next reconcile, as is an orphan found while the breaker is open.
+    fn terminate_orphan(&mut self, instance: String, why: Orphan) {
+        if self.orphans.contains(&instance) {
+            return;
+        }
+        if self.breaker.allow(now()).is_err() {
+            info!(%instance, why = ?why, "reconcile: orphan left for the next reconcile (backing off)");
+            return;
+        }
+        info!(%instance, why = ?why, "reconcile: terminating an orphan");
+        self.orphans.insert(instance.clone());
+        self.cloud_calls += 1;
+        self.counters.call("terminate");
+        let (cloud, tx) = (self.cloud.clone(), self.tx.clone());
+        let limit = self.opts.call_timeout;
+        tokio::task::spawn_local(async move {
+            let result = within(limit, "the terminate", cloud.terminate(&instance)).await;
+            let _ = tx.send(Msg::OrphanTerminated { instance, result });
+        });
+    }
+
+    fn on_orphan_terminated(&mut self, instance: String, result: Result<(), CloudError>) {
+        self.orphans.remove(&instance);
+        self.cloud_calls += 1;
+        match result {
+            Ok(()) => {
+                self.breaker.success();
+                info!(%instance, "reconcile: orphan terminated");
+            }
+            Err(e) => {
+                self.failed_call("terminate", &e);
+                warn!(%instance, error = %e, "reconcile: an orphan's terminate failed; the next reconcile tries again");
+            }
+        }
     }
 
     /// Retry cloud work that waited for the breaker.
@@ -1561,6 +1620,7 @@ pub async fn serve<C: Cloud + 'static>(
         instances: BTreeMap::new(),
         creating: BTreeSet::new(),
         terminating: BTreeSet::new(),
+        orphans: BTreeSet::new(),
         deferred: VecDeque::new(),
         listing: false,
         next_list: now(),
@@ -1607,10 +1667,10 @@ pub async fn serve<C: Cloud + 'static>(
             settings: Box::new(settings),
         })?;
     }
-    // A reconcile waits on the cloud (listing, terminating orphans, creating again): a stop
-    // meanwhile drops it, at start-up as in the loop. That is as safe as a SIGKILL there, which
-    // the daemon survives by design: every event it fed is journaled, and the next start's
-    // reconcile lists again and finishes what this one left.
+    // A reconcile waits on the cloud for its list (its terminates and creates are tasks of
+    // their own, like every other): a stop meanwhile drops it, at start-up as in the loop. That
+    // is as safe as a SIGKILL there, which the daemon survives by design: every event it fed
+    // is journaled, and the next start's reconcile lists again and finishes what this left.
     tokio::pin!(stop);
     let sock = socket_path(&opts.state);
     let result: Result<(), DaemonError> = 'run: {
@@ -1667,6 +1727,7 @@ pub async fn serve<C: Cloud + 'static>(
                     Msg::Client(req, reply) => d.on_request(req, reply),
                     Msg::Created { machine, made, fell } => d.on_created(machine, made, fell),
                     Msg::Terminated { machine, instance, result } => d.on_terminated(machine, instance, result),
+                    Msg::OrphanTerminated { instance, result } => { d.on_orphan_terminated(instance, result); Ok(()) }
                     Msg::Listed(l) => d.on_listed(l),
                     Msg::Reconciling(l) => {
                         reconcile_list = d.on_reconcile_list(l);
@@ -1689,14 +1750,8 @@ pub async fn serve<C: Cloud + 'static>(
             };
             if let Some(listed) = reconcile_list {
                 // Nothing changed in the cloud since it was listed: reconcile with it at once,
-                // before anything else can start a call (orphans and re-issued creates are
-                // rare; only they wait on the cloud here).
-                let reconciled = tokio::select! {
-                    biased;
-                    _ = &mut stop => break Ok(()),
-                    r = d.reconcile_with(&listed) => r,
-                };
-                if let Err(e) = reconciled.and_then(|()| d.act()) {
+                // before anything else can start a call.
+                if let Err(e) = d.reconcile_with(&listed).and_then(|()| d.act()) {
                     break Err(e);
                 }
             }
@@ -1724,7 +1779,11 @@ pub async fn serve<C: Cloud + 'static>(
                 d.next_list = now().plus_millis(d.list_interval().as_millis() as i64);
             }
             if now() >= d.next_reconcile && d.reconciling.is_none() {
-                if !(d.creating.is_empty() && d.terminating.is_empty() && !d.listing) {
+                if !(d.creating.is_empty()
+                    && d.terminating.is_empty()
+                    && d.orphans.is_empty()
+                    && !d.listing)
+                {
                     d.next_reconcile = now().plus_millis(d.opts.ready_poll.as_millis() as i64);
                 } else if d.reconcile_misses >= MAX_RECONCILE_MISSES {
                     // Overtaken too often (a busy fleet): this one holds everything else back.

@@ -1,7 +1,8 @@
 //! Reconcile: what the journal's fleet and the cloud's list of this manager's instances say
-//! together, and what to do so they agree. [`plan`] is pure; [`reconcile`] lists, plans and
-//! carries the plan out (terminate calls, `machine_gone` events through the driver, creates
-//! re-issued with the same client token).
+//! together, and what to do so they agree. [`plan`] is pure; [`settle`] plans and feeds the
+//! `machine_gone` events through the driver, leaving the plan's cloud calls to its caller (the
+//! daemon makes them as tasks of its own); [`reconcile`] lists, settles and makes those calls
+//! one after another (terminates, creates re-issued with the same client token).
 //!
 //! The rules (docs/live.md):
 //! - an instance whose machine the engine knows (creating, idle, used) is adopted; if several
@@ -119,9 +120,35 @@ pub async fn reconcile<C: Cloud, L: EventLog>(
     carry_out(cloud, driver, manager, machine_name, now, &instances).await
 }
 
-/// [`reconcile`] with the list already made: plan from `instances` and the fleet as it stands,
-/// and carry the plan out. The list must be no older than every create and terminate the
-/// fleet knows of (a list asked before a create answered would not show its instance).
+/// What the fleet's side of a plan did: the plan, and the engine's actions after its
+/// `machine_gone` events (requeued jobs, new machines), for the caller to carry out like any
+/// others. The plan's cloud calls (terminating orphans, creating again) are the caller's.
+#[derive(Debug, Default)]
+pub struct Settled {
+    pub plan: Plan,
+    pub actions: Vec<Action>,
+}
+
+/// Plan from `instances` and the fleet as it stands, and feed a `machine_gone` for each
+/// machine without an instance (journaled first, through the driver). No cloud call: the live
+/// daemon makes the plan's own calls as tasks of their own, as it makes every other.
+pub fn settle<L: EventLog>(
+    driver: &mut Driver<L>,
+    now: Time,
+    instances: &[Instance],
+) -> Result<Settled, DriveError<L::Error>> {
+    let plan = plan(driver.engine().fleet(), instances);
+    let mut actions = Vec::new();
+    for &machine in &plan.gone {
+        driver.handle(&Event::new(now, EventKind::MachineGone { machine }))?;
+        actions.extend(driver.drain_actions());
+    }
+    Ok(Settled { plan, actions })
+}
+
+/// [`reconcile`] with the list already made: [`settle`], then the plan's calls one after
+/// another. The list must be no older than every create and terminate the fleet knows of (a
+/// list asked before a create answered would not show its instance).
 pub async fn carry_out<C: Cloud, L: EventLog>(
     cloud: &C,
     driver: &mut Driver<L>,
@@ -130,16 +157,15 @@ pub async fn carry_out<C: Cloud, L: EventLog>(
     now: Time,
     instances: &[Instance],
 ) -> Result<Outcome, ReconcileError<L::Error>> {
-    let plan = plan(driver.engine().fleet(), instances);
-    let mut out = Outcome::default();
+    let Settled { plan, actions } = settle(driver, now, instances)?;
+    let mut out = Outcome {
+        actions,
+        ..Outcome::default()
+    };
     for (id, _) in &plan.terminate {
         if let Err(e) = cloud.terminate(id).await {
             out.failed.push((id.clone(), e));
         }
-    }
-    for &machine in &plan.gone {
-        driver.handle(&Event::new(now, EventKind::MachineGone { machine }))?;
-        out.actions.extend(driver.drain_actions());
     }
     for &machine in &plan.create {
         let req = CreateRequest {
