@@ -277,6 +277,21 @@ fn until<T>(secs: u64, what: impl Fn() -> String, mut f: impl FnMut() -> Option<
     }
 }
 
+/// The instance of the pool's one machine, once it is idle.
+fn idle_instance(state: &Path) -> String {
+    let s = wait_for(state, "an idle machine", |s| {
+        s.machines.len() == 1 && s.machines[0].state == "idle"
+    });
+    s.machines[0].instance.clone().unwrap()
+}
+
+/// A first start in `dir`, which a later start reuses: its directory stays when it is dropped.
+fn first_start(dir: &Path, machine: &str, fake: Fake) -> Running {
+    let mut r = start_in(dir, machine, fake);
+    r.owns_dir = false;
+    r
+}
+
 fn wait_for(state: &Path, what: &str, f: impl Fn(&Status) -> bool) -> Status {
     let last = std::cell::RefCell::new(None);
     until(
@@ -295,10 +310,7 @@ fn wait_for(state: &Path, what: &str, f: impl Fn(&Status) -> bool) -> Status {
 fn a_spot_notice_on_an_idle_machine_replaces_it() {
     let fake = Fake::default();
     let d = daemon("notice", "IdleCount = 1\nIdleTime = 600", fake.clone());
-    let s = wait_for(&d.state, "an idle machine", |s| {
-        s.machines.len() == 1 && s.machines[0].state == "idle"
-    });
-    let first = s.machines[0].instance.clone().unwrap();
+    let first = idle_instance(&d.state);
     fake.set(&first, |i| i.notice = true);
     let s = wait_for(&d.state, "the replacement", |s| {
         s.machines.len() == 1 && s.machines[0].machine == 2 && s.machines[0].state == "idle"
@@ -489,12 +501,8 @@ fn a_hung_periodic_reconcile_holds_nothing_back() {
 fn a_failed_start_up_list_is_reconciled_again_soon() {
     let fake = Fake::default();
     let dir = fresh_dir("start-up-list");
-    let mut first = start_in(&dir, "IdleCount = 1\nIdleTime = 600", fake.clone());
-    first.owns_dir = false;
-    let s = wait_for(&first.state, "an idle machine", |s| {
-        s.machines.len() == 1 && s.machines[0].state == "idle"
-    });
-    let instance = s.machines[0].instance.clone().unwrap();
+    let mut first = first_start(&dir, "IdleCount = 1\nIdleTime = 600", fake.clone());
+    let instance = idle_instance(&first.state);
     first.stop();
     fake.0.lock().unwrap().fail_lists = 1;
     let again = start_in(&dir, "IdleCount = 1\nIdleTime = 600", fake.clone());
@@ -565,10 +573,7 @@ fn a_terminate_that_never_answers_times_out_and_is_tried_again() {
         "IdleCount = 1\nIdleTime = 600",
         fake.clone(),
     );
-    let s = wait_for(&d.state, "an idle machine", |s| {
-        s.machines.len() == 1 && s.machines[0].state == "idle"
-    });
-    let first = s.machines[0].instance.clone().unwrap();
+    let first = idle_instance(&d.state);
     fake.0.lock().unwrap().hang_terminate = true;
     // A spot notice: the idle machine is removed (and replaced).
     fake.set(&first, |i| i.notice = true);
@@ -690,8 +695,7 @@ fn a_machine_created_again_at_reconcile_falls_back_and_is_journaled() {
     )
     .unwrap();
     let machine = "IdleCount = 1\nIdleTime = 600";
-    let mut first = start_in(&dir, machine, fake.clone());
-    first.owns_dir = false;
+    let mut first = first_start(&dir, machine, fake.clone());
     fake.until(20, "the first create call", |w| w.creates == 1);
     first.stop();
     {
@@ -727,12 +731,8 @@ fn a_removed_machines_instance_found_at_reconcile_is_terminated_and_the_machine_
     let fake = Fake::default();
     let dir = fresh_dir("reconcile-removing");
     let machine = "IdleCount = 1\nIdleTime = 600";
-    let mut first = start_in(&dir, machine, fake.clone());
-    first.owns_dir = false;
-    let s = wait_for(&first.state, "an idle machine", |s| {
-        s.machines.len() == 1 && s.machines[0].state == "idle"
-    });
-    let noticed = s.machines[0].instance.clone().unwrap();
+    let mut first = first_start(&dir, machine, fake.clone());
+    let noticed = idle_instance(&first.state);
     fake.0.lock().unwrap().hang_terminate = true;
     fake.set(&noticed, |i| i.notice = true);
     fake.until(20, "the noticed machine's terminate call", |w| {

@@ -621,6 +621,20 @@ impl<C: Cloud + 'static> Daemon<C> {
 
     fn terminate(&mut self, machine: MachineId, instance: String) {
         self.terminating.insert(machine);
+        self.spawn_terminate(instance, move |instance, result| Msg::Terminated {
+            machine,
+            instance,
+            result,
+        });
+    }
+
+    /// Terminate `instance` in a task of its own, within `call_timeout`; `answer` makes the
+    /// message its result comes back to the loop as.
+    fn spawn_terminate(
+        &mut self,
+        instance: String,
+        answer: impl FnOnce(String, Result<(), CloudError>) -> Msg + 'static,
+    ) {
         self.cloud_calls += 1;
         self.counters.call("terminate");
         let (cloud, tx) = (self.cloud.clone(), self.tx.clone());
@@ -628,11 +642,7 @@ impl<C: Cloud + 'static> Daemon<C> {
         tokio::task::spawn_local(async move {
             // Terminating twice is harmless: one that took too long is tried again.
             let result = within(limit, "the terminate", cloud.terminate(&instance)).await;
-            let _ = tx.send(Msg::Terminated {
-                machine,
-                instance,
-                result,
-            });
+            let _ = tx.send(answer(instance, result));
         });
     }
 
@@ -1003,13 +1013,9 @@ impl<C: Cloud + 'static> Daemon<C> {
         }
         info!(%instance, why = ?why, "reconcile: terminating an orphan");
         self.orphans.insert(instance.clone());
-        self.cloud_calls += 1;
-        self.counters.call("terminate");
-        let (cloud, tx) = (self.cloud.clone(), self.tx.clone());
-        let limit = self.opts.call_timeout;
-        tokio::task::spawn_local(async move {
-            let result = within(limit, "the terminate", cloud.terminate(&instance)).await;
-            let _ = tx.send(Msg::OrphanTerminated { instance, result });
+        self.spawn_terminate(instance, |instance, result| Msg::OrphanTerminated {
+            instance,
+            result,
         });
     }
 
