@@ -254,6 +254,17 @@ fn ask(state: &Path, req: Request) -> Response {
     .unwrap()
 }
 
+/// A job's `prepare` with no keys, as the executor asks it; the daemon's answer.
+fn prepare(state: &Path, job: u64) -> Response {
+    ask(
+        state,
+        Request::Prepare {
+            job,
+            keys: Default::default(),
+        },
+    )
+}
+
 fn status(state: &Path) -> Status {
     match ask(state, Request::Status) {
         Response::Status(s) => *s,
@@ -338,13 +349,7 @@ fn a_capacity_fallback_is_journaled_with_the_instance_it_made() {
     )
     .unwrap();
     let mut d = start_in(&dir, "IdleCount = 0\nIdleTime = 600", fake.clone());
-    let started = ask(
-        &d.state,
-        Request::Prepare {
-            job: 5,
-            keys: Default::default(),
-        },
-    );
+    let started = prepare(&d.state, 5);
     let Response::Started {
         machine,
         instance: Some(instance),
@@ -532,13 +537,7 @@ fn a_list_that_never_answers_times_out_and_is_asked_again() {
     });
     // Once the cloud answers again, a job gets its machine.
     fake.0.lock().unwrap().hang_list = false;
-    let started = ask(
-        &d.state,
-        Request::Prepare {
-            job: 3,
-            keys: Default::default(),
-        },
-    );
+    let started = prepare(&d.state, 3);
     assert!(matches!(started, Response::Started { .. }), "{started:?}");
 }
 
@@ -667,15 +666,7 @@ fn an_orphans_hung_terminate_at_reconcile_holds_nothing_back() {
     let started = within(
         10,
         "a prepare while the orphan's terminate hangs",
-        move || {
-            ask(
-                &state,
-                Request::Prepare {
-                    job: 7,
-                    keys: Default::default(),
-                },
-            )
-        },
+        move || prepare(&state, 7),
     );
     assert!(matches!(started, Response::Started { .. }), "{started:?}");
 }
@@ -799,13 +790,7 @@ fn a_stop_during_a_hung_start_up_reconcile_ends_the_daemon_and_the_next_start_ad
 fn a_running_jobs_vanished_machine_requeues_it_onto_another() {
     let fake = Fake::default();
     let d = daemon("vanish", "IdleCount = 0\nIdleTime = 600", fake.clone());
-    let started = ask(
-        &d.state,
-        Request::Prepare {
-            job: 7,
-            keys: Default::default(),
-        },
-    );
+    let started = prepare(&d.state, 7);
     let Response::Started {
         machine, instance, ..
     } = started
@@ -865,20 +850,8 @@ fn a_spot_notice_during_jobs_lets_one_finish_and_ends_the_other_and_the_journal_
         } => (machine, instance.unwrap()),
         other => panic!("{other:?}"),
     };
-    let (m1, i1) = instance_of(ask(
-        &d.state,
-        Request::Prepare {
-            job: 1,
-            keys: Default::default(),
-        },
-    ));
-    let (m2, i2) = instance_of(ask(
-        &d.state,
-        Request::Prepare {
-            job: 2,
-            keys: Default::default(),
-        },
-    ));
+    let (m1, i1) = instance_of(prepare(&d.state, 1));
+    let (m2, i2) = instance_of(prepare(&d.state, 2));
     assert_ne!(m1, m2);
     fake.set(&i1, |i| i.notice = true);
     fake.set(&i2, |i| i.notice = true);
@@ -886,13 +859,7 @@ fn a_spot_notice_during_jobs_lets_one_finish_and_ends_the_other_and_the_journal_
         s.machines.iter().filter(|m| m.notice).count() == 2
     });
     // A noticed machine gets no new job: job 3 gets a machine of its own.
-    let (m3, _) = instance_of(ask(
-        &d.state,
-        Request::Prepare {
-            job: 3,
-            keys: Default::default(),
-        },
-    ));
+    let (m3, _) = instance_of(prepare(&d.state, 3));
     assert!(m3 != m1 && m3 != m2);
     // Job 1 finishes within the notice; its machine then goes.
     assert_eq!(
