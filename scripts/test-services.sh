@@ -128,6 +128,12 @@ start_docker() {
 stop_docker() {
   stop_pid "$dir/dockerd.pid" 100
   rm -f "$dir/docker.url"
+  # A dockerd killed hard (here after 10 s, or with the whole session) leaves its mounts
+  # behind (its data root, network namespaces), which would make the next start's rm fail:
+  # unmount what is left under its directory, deepest first.
+  local d="$PWD/$dir/docker"
+  awk -v d="$d" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/mounts | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
 }
 
 mkdir -p "$dir"
