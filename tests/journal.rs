@@ -397,6 +397,30 @@ fn not_a_journal_is_a_clear_error() {
     }
 }
 
+/// A journal whose store is damaged is bad input: exit 2, the directory named, said damaged,
+/// and no crash report on standard error.
+#[test]
+fn a_damaged_journal_is_a_clear_error_naming_it() {
+    let (dir, _) = simulated_journal("damaged");
+    let db = dir.join("db");
+    let len = std::fs::metadata(&db).unwrap().len() as usize;
+    std::fs::write(&db, vec![0u8; len]).unwrap();
+    for cmd in ["inspect", "verify", "export", "machines"] {
+        let o = scalecast(&["journal", cmd, dir.to_str().unwrap()]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {err}");
+        assert!(
+            err.starts_with(&format!("error: {}: ", dir.display())),
+            "{cmd}: {err}"
+        );
+        assert!(err.contains("damaged"), "{cmd}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("backtrace"),
+            "{cmd}: {err}"
+        );
+    }
+}
+
 #[test]
 fn a_writer_killed_while_creating_leaves_a_whole_journal_or_none() {
     // Before: a directory with no header that nothing could open again.

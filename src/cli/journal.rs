@@ -7,8 +7,16 @@ use scalecast::core::{EngineKind, Event};
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
-fn journal_input(e: scalecast::journal::JournalError) -> Failure {
-    Failure::Input(e.to_string())
+/// A journal that cannot be read, as bad input naming its directory (once: some errors name
+/// it themselves).
+fn journal_input(dir: &std::path::Path) -> impl Fn(scalecast::journal::JournalError) -> Failure {
+    use scalecast::journal::JournalError;
+    move |e| match e {
+        JournalError::NotAJournal(_) | JournalError::AlreadyExists(_) => {
+            Failure::Input(e.to_string())
+        }
+        e => Failure::Input(format!("{}: {e}", dir.display())),
+    }
 }
 
 pub fn run(command: JournalCommand) -> Result<ExitCode, Failure> {
@@ -16,8 +24,8 @@ pub fn run(command: JournalCommand) -> Result<ExitCode, Failure> {
     let stdout = std::io::stdout();
     match command {
         JournalCommand::Inspect { dir, json } => {
-            let r = Reader::open(&dir).map_err(journal_input)?;
-            let i = r.inspect().map_err(journal_input)?;
+            let r = Reader::open(&dir).map_err(journal_input(&dir))?;
+            let i = r.inspect().map_err(journal_input(&dir))?;
             let mut o = stdout.lock();
             if json {
                 writeln!(
@@ -65,7 +73,7 @@ pub fn run(command: JournalCommand) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         JournalCommand::Export { dir } => {
-            let r = Reader::open(&dir).map_err(journal_input)?;
+            let r = Reader::open(&dir).map_err(journal_input(&dir))?;
             let mut o = BufWriter::new(stdout.lock());
             let mut err = None;
             let dropped = r
@@ -77,7 +85,7 @@ pub fn run(command: JournalCommand) -> Result<ExitCode, Failure> {
                         err = Some(x);
                     }
                 })
-                .map_err(journal_input)?;
+                .map_err(journal_input(&dir))?;
             let flushed = o.flush();
             // A reader that stops early (`| head`) is not a failure.
             for e in err.into_iter().chain(flushed.err()) {
@@ -102,8 +110,8 @@ pub fn run(command: JournalCommand) -> Result<ExitCode, Failure> {
         } => costs(&dir, by, since.as_deref(), top, json.as_deref()),
         JournalCommand::Machines { dir, machine, json } => machines(&dir, machine, json.as_deref()),
         JournalCommand::Verify { dir } => {
-            let r = Reader::open(&dir).map_err(journal_input)?;
-            let v = r.verify().map_err(journal_input)?;
+            let r = Reader::open(&dir).map_err(journal_input(&dir))?;
+            let v = r.verify().map_err(journal_input(&dir))?;
             let mut o = stdout.lock();
             writeln!(
                 o,
@@ -145,7 +153,8 @@ pub fn run(command: JournalCommand) -> Result<ExitCode, Failure> {
                 Some(seed),
             );
             header.snapshot_every = snapshot_every;
-            let mut j = scalecast::journal::Journal::create(&dir, header).map_err(journal_input)?;
+            let mut j =
+                scalecast::journal::Journal::create(&dir, header).map_err(journal_input(&dir))?;
             let mut w = Workload::new(seed, EngineKind::Scalecast, settings, start);
             let mut o = stdout.lock();
             loop {
@@ -190,8 +199,8 @@ fn costs(
     let since = since
         .map(|s| since_time(s, scalecast::core::Time(now)))
         .transpose()?;
-    let r = scalecast::journal::Reader::open(dir).map_err(journal_input)?;
-    let c = costs::costs(&r, by, since).map_err(journal_input)?;
+    let r = scalecast::journal::Reader::open(dir).map_err(journal_input(dir))?;
+    let c = costs::costs(&r, by, since).map_err(journal_input(dir))?;
     if let Some(d) = &c.dropped {
         eprintln!(
             "note: a torn tail of {} record(s) from event {} was left out: {}",
@@ -250,9 +259,9 @@ fn machines(
     machine: Option<u64>,
     json: Option<&std::path::Path>,
 ) -> Result<ExitCode, Failure> {
-    let r = scalecast::journal::Reader::open(dir).map_err(journal_input)?;
+    let r = scalecast::journal::Reader::open(dir).map_err(journal_input(dir))?;
     let (mut stories, dropped) =
-        scalecast::journal::machines::stories(&r).map_err(journal_input)?;
+        scalecast::journal::machines::stories(&r).map_err(journal_input(dir))?;
     if let Some(d) = dropped {
         eprintln!(
             "note: a torn tail of {} record(s) from event {} was left out: {}",

@@ -1,8 +1,10 @@
 //! Where journal records live: a small trait, and its sled 0.34 implementation. Keys are
 //! big-endian sequence numbers, so the store's order is the journal's order.
 
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::sync::Once;
 
 /// A store failure, as text (sled's errors, or a panic inside it on a damaged file).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,11 +40,50 @@ pub trait Store {
 }
 
 fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, sled::Error>) -> StoreResult<T> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    match unwinding(f) {
         Ok(Ok(v)) => Ok(v),
+        // sled's own words end in a backtrace it does not keep ("backtrace ()").
+        Ok(Err(sled::Error::Corruption { at, .. })) => Err(StoreError(format!(
+            "{what}: the store's files are damaged (sled read corrupted data{})",
+            at.map(|at| format!(" at {at:?}")).unwrap_or_default()
+        ))),
         Ok(Err(e)) => Err(StoreError(format!("{what}: {e}"))),
-        Err(_) => Err(StoreError(format!("{what}: the store's files are damaged"))),
+        Err(panic) => Err(StoreError(format!("{what}: {panic}"))),
     }
+}
+
+thread_local! {
+    /// This thread is inside a call into sled whose panic becomes an error.
+    static IN_SLED: Cell<bool> = const { Cell::new(false) };
+}
+static QUIET_HOOK: Once = Once::new();
+
+/// Run `f`, a call into sled: a panic in it (sled panics on some damaged files) becomes an
+/// error that says so with sled's message, and is not also reported on standard error as a
+/// crash with a backtrace (the panic hook stays silent on this thread meanwhile; every other
+/// panic is reported as before).
+fn unwinding<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    QUIET_HOOK.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_SLED.with(Cell::get) {
+                report(info);
+            }
+        }));
+    });
+    let outer = IN_SLED.with(|q| q.replace(true));
+    let r = catch_unwind(AssertUnwindSafe(f));
+    IN_SLED.with(|q| q.set(outer));
+    r.map_err(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|m| m.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned());
+        match message {
+            Some(m) => format!("the store's files are damaged (sled: {m})"),
+            None => "the store's files are damaged".to_string(),
+        }
+    })
 }
 
 pub struct SledStore {
@@ -166,7 +207,7 @@ impl Store for SledStore {
                         _ => return Some(x),
                     }
                 }
-                match catch_unwind(AssertUnwindSafe(|| batches.next())) {
+                match unwinding(|| batches.next()) {
                     Ok(None) => return None,
                     Ok(Some(Ok((k, v)))) => match seq_of(&k) {
                         Some(first) => pending.extend(unframe(first, &v)),
@@ -178,11 +219,7 @@ impl Store for SledStore {
                         }
                     },
                     Ok(Some(Err(e))) => return Some(Err(StoreError(format!("reading: {e}")))),
-                    Err(_) => {
-                        return Some(Err(StoreError(
-                            "reading: the store's files are damaged".into(),
-                        )));
-                    }
+                    Err(panic) => return Some(Err(StoreError(format!("reading: {panic}")))),
                 }
             }
         }))
@@ -266,5 +303,29 @@ impl Store for SledStore {
 
     fn header(&self) -> StoreResult<Option<Vec<u8>>> {
         guard("reading the header", || self.meta.get(HEADER_KEY)).map(|o| o.map(|v| v.to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic inside a call into sled becomes an error with its message, and the thread is
+    /// left reporting panics as before.
+    #[test]
+    fn a_panic_in_sled_is_an_error_with_its_message() {
+        let e = guard("opening the journal", || -> Result<(), sled::Error> {
+            panic!("tried to serialize Uninitialized")
+        })
+        .unwrap_err();
+        assert_eq!(
+            e.0,
+            "opening the journal: the store's files are damaged (sled: tried to serialize Uninitialized)"
+        );
+        let n = 3;
+        let e = unwinding(|| -> u32 { panic!("page {n} is torn") }).unwrap_err();
+        assert!(e.ends_with("(sled: page 3 is torn)"), "{e}");
+        assert_eq!(unwinding(|| 7), Ok(7));
+        assert!(!IN_SLED.with(Cell::get), "panics are reported again");
     }
 }
