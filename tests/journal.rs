@@ -397,6 +397,47 @@ fn not_a_journal_is_a_clear_error() {
     }
 }
 
+/// A copy made from the stored records, page by page (as a running daemon hands them out),
+/// reads exactly as the original: the same events, snapshots and verification; a page that
+/// does not go on where the last ended is refused.
+#[test]
+fn a_copy_from_the_stored_records_reads_as_the_original() {
+    use scalecast::journal::JournalCopy;
+    let (dir, _) = simulated_journal("copy-source");
+    let to = temp("copy");
+    {
+        let (j, _) = Journal::open(&dir).unwrap();
+        let log = j.log();
+        let mut copy = JournalCopy::create(&to, &log.header_record().unwrap()).unwrap();
+        loop {
+            let page = log.records_page(copy.next(), 777).unwrap();
+            if page.is_empty() {
+                break;
+            }
+            copy.events(page).unwrap();
+        }
+        assert_eq!(copy.next(), j.last_seq() + 1);
+        copy.finish(log.snapshot_records().unwrap()).unwrap();
+
+        let gap = temp("copy-gap");
+        let mut bad = JournalCopy::create(&gap, &log.header_record().unwrap()).unwrap();
+        let page = log.records_page(2, 10).unwrap();
+        assert!(
+            bad.events(page).is_err(),
+            "a page starting at 2 after nothing"
+        );
+    }
+    let (a, b) = (Reader::open(&dir).unwrap(), Reader::open(&to).unwrap());
+    let json = |r: &Reader| serde_json::to_string(&r.inspect().unwrap()).unwrap();
+    assert_eq!(json(&a), json(&b));
+    let v = b.verify().unwrap();
+    assert!(v.snapshots_checked > 0 && v.divergence.is_none(), "{v:?}");
+    assert!(
+        JournalCopy::create(&to, b"{}").is_err(),
+        "never over a directory"
+    );
+}
+
 /// A journal whose store is damaged is bad input: exit 2, the directory named, said damaged,
 /// and no crash report on standard error.
 #[test]

@@ -634,6 +634,61 @@ fn a_reconcile_list_overtaken_by_a_create_is_listed_again() {
     assert_eq!(s.machines[0].instance.as_deref(), Some(instance.as_str()));
 }
 
+/// The daemon holds its journal's lock while it runs; the `journal` commands read it all the
+/// same (the daemon hands the records out over its socket), and leave no copy behind.
+#[test]
+fn the_journal_commands_read_a_running_daemons_journal() {
+    let fake = Fake::default();
+    let d = daemon(
+        "journal-live",
+        "IdleCount = 1\nIdleTime = 600",
+        fake.clone(),
+    );
+    idle_instance(&d.state);
+    let journal = d.state.join("journal");
+    let copies = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy()
+                    .starts_with("scalecast-journal-copy-")
+            })
+            .count()
+    };
+    let before = copies();
+    let v = json_of(&[
+        "journal".as_ref(),
+        "inspect".as_ref(),
+        journal.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    let events = v["events"].as_u64().unwrap();
+    assert!(events >= 3, "{v}");
+    assert_eq!(v["by_kind"]["machine_ready"], 1, "{v}");
+    // It keeps running and writing meanwhile: a later read sees more.
+    let started = prepare(&d.state, 11);
+    assert!(matches!(started, Response::Started { .. }), "{started:?}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"))
+        .args(["journal", "verify"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json_of(&[
+        "journal".as_ref(),
+        "inspect".as_ref(),
+        journal.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert!(v["events"].as_u64().unwrap() > events, "{v}");
+    assert_eq!(copies(), before, "no copy left behind");
+}
+
 /// The reconcile's own calls are tasks of their own: an orphan's terminate that never answers
 /// (at start-up, where the reconcile once waited on it) holds neither the executor socket nor
 /// a job's machine.

@@ -19,12 +19,72 @@ fn journal_input(dir: &std::path::Path) -> impl Fn(scalecast::journal::JournalEr
     }
 }
 
+/// A journal to read: the one in its directory, or a copy of it.
+struct Opened {
+    reader: scalecast::journal::Reader,
+    /// The copy's directory, removed once read (after the reader: fields drop in order).
+    _copy: Option<RemovedOnDrop>,
+}
+
+struct RemovedOnDrop(std::path::PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The journal in `dir`. A running daemon holds its journal's lock (`STATE/journal`, its
+/// socket beside it): then the daemon hands the records out over its socket and they are read
+/// from a copy in the temporary directory, removed when done.
+fn open(dir: &std::path::Path) -> Result<Opened, Failure> {
+    #[cfg(feature = "live")]
+    if let Some(state) = dir
+        .parent()
+        .filter(|p| scalecast::live::protocol::socket_path(p).exists())
+    {
+        let to =
+            std::env::temp_dir().join(format!("scalecast-journal-copy-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&to);
+        let guard = RemovedOnDrop(to.clone());
+        match scalecast::live::protocol::copy_journal(state, &to) {
+            Ok(Some(copy)) => {
+                let reader = scalecast::journal::Reader::open(&copy).map_err(journal_input(dir))?;
+                return Ok(Opened {
+                    reader,
+                    _copy: Some(guard),
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return Err(Failure::Runtime(anyhow::anyhow!(
+                    "{}: reading it from the running daemon: {e}",
+                    dir.display()
+                )));
+            }
+        }
+    }
+    match scalecast::journal::Reader::open(dir) {
+        Ok(reader) => Ok(Opened {
+            reader,
+            _copy: None,
+        }),
+        Err(e) if e.to_string().contains("acquire lock") => Err(Failure::Input(format!(
+            "{}: another process holds the journal (a daemon that does not answer on its \
+             socket beside it?)",
+            dir.display()
+        ))),
+        Err(e) => Err(journal_input(dir)(e)),
+    }
+}
+
 pub fn run(command: JournalCommand) -> Result<ExitCode, Failure> {
-    use scalecast::journal::{Reader, workload::Workload};
+    use scalecast::journal::workload::Workload;
     let stdout = std::io::stdout();
     match command {
         JournalCommand::Inspect { dir, json } => {
-            let r = Reader::open(&dir).map_err(journal_input(&dir))?;
+            let opened = open(&dir)?;
+            let r = &opened.reader;
             let i = r.inspect().map_err(journal_input(&dir))?;
             let mut o = stdout.lock();
             if json {
@@ -73,7 +133,8 @@ pub fn run(command: JournalCommand) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         JournalCommand::Export { dir } => {
-            let r = Reader::open(&dir).map_err(journal_input(&dir))?;
+            let opened = open(&dir)?;
+            let r = &opened.reader;
             let mut o = BufWriter::new(stdout.lock());
             let mut err = None;
             let dropped = r
@@ -110,7 +171,8 @@ pub fn run(command: JournalCommand) -> Result<ExitCode, Failure> {
         } => costs(&dir, by, since.as_deref(), top, json.as_deref()),
         JournalCommand::Machines { dir, machine, json } => machines(&dir, machine, json.as_deref()),
         JournalCommand::Verify { dir } => {
-            let r = Reader::open(&dir).map_err(journal_input(&dir))?;
+            let opened = open(&dir)?;
+            let r = &opened.reader;
             let v = r.verify().map_err(journal_input(&dir))?;
             let mut o = stdout.lock();
             writeln!(
@@ -199,8 +261,9 @@ fn costs(
     let since = since
         .map(|s| since_time(s, scalecast::core::Time(now)))
         .transpose()?;
-    let r = scalecast::journal::Reader::open(dir).map_err(journal_input(dir))?;
-    let c = costs::costs(&r, by, since).map_err(journal_input(dir))?;
+    let opened = open(dir)?;
+    let r = &opened.reader;
+    let c = costs::costs(r, by, since).map_err(journal_input(dir))?;
     if let Some(d) = &c.dropped {
         eprintln!(
             "note: a torn tail of {} record(s) from event {} was left out: {}",
@@ -259,9 +322,10 @@ fn machines(
     machine: Option<u64>,
     json: Option<&std::path::Path>,
 ) -> Result<ExitCode, Failure> {
-    let r = scalecast::journal::Reader::open(dir).map_err(journal_input(dir))?;
+    let opened = open(dir)?;
+    let r = &opened.reader;
     let (mut stories, dropped) =
-        scalecast::journal::machines::stories(&r).map_err(journal_input(dir))?;
+        scalecast::journal::machines::stories(r).map_err(journal_input(dir))?;
     if let Some(d) = dropped {
         eprintln!(
             "note: a torn tail of {} record(s) from event {} was left out: {}",

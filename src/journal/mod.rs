@@ -308,6 +308,76 @@ fn load_state(
     Ok((Engine::new(h.engine, h.settings.clone(), h.start), None))
 }
 
+/// A copy of a journal made from its stored records, as its writer hands them out (a running
+/// daemon holds its journal's lock, so a reader asks it for the records instead): the header,
+/// then the events in order, page by page, then the snapshots. Records are kept as written
+/// (versioned and checksummed), so the copy reads exactly as the original.
+pub struct JournalCopy {
+    dir: PathBuf,
+    store: SledStore,
+    next: u64,
+}
+
+impl JournalCopy {
+    /// Start the copy in `dir`, which must not exist yet.
+    pub fn create(dir: &Path, header_record: &[u8]) -> JournalResult<Self> {
+        if dir.exists() {
+            return Err(JournalError::AlreadyExists(dir.to_path_buf()));
+        }
+        let h: Header =
+            codec::decode_json(Kind::Header, header_record).map_err(JournalError::Header)?;
+        if h.format != codec::VERSION {
+            return Err(JournalError::Format(h.format));
+        }
+        let mut store = SledStore::open(dir)?;
+        store.put_header(header_record.to_vec())?;
+        Ok(JournalCopy {
+            dir: dir.to_path_buf(),
+            store,
+            next: 1,
+        })
+    }
+
+    /// The sequence number the next page must start at.
+    pub fn next(&self) -> u64 {
+        self.next
+    }
+
+    /// The next page of event records: it must go on where the last one ended, without a gap.
+    pub fn events(&mut self, page: Vec<(u64, Vec<u8>)>) -> JournalResult<()> {
+        let Some(&(first, _)) = page.first() else {
+            return Ok(());
+        };
+        for (i, (seq, _)) in page.iter().enumerate() {
+            let want = self.next + i as u64;
+            if *seq != want {
+                return Err(JournalError::Gap {
+                    expected: want,
+                    found: *seq,
+                });
+            }
+        }
+        debug_assert_eq!(first, self.next);
+        let n = page.len() as u64;
+        let records: Vec<Vec<u8>> = page.into_iter().map(|(_, r)| r).collect();
+        self.store.append(first, &records)?;
+        self.next += n;
+        Ok(())
+    }
+
+    /// The snapshots (those past the copied events are left out, so the copy is whole), and
+    /// done: the copy's directory, to open with [`Reader::open`].
+    pub fn finish(mut self, snapshots: Vec<(u64, Vec<u8>)>) -> JournalResult<PathBuf> {
+        for (seq, bytes) in snapshots {
+            if seq < self.next {
+                self.store.put_snapshot(seq, bytes)?;
+            }
+        }
+        self.store.flush()?;
+        Ok(self.dir)
+    }
+}
+
 /// The journal as the driver's event log: events are appended (and flushed) before the
 /// engine applies them, and a snapshot of the engine is written every `snapshot_every` events.
 ///
@@ -395,6 +465,23 @@ impl JournalLog {
     /// The newest snapshot record as stored, with its sequence number.
     pub fn newest_snapshot_record(&self) -> JournalResult<Option<(u64, Vec<u8>)>> {
         Ok(self.store.snapshots()?.into_iter().max_by_key(|s| s.0))
+    }
+
+    /// At most `max` stored event records from `first` on, as written: a page of the journal
+    /// for a reader that cannot open it while this writer holds it (see [`JournalCopy`]).
+    pub fn records_page(&self, first: u64, max: usize) -> JournalResult<Vec<(u64, Vec<u8>)>> {
+        Ok(self
+            .store
+            .read_from(first)
+            .take(max)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Every snapshot record as stored, with its sequence number, oldest first.
+    pub fn snapshot_records(&self) -> JournalResult<Vec<(u64, Vec<u8>)>> {
+        let mut v = self.store.snapshots()?;
+        v.sort_by_key(|s| s.0);
+        Ok(v)
     }
 
     /// Append `events` as one stored batch and make it durable.

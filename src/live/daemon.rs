@@ -26,7 +26,7 @@ use crate::live::cloud::{Cloud, CloudError, CreateRequest, Instance, InstanceSta
 use crate::live::docker::{JobTarget, Settings};
 use crate::live::fallback::{Fallbacks, FellBack, create_with_fallback};
 use crate::live::metrics::Counters;
-use crate::live::protocol::{MachineStatus, Request, Response, Status, socket_path};
+use crate::live::protocol::{MachineStatus, Request, Response, Status, Stored, socket_path};
 use crate::live::reconcile::{Orphan, settle};
 use crate::live::ship::{ShipError, Shipped, Shipper, Target};
 use crate::live::tls::{Ca, ClientFiles, TlsError, server_name};
@@ -1235,8 +1235,42 @@ impl<C: Cloud + 'static> Daemon<C> {
             Request::Status => {
                 let _ = reply.send(Response::Status(Box::new(self.status())));
             }
+            Request::JournalRecords { from, max } => {
+                let _ = reply.send(self.journal_records(from, max));
+            }
+            Request::JournalSnapshots => {
+                let log = self.journal.log();
+                let answer = match log.snapshot_records() {
+                    Ok(v) => Response::Journal {
+                        header: String::new(),
+                        records: v.iter().map(|(s, b)| Stored::new(*s, b)).collect(),
+                    },
+                    Err(e) => Response::Error {
+                        message: e.to_string(),
+                    },
+                };
+                let _ = reply.send(answer);
+            }
         }
         Ok(())
+    }
+
+    /// A page of the journal for a `journal` command (at most 20,000 records, so the loop is
+    /// held for milliseconds at a time).
+    fn journal_records(&self, from: u64, max: u32) -> Response {
+        let log = self.journal.log();
+        let page = log
+            .header_record()
+            .and_then(|h| Ok((h, log.records_page(from.max(1), max.min(20_000) as usize)?)));
+        match page {
+            Ok((header, records)) => Response::Journal {
+                header: crate::live::protocol::hex(&header),
+                records: records.iter().map(|(s, b)| Stored::new(*s, b)).collect(),
+            },
+            Err(e) => Response::Error {
+                message: e.to_string(),
+            },
+        }
     }
 
     fn status(&self) -> Status {

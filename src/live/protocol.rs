@@ -39,6 +39,11 @@ pub enum Request {
     Settings,
     /// What the daemon holds now.
     Status,
+    /// Up to `max` of its journal's event records from `from` on, with the header: how the
+    /// `journal` commands read the journal of a running daemon, which holds its lock.
+    JournalRecords { from: u64, max: u32 },
+    /// Its journal's snapshot records.
+    JournalSnapshots,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,10 +77,58 @@ pub enum Response {
         manager: String,
         settings: crate::live::docker::Settings,
     },
+    /// Journal records as stored (versioned and checksummed), in order: the header record and
+    /// event records, or the snapshot records (then `header` is empty).
+    Journal {
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        header: String,
+        records: Vec<Stored>,
+    },
     /// The request could not be read.
     Error {
         message: String,
     },
+}
+
+/// A journal record as stored, by its sequence number, its bytes in hexadecimal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    pub seq: u64,
+    pub hex: String,
+}
+
+impl Stored {
+    pub fn new(seq: u64, bytes: &[u8]) -> Self {
+        Stored {
+            seq,
+            hex: hex(bytes),
+        }
+    }
+
+    pub fn bytes(&self) -> Result<Vec<u8>, String> {
+        unhex(&self.hex).ok_or_else(|| format!("record {}: not hexadecimal", self.seq))
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(2) {
+        return None;
+    }
+    b.chunks(2)
+        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
+        .collect()
 }
 
 /// The daemon's state, for `scalecast live status`.
@@ -168,6 +221,49 @@ pub fn call(
     }
 }
 
+/// Copy the journal of the daemon running on `state` into `to` (a new directory), record by
+/// record as the daemon hands them out: how the `journal` commands read a journal whose lock
+/// the daemon holds. `Ok(None)` when no daemon answers there (read the journal itself).
+pub fn copy_journal(state: &Path, to: &Path) -> Result<Option<PathBuf>, String> {
+    use crate::journal::JournalCopy;
+    let ask =
+        |req: &Request, patience: Duration| call(state, req, patience, Duration::from_millis(100));
+    let page = |from: u64| Request::JournalRecords { from, max: 20_000 };
+    // Whether a daemon answers at all: at once, or not at all.
+    let first = match ask(&page(1), Duration::ZERO) {
+        Ok(r) => r,
+        Err(ClientError::NoDaemon { .. }) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let unpack = |r: Response| match r {
+        Response::Journal { header, records } => {
+            let records = records
+                .iter()
+                .map(|s| s.bytes().map(|b| (s.seq, b)))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((header, records))
+        }
+        Response::Error { message } => {
+            Err(format!("the daemon could not read its journal: {message}"))
+        }
+        other => Err(format!("unexpected answer from the daemon: {other:?}")),
+    };
+    let (header, mut records) = unpack(first)?;
+    let header = unhex(&header).ok_or("the daemon's journal header is not hexadecimal")?;
+    let mut copy = JournalCopy::create(to, &header).map_err(|e| e.to_string())?;
+    while !records.is_empty() {
+        copy.events(records).map_err(|e| e.to_string())?;
+        let next = ask(&page(copy.next()), Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        records = unpack(next)?.1;
+    }
+    let snapshots =
+        ask(&Request::JournalSnapshots, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    let dir = copy
+        .finish(unpack(snapshots)?.1)
+        .map_err(|e| e.to_string())?;
+    Ok(Some(dir))
+}
+
 fn once(path: &Path, line: &str) -> std::io::Result<Option<String>> {
     let mut s = UnixStream::connect(path)?;
     s.write_all(line.as_bytes())?;
@@ -201,6 +297,18 @@ mod tests {
         assert!(s.starts_with(r#"{"result":"started","job":7"#), "{s}");
         assert_eq!(serde_json::from_str::<Response>(&s).unwrap(), r);
         assert!(serde_json::from_str::<Request>(r#"{"op":"reboot"}"#).is_err());
+    }
+
+    #[test]
+    fn stored_records_travel_as_hexadecimal_and_back() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        let s = Stored::new(9, &bytes);
+        assert_eq!(&s.hex[..8], "00010203");
+        assert_eq!(&s.hex[s.hex.len() - 4..], "feff");
+        assert_eq!(s.bytes().unwrap(), bytes);
+        assert_eq!(unhex("abc"), None, "odd length");
+        assert_eq!(unhex("zz"), None, "not a digit");
+        assert_eq!(unhex("A0"), Some(vec![0xa0]));
     }
 
     #[test]
