@@ -657,12 +657,15 @@ fn the_journal_commands_read_a_running_daemons_journal() {
             .count()
     };
     let before = copies();
-    let v = json_of(&[
-        "journal".as_ref(),
-        "inspect".as_ref(),
-        journal.as_os_str(),
-        "--json".as_ref(),
-    ]);
+    let inspect = || {
+        json_of(&[
+            "journal".as_ref(),
+            "inspect".as_ref(),
+            journal.as_os_str(),
+            "--json".as_ref(),
+        ])
+    };
+    let v = inspect();
     let events = v["events"].as_u64().unwrap();
     assert!(events >= 3, "{v}");
     assert_eq!(v["by_kind"]["machine_ready"], 1, "{v}");
@@ -679,12 +682,7 @@ fn the_journal_commands_read_a_running_daemons_journal() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v = json_of(&[
-        "journal".as_ref(),
-        "inspect".as_ref(),
-        journal.as_os_str(),
-        "--json".as_ref(),
-    ]);
+    let v = inspect();
     assert!(v["events"].as_u64().unwrap() > events, "{v}");
     assert_eq!(copies(), before, "no copy left behind");
 }
