@@ -684,6 +684,27 @@ fn the_journal_commands_read_a_running_daemons_journal() {
     );
     let v = inspect();
     assert!(v["events"].as_u64().unwrap() > events, "{v}");
+    // A forecast replays the running fleet's own jobs (`[trace] journal`).
+    let cleaned = ask(&d.state, Request::Cleanup { job: 11 });
+    assert!(matches!(cleaned, Response::Cleaned { .. }), "{cleaned:?}");
+    let dir = d.state.parent().unwrap();
+    let scenario = dir.join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "[runner]\nconfig = \"config.toml\"\n[trace]\njournal = \"{}\"\n",
+            journal.display()
+        ),
+    )
+    .unwrap();
+    let v = json_of(&[
+        "simulate".as_ref(),
+        scenario.as_os_str(),
+        "--json".as_ref(),
+        "-".as_ref(),
+        "--quiet".as_ref(),
+    ]);
+    assert_eq!(v["variants"][0]["jobs"], 1, "{v}");
     assert_eq!(copies(), before, "no copy left behind");
 }
 

@@ -19,63 +19,10 @@ fn journal_input(dir: &std::path::Path) -> impl Fn(scalecast::journal::JournalEr
     }
 }
 
-/// A journal to read: the one in its directory, or a copy of it.
-struct Opened {
-    reader: scalecast::journal::Reader,
-    /// The copy's directory, removed once read (after the reader: fields drop in order).
-    _copy: Option<RemovedOnDrop>,
-}
-
-struct RemovedOnDrop(std::path::PathBuf);
-
-impl Drop for RemovedOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The journal in `dir`. A running daemon holds its journal's lock (`STATE/journal`, its
-/// socket beside it): then the daemon hands the records out over its socket and they are read
-/// from a copy in the temporary directory, removed when done.
-fn open(dir: &std::path::Path) -> Result<Opened, Failure> {
-    #[cfg(feature = "live")]
-    if let Some(state) = dir
-        .parent()
-        .filter(|p| scalecast::live::protocol::socket_path(p).exists())
-    {
-        let to =
-            std::env::temp_dir().join(format!("scalecast-journal-copy-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&to);
-        let guard = RemovedOnDrop(to.clone());
-        match scalecast::live::protocol::copy_journal(state, &to) {
-            Ok(Some(copy)) => {
-                let reader = scalecast::journal::Reader::open(&copy).map_err(journal_input(dir))?;
-                return Ok(Opened {
-                    reader,
-                    _copy: Some(guard),
-                });
-            }
-            Ok(None) => {}
-            Err(e) => {
-                return Err(Failure::Runtime(anyhow::anyhow!(
-                    "{}: reading it from the running daemon: {e}",
-                    dir.display()
-                )));
-            }
-        }
-    }
-    match scalecast::journal::Reader::open(dir) {
-        Ok(reader) => Ok(Opened {
-            reader,
-            _copy: None,
-        }),
-        Err(e) if e.to_string().contains("acquire lock") => Err(Failure::Input(format!(
-            "{}: another process holds the journal (a daemon that does not answer on its \
-             socket beside it?)",
-            dir.display()
-        ))),
-        Err(e) => Err(journal_input(dir)(e)),
-    }
+/// The journal in `dir` to read (a running daemon's through its socket; see
+/// `journal::remote`).
+fn open(dir: &std::path::Path) -> Result<scalecast::journal::remote::Opened, Failure> {
+    scalecast::journal::remote::open(dir).map_err(journal_input(dir))
 }
 
 pub fn run(command: JournalCommand) -> Result<ExitCode, Failure> {

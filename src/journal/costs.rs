@@ -66,7 +66,8 @@ struct Acc {
 /// daemon recorded who each job was for with its charge. An error when no charge names one.
 pub fn keys(dir: &std::path::Path, kind: KeyKind) -> Result<crate::trace::keys::Keys, String> {
     recorded(kind)?;
-    let r = Reader::open(dir).map_err(|e| e.to_string())?;
+    let opened = crate::journal::remote::open(dir).map_err(|e| e.to_string())?;
+    let r = &opened.reader;
     let mut keys = crate::trace::keys::Keys::new(kind);
     let mut named = false;
     r.events(|_, e| {

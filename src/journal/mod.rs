@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod costs;
 pub mod machines;
+pub mod remote;
 pub mod store;
 pub mod trace;
 pub mod workload;

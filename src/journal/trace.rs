@@ -4,13 +4,14 @@
 
 use crate::core::{ActionKind, Engine, EventKind, Time};
 use crate::drive::Driver;
-use crate::journal::{JournalResult, Reader};
+use crate::journal::JournalResult;
 use crate::trace::TraceJob;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 pub fn arrivals(dir: &Path) -> JournalResult<Vec<TraceJob>> {
-    let r = Reader::open(dir)?;
+    let opened = crate::journal::remote::open(dir)?;
+    let r = &opened.reader;
     let h = &r.header;
     let mut driver = Driver::unlogged(Engine::new(h.engine, h.settings.clone(), h.start));
     let mut arrived: BTreeMap<u64, Time> = BTreeMap::new();

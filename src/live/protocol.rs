@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The socket's file name inside the state directory.
-pub const SOCKET: &str = "scalecast.sock";
+pub const SOCKET: &str = crate::journal::remote::SOCKET;
 
 pub fn socket_path(state: &Path) -> PathBuf {
     state.join(SOCKET)
@@ -90,46 +90,7 @@ pub enum Response {
     },
 }
 
-/// A journal record as stored, by its sequence number, its bytes in hexadecimal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stored {
-    pub seq: u64,
-    pub hex: String,
-}
-
-impl Stored {
-    pub fn new(seq: u64, bytes: &[u8]) -> Self {
-        Stored {
-            seq,
-            hex: hex(bytes),
-        }
-    }
-
-    pub fn bytes(&self) -> Result<Vec<u8>, String> {
-        unhex(&self.hex).ok_or_else(|| format!("record {}: not hexadecimal", self.seq))
-    }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    s
-}
-
-pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let b = s.as_bytes();
-    if !b.len().is_multiple_of(2) {
-        return None;
-    }
-    b.chunks(2)
-        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
-        .collect()
-}
+pub use crate::journal::remote::{Stored, hex, unhex};
 
 /// The daemon's state, for `scalecast live status`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -221,49 +182,6 @@ pub fn call(
     }
 }
 
-/// Copy the journal of the daemon running on `state` into `to` (a new directory), record by
-/// record as the daemon hands them out: how the `journal` commands read a journal whose lock
-/// the daemon holds. `Ok(None)` when no daemon answers there (read the journal itself).
-pub fn copy_journal(state: &Path, to: &Path) -> Result<Option<PathBuf>, String> {
-    use crate::journal::JournalCopy;
-    let ask =
-        |req: &Request, patience: Duration| call(state, req, patience, Duration::from_millis(100));
-    let page = |from: u64| Request::JournalRecords { from, max: 20_000 };
-    // Whether a daemon answers at all: at once, or not at all.
-    let first = match ask(&page(1), Duration::ZERO) {
-        Ok(r) => r,
-        Err(ClientError::NoDaemon { .. }) => return Ok(None),
-        Err(e) => return Err(e.to_string()),
-    };
-    let unpack = |r: Response| match r {
-        Response::Journal { header, records } => {
-            let records = records
-                .iter()
-                .map(|s| s.bytes().map(|b| (s.seq, b)))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((header, records))
-        }
-        Response::Error { message } => {
-            Err(format!("the daemon could not read its journal: {message}"))
-        }
-        other => Err(format!("unexpected answer from the daemon: {other:?}")),
-    };
-    let (header, mut records) = unpack(first)?;
-    let header = unhex(&header).ok_or("the daemon's journal header is not hexadecimal")?;
-    let mut copy = JournalCopy::create(to, &header).map_err(|e| e.to_string())?;
-    while !records.is_empty() {
-        copy.events(records).map_err(|e| e.to_string())?;
-        let next = ask(&page(copy.next()), Duration::from_secs(10)).map_err(|e| e.to_string())?;
-        records = unpack(next)?.1;
-    }
-    let snapshots =
-        ask(&Request::JournalSnapshots, Duration::from_secs(10)).map_err(|e| e.to_string())?;
-    let dir = copy
-        .finish(unpack(snapshots)?.1)
-        .map_err(|e| e.to_string())?;
-    Ok(Some(dir))
-}
-
 fn once(path: &Path, line: &str) -> std::io::Result<Option<String>> {
     let mut s = UnixStream::connect(path)?;
     s.write_all(line.as_bytes())?;
@@ -299,16 +217,48 @@ mod tests {
         assert!(serde_json::from_str::<Request>(r#"{"op":"reboot"}"#).is_err());
     }
 
+    /// The journal reader (`journal::remote`, no `live` feature) and the daemon speak the
+    /// same lines.
     #[test]
-    fn stored_records_travel_as_hexadecimal_and_back() {
-        let bytes: Vec<u8> = (0..=255).collect();
-        let s = Stored::new(9, &bytes);
-        assert_eq!(&s.hex[..8], "00010203");
-        assert_eq!(&s.hex[s.hex.len() - 4..], "feff");
-        assert_eq!(s.bytes().unwrap(), bytes);
-        assert_eq!(unhex("abc"), None, "odd length");
-        assert_eq!(unhex("zz"), None, "not a digit");
-        assert_eq!(unhex("A0"), Some(vec![0xa0]));
+    fn the_journal_reader_and_the_daemon_agree_on_the_wire() {
+        use crate::journal::remote::{Answer, Ask};
+        let pairs = [
+            (
+                Ask::JournalRecords { from: 3, max: 5 },
+                Request::JournalRecords { from: 3, max: 5 },
+            ),
+            (Ask::JournalSnapshots, Request::JournalSnapshots),
+        ];
+        for (ask, req) in pairs {
+            let line = serde_json::to_string(&ask).unwrap();
+            assert_eq!(line, serde_json::to_string(&req).unwrap());
+            assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), req);
+        }
+        let records = vec![Stored::new(3, b"abc")];
+        for header in [String::new(), hex(b"{}")] {
+            let r = Response::Journal {
+                header: header.clone(),
+                records: records.clone(),
+            };
+            let a: Answer = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+            assert_eq!(
+                a,
+                Answer::Journal {
+                    header,
+                    records: records.clone()
+                }
+            );
+        }
+        let e = Response::Error {
+            message: "no".into(),
+        };
+        let a: Answer = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(
+            a,
+            Answer::Error {
+                message: "no".into()
+            }
+        );
     }
 
     #[test]
