@@ -398,12 +398,8 @@ fn a_capacity_fallback_is_journaled_with_the_instance_it_made() {
         )]
     );
     // `journal export` writes it as documented (docs/events.md).
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"))
-        .args(["journal", "export"])
-        .arg(d.state.join("journal"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let journal = d.state.join("journal");
+    let text = scalecast_ok(&["journal".as_ref(), "export".as_ref(), journal.as_os_str()]);
     let line = text
         .lines()
         .find(|l| l.contains("machine_launched"))
@@ -415,13 +411,13 @@ fn a_capacity_fallback_is_journaled_with_the_instance_it_made() {
         "{v}"
     );
     // And the machine's story tells it.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"))
-        .args(["journal", "machines"])
-        .arg(d.state.join("journal"))
-        .args(["--machine", &machine.to_string()])
-        .output()
-        .unwrap();
-    let story = String::from_utf8_lossy(&out.stdout);
+    let story = scalecast_ok(&[
+        "journal".as_ref(),
+        "machines".as_ref(),
+        journal.as_os_str(),
+        "--machine".as_ref(),
+        machine.to_string().as_ref(),
+    ]);
     assert!(
         story.contains(&format!(
             "launched {} as m5a.large spot; before it m5.large spot found no capacity",
@@ -672,16 +668,7 @@ fn the_journal_commands_read_a_running_daemons_journal() {
     // It keeps running and writing meanwhile: a later read sees more.
     let started = prepare(&d.state, 11);
     assert!(matches!(started, Response::Started { .. }), "{started:?}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"))
-        .args(["journal", "verify"])
-        .arg(&journal)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    scalecast_ok(&["journal".as_ref(), "verify".as_ref(), journal.as_os_str()]);
     let v = inspect();
     assert!(v["events"].as_u64().unwrap() > events, "{v}");
     // A forecast replays the running fleet's own jobs (`[trace] journal`).
@@ -998,17 +985,22 @@ fn cancel_waiting(state: &Path, job: u64) {
 }
 
 /// The binary run with `args`, which must succeed and print JSON.
-fn json_of(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+/// `scalecast ARGS...`, which must succeed: its standard output.
+fn scalecast_ok(args: &[&std::ffi::OsStr]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_scalecast"))
         .args(args)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "scalecast {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json_of(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    serde_json::from_str(&scalecast_ok(args)).unwrap()
 }
 
 /// The entry of a breakdown's `keys` named `name`.
