@@ -438,6 +438,90 @@ fn a_copy_from_the_stored_records_reads_as_the_original() {
     );
 }
 
+/// Every file under `dir` with its bytes, in order: what reading must leave as it was.
+fn contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(contents(&p));
+        } else {
+            let bytes = std::fs::read(&p).unwrap();
+            out.push((p, bytes));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `before` and the files under `dir` now are the same files with the same bytes.
+fn assert_unchanged(dir: &Path, before: &[(PathBuf, Vec<u8>)], after: &str) {
+    let now = contents(dir);
+    let names = |v: &[(PathBuf, Vec<u8>)]| v.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&now),
+        names(before),
+        "after {after}: files came or went"
+    );
+    for ((p, a), (_, b)) in now.iter().zip(before) {
+        assert!(a == b, "after {after}: {} was written", p.display());
+    }
+}
+
+/// Reading a journal never writes to it (opening a sled store writes a new snapshot file
+/// and its `db`): every reading command, and a forecast from it as a trace, leave its files as
+/// they were, and the copy each reads leaves nothing in the temporary directory.
+#[test]
+fn reading_a_journal_leaves_its_files_as_they_were() {
+    let (dir, _) = simulated_journal("untouched");
+    let scenario = dir.with_extension("toml");
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/tutorial/config.toml"
+    );
+    std::fs::write(
+        &scenario,
+        format!("[runner]\nconfig = {config:?}\n[trace]\njournal = {dir:?}\n"),
+    )
+    .unwrap();
+    let tmp = temp("untouched-tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let before = contents(&dir);
+    let d = dir.to_str().unwrap();
+    let s = scenario.to_str().unwrap();
+    for args in [
+        vec!["journal", "inspect", d],
+        vec!["journal", "verify", d],
+        vec!["journal", "export", d],
+        vec!["journal", "machines", d],
+        vec!["journal", "costs", d],
+        vec!["simulate", s, "--quiet"],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_scalecast"))
+            .args(&args)
+            .env("TMPDIR", &tmp)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+        assert_unchanged(&dir, &before, &args.join(" "));
+        let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().collect();
+        assert!(left.is_empty(), "{args:?} left {left:?}");
+    }
+}
+
+/// A journal another process holds (sled's lock) and no daemon answers for is a clear
+/// error, after waiting a moment for a handle that is closing.
+#[test]
+fn a_journal_another_process_holds_is_a_clear_error() {
+    let (dir, _) = simulated_journal("held");
+    let _held = scalecast::journal::store::SledStore::open(&dir).unwrap();
+    let o = scalecast(&["journal", "inspect", dir.to_str().unwrap()]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(&dir.display().to_string()), "{err}");
+    assert!(err.contains("another process holds the journal"), "{err}");
+}
+
 /// A journal whose store is damaged is bad input: exit 2, the directory named, said damaged,
 /// and no crash report on standard error.
 #[test]
@@ -446,8 +530,11 @@ fn a_damaged_journal_is_a_clear_error_naming_it() {
     let db = dir.join("db");
     let len = std::fs::metadata(&db).unwrap().len() as usize;
     std::fs::write(&db, vec![0u8; len]).unwrap();
+    let before = contents(&dir);
     for cmd in ["inspect", "verify", "export", "machines"] {
         let o = scalecast(&["journal", cmd, dir.to_str().unwrap()]);
+        // What is left of it is as it was: nothing repaired or cut by reading it.
+        assert_unchanged(&dir, &before, cmd);
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{cmd}: {err}");
         assert!(

@@ -3,7 +3,8 @@
 //! records instead, page by page, and reads them from a copy ([`JournalCopy`]) in the
 //! temporary directory, removed when done. The client is plain std (no runtime, no `live`
 //! feature): the daemon's side is `live::protocol`'s `journal_records` and `journal_snapshots`
-//! requests, whose JSON form a test there holds to this one.
+//! requests, whose JSON form a test there holds to this one. A journal no daemon holds is
+//! read from a copy of its files, as opening a sled store writes to it.
 
 use crate::journal::store::StoreError;
 use crate::journal::{JournalCopy, JournalError, JournalResult, Reader};
@@ -153,42 +154,91 @@ impl Drop for RemovedOnDrop {
     }
 }
 
-/// The journal in `dir` to read: itself, or, when a daemon answers on the socket beside it
-/// (it holds the journal's lock), a copy of the records it hands out.
+/// A new directory's path in the temporary directory for one copy, unique in this process
+/// (two journals may be open at once: `simulate --by` on a journal trace reads it twice).
+fn copy_dir() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("scalecast-journal-copy-{}-{n}", std::process::id()))
+}
+
+/// Copy the store in `dir` into `to` (a new directory), file by file, holding the store's
+/// lock (sled's: `flock` on its `db` file) so that no writer is half-way through. The
+/// original is only read: opening a sled store writes to it (a new snapshot file, its `db`
+/// file), and on a damaged store sled's recovery may rewrite what it reads before the damage
+/// is reported. A lock held by another process for two seconds is an error.
+fn copy_files(dir: &Path, to: &Path) -> Result<(), String> {
+    let db = std::fs::File::open(dir.join("db")).map_err(|e| format!("db: {e}"))?;
+    let mut tries = 0;
+    loop {
+        match db.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if tries < 100 => {
+                // A handle that is closing (a command that just ended) lets go soon.
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err("another process holds the journal (a daemon that does not \
+                            answer on its socket beside it?)"
+                    .into());
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(format!("db: {e}")),
+        }
+    }
+    copy_tree(dir, to)
+}
+
+/// Copy the files under `from` into `to`, folders included.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    let entries = std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{}: {e}", from.display()))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry
+            .file_type()
+            .map_err(|e| format!("{}: {e}", src.display()))?;
+        if kind.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst).map_err(|e| format!("{}: {e}", src.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The journal in `dir` to read, always from a copy in the temporary directory (removed when
+/// done), so that reading never writes to the journal: when a daemon answers on the socket
+/// beside it (it holds the journal's lock), a copy of the records it hands out; otherwise a
+/// copy of the store's files.
 pub fn open(dir: &Path) -> JournalResult<Opened> {
     let failed = |e: String| JournalError::Store(StoreError(e));
+    let to = copy_dir();
+    let _ = std::fs::remove_dir_all(&to);
+    let guard = RemovedOnDrop(to.clone());
+    let opened = |copy: &Path, guard| {
+        Ok(Opened {
+            reader: Reader::open(copy)?,
+            _copy: Some(guard),
+        })
+    };
     if let Some(socket) = dir
         .parent()
         .map(|state| state.join(SOCKET))
         .filter(|s| s.exists())
     {
-        let to =
-            std::env::temp_dir().join(format!("scalecast-journal-copy-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&to);
-        let guard = RemovedOnDrop(to.clone());
         match copy_running(&socket, &to) {
-            Ok(Some(copy)) => {
-                return Ok(Opened {
-                    reader: Reader::open(&copy)?,
-                    _copy: Some(guard),
-                });
-            }
+            Ok(Some(copy)) => return opened(&copy, guard),
             Ok(None) => {}
             Err(e) => return Err(failed(format!("reading it from the running daemon: {e}"))),
         }
     }
-    match Reader::open(dir) {
-        Ok(reader) => Ok(Opened {
-            reader,
-            _copy: None,
-        }),
-        Err(e) if e.to_string().contains("acquire lock") => Err(failed(
-            "another process holds the journal (a daemon that does not answer on its socket \
-             beside it?)"
-                .into(),
-        )),
-        Err(e) => Err(e),
+    if !dir.is_dir() || !crate::journal::store::is_store(dir) {
+        return Err(JournalError::NotAJournal(dir.to_path_buf()));
     }
+    copy_files(dir, &to).map_err(|e| failed(format!("copying it to read: {e}")))?;
+    opened(&to, guard)
 }
 
 #[cfg(test)]
