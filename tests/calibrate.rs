@@ -10,7 +10,7 @@ mod common;
 use common::{scalecast, scalecast_json, text};
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scalecast-cal-{}-{name}", std::process::id()));
+    let d = common::tmp().join(format!("cal-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -217,7 +217,7 @@ fn a_trace_without_recorded_waits_cannot_be_calibrated_and_says_so() {
         "{out}"
     );
     assert!(!out.lines().next().unwrap().contains("observed"));
-    let report = std::env::temp_dir().join(format!("scalecast-cal-{}-none", std::process::id()));
+    let report = common::tmp().join("cal-none");
     let o = scalecast(&[
         "simulate",
         s.to_str().unwrap(),

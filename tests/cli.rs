@@ -7,7 +7,7 @@ use common::{scalecast, text};
 const TUTORIAL: &str = "scenarios/tutorial/config.toml";
 
 fn temp(name: &str, content: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("scalecast-cli-{}", std::process::id()));
+    let dir = common::tmp().join("cli");
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     std::fs::write(&p, content).unwrap();

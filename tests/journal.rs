@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scalecast-journal-{}-{name}", std::process::id()));
+    let d = common::tmp().join(format!("journal-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     d
 }

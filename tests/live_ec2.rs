@@ -153,7 +153,7 @@ fn reconcile_adopts_recreates_terminates_orphans_and_journals_gone_machines() {
     use scalecast::journal::{Header, Journal, Reader};
     use scalecast::live::reconcile::{Orphan, reconcile};
 
-    let dir = std::env::temp_dir().join(format!("scalecast-reconcile-{}", std::process::id()));
+    let dir = common::tmp().join("reconcile");
     let _ = std::fs::remove_dir_all(&dir);
     let mut settings = Settings {
         concurrent: 4,

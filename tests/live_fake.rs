@@ -4,6 +4,8 @@
 //! executor socket, as GitLab Runner would.
 #![cfg(feature = "live")]
 
+mod common;
+
 use scalecast::live::cloud::{Cloud, CloudError, CreateRequest, Instance, InstanceState};
 use scalecast::live::daemon::{Options, serve};
 use scalecast::live::protocol::{Request, Response, Status, call};
@@ -175,7 +177,7 @@ impl Drop for Running {
 
 /// An empty directory for the test `name`.
 fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("scalecast-fake-{name}-{}", std::process::id()));
+    let dir = common::tmp().join(format!("fake-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -73,7 +73,7 @@ fn wait_until(what: &str, log: &Path, mut f: impl FnMut() -> bool) {
 }
 
 fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("scalecast-ship-{}", std::process::id()));
+    let dir = common::tmp().join("ship");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

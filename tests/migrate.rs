@@ -60,7 +60,7 @@ fn the_tutorial_config_migrates_keeps_every_key_and_passes_check() {
         assert_eq!(args[1].as_str(), Some(stage));
     }
 
-    let dir = std::env::temp_dir().join(format!("scalecast-migrate-{}", std::process::id()));
+    let dir = common::tmp().join("migrate");
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("config.toml");
     std::fs::write(&file, &migrated).unwrap();

@@ -11,7 +11,7 @@ fn root() -> PathBuf {
 
 #[test]
 fn report_writes_every_plot_and_a_page_with_every_variant() {
-    let d = std::env::temp_dir().join(format!("scalecast-report-{}", std::process::id()));
+    let d = common::tmp().join("report");
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     let s = d.join("s.toml");

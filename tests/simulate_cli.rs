@@ -5,7 +5,7 @@ mod common;
 use common::{scalecast, scalecast_json, text};
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scalecast-sim-{}-{name}", std::process::id()));
+    let d = common::tmp().join(format!("sim-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d

@@ -6,7 +6,7 @@ use common::{scalecast, text};
 use std::path::{Path, PathBuf};
 
 fn setup(name: &str) -> (PathBuf, PathBuf) {
-    let d = std::env::temp_dir().join(format!("scalecast-sweep-{}-{name}", std::process::id()));
+    let d = common::tmp().join(format!("sweep-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(

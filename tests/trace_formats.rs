@@ -1,12 +1,13 @@
 //! The trace formats read the same jobs: Jobs API JSON (array, pages, NDJSON), webhook
 //! payloads, CSV and TSV; jobs that never ran are skipped; bad records are named.
 
+mod common;
 use scalecast::core::Time;
 use scalecast::trace::{TraceFile, TraceJob, read_file};
 use std::path::PathBuf;
 
 fn write(name: &str, content: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scalecast-traces-{}", std::process::id()));
+    let d = common::tmp().join("traces");
     std::fs::create_dir_all(&d).unwrap();
     let p = d.join(name);
     std::fs::write(&p, content).unwrap();

@@ -6,7 +6,7 @@ mod common;
 use common::{scalecast, text};
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scalecast-trust-{}-{name}", std::process::id()));
+    let d = common::tmp().join(format!("trust-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
