@@ -39,6 +39,14 @@ struct World {
     hang_create: bool,
     /// This many list calls fail (the cloud unreachable) before one is answered.
     fail_lists: u32,
+    /// The instances made while set are not listed until it is unset (EC2's list lagging
+    /// a launch).
+    hide: bool,
+    hidden: Vec<String>,
+    /// Every answered create's client token, user data and instance, in order: a create with
+    /// a token seen before answers as EC2 does, with the same instance when it asks the same,
+    /// and `IdempotentParameterMismatch` when it asks something else.
+    made: Vec<(String, Option<String>, Instance)>,
 }
 
 #[derive(Clone, Default)]
@@ -88,6 +96,17 @@ impl Cloud for Fake {
                 "no capacity in eu-central-1a",
             ));
         }
+        let token = req.client_token();
+        if let Some((_, user_data, i)) = w.made.iter().find(|m| m.0 == token) {
+            return if *user_data == req.user_data {
+                Ok(i.clone())
+            } else {
+                Err(CloudError::from_code(
+                    "IdempotentParameterMismatch",
+                    "the client token was used for another request",
+                ))
+            };
+        }
         w.next += 1;
         let asked = (
             req.instance_type.clone().unwrap_or("m5.large".into()),
@@ -104,6 +123,10 @@ impl Cloud for Fake {
             address: None,
         };
         w.instances.push(i.clone());
+        if w.hide {
+            w.hidden.push(i.id.clone());
+        }
+        w.made.push((token, req.user_data.clone(), i.clone()));
         Ok(i)
     }
     async fn terminate(&self, id: &str) -> Result<(), CloudError> {
@@ -134,7 +157,9 @@ impl Cloud for Fake {
         if hang {
             std::future::pending::<()>().await;
         }
-        let listed = self.alive();
+        let hidden = self.0.lock().unwrap().hidden.clone();
+        let mut listed = self.alive();
+        listed.retain(|i| !hidden.contains(&i.id));
         if hold {
             while self.0.lock().unwrap().hold_list {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -775,6 +800,54 @@ fn a_machine_created_again_at_reconcile_falls_back_and_is_journaled() {
         })
         .unwrap();
     assert_eq!(launches, vec![(1, "m5a.large".to_string(), 1)]);
+}
+
+/// A machine created again after a restart (the list did not show the instance its first
+/// create made yet) sends the first create's user data, Docker's certificate included, so EC2
+/// answers with that instance for the same client token instead of refusing the call as
+/// another request; the machine keeps its instance and nothing is made twice. Its kept pair
+/// goes with it.
+#[test]
+fn a_machine_created_again_sends_the_same_user_data_and_keeps_its_instance() {
+    use scalecast::live::daemon::DockerOptions;
+    let fake = Fake::default();
+    fake.0.lock().unwrap().hide = true;
+    let dir = fresh_dir("same-user-data");
+    let machine = "IdleCount = 1\nIdleTime = 600";
+    let docker = |o: &mut Options| o.docker = Some(DockerOptions::default());
+    let mut first = start_with(&dir, machine, fake.clone(), docker);
+    first.owns_dir = false;
+    fake.until(20, "the first create answered", |w| w.made.len() == 1);
+    first.stop();
+    let mut again = start_with(&dir, machine, fake.clone(), docker);
+    fake.until(20, "the machine created again", |w| w.creates >= 2);
+    let s = wait_for(&again.state, "machine 1 on its first instance", |s| {
+        s.machines
+            .iter()
+            .any(|m| m.instance.as_deref() == Some("i-0001"))
+    });
+    assert_eq!(s.machines.len(), 1, "{s:#?}");
+    assert_eq!(s.machines[0].machine, 1, "{s:#?}");
+    {
+        let w = fake.0.lock().unwrap();
+        assert_eq!(w.made.len(), 1, "one instance made");
+        assert!(
+            w.made[0]
+                .1
+                .as_deref()
+                .is_some_and(|u| u.contains("BEGIN CERTIFICATE"))
+        );
+    }
+    let kept = again.state.join("ca").join("machines");
+    assert!(kept.join("m1.pem").exists() && kept.join("m1-key.pem").exists());
+    // The machine fails (its instance shut down while booting): its pair goes too.
+    fake.0.lock().unwrap().hidden.clear();
+    fake.set("i-0001", |i| i.state = InstanceState::ShuttingDown);
+    wait_for(&again.state, "machine 1 gone", |s| {
+        s.machines.iter().all(|m| m.machine != 1)
+    });
+    assert!(!kept.join("m1.pem").exists() && !kept.join("m1-key.pem").exists());
+    again.stop();
 }
 
 /// A machine the journal has as being removed, whose instance is still there after a restart

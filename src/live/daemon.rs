@@ -435,6 +435,9 @@ impl<C: Cloud + 'static> Daemon<C> {
             EventKind::MachineGone { machine } | EventKind::MachineFailed { machine } => {
                 self.free_since.remove(&machine);
                 self.got.remove(&machine);
+                if let Some(d) = &self.docker {
+                    d.ca.forget_machine(machine);
+                }
             }
             EventKind::JobCancelled { job } => {
                 self.books.remove(&job);
@@ -491,7 +494,7 @@ impl<C: Cloud + 'static> Daemon<C> {
         // user data with the script that sets Docker up.
         let user_data = match &self.docker {
             Some(d) => {
-                let pair = d.ca.issue_server(&server_name(machine), &[])?;
+                let pair = d.ca.machine_pair(machine)?;
                 Some(crate::live::userdata::script(
                     d.ca.cert_pem(),
                     &pair,
@@ -1683,9 +1686,13 @@ pub async fn serve<C: Cloud + 'static>(
     if let Some(o) = &opts.docker {
         let cfg = ConfigFile::load(&opts.config)?;
         let runner = cfg.runner(opts.runner.as_deref())?;
+        let ca = Ca::open(&opts.state)?;
+        // Pairs kept for machines that went while no daemon ran.
+        let fleet = d.journal.engine().fleet();
+        ca.keep_machines(|m| fleet.get(m).is_some());
         d.docker = Some(DockerSide {
             opts: o.clone(),
-            ca: Ca::open(&opts.state)?,
+            ca,
             files: crate::live::tls::client_files(&opts.state)?,
             settings: Settings::of(runner),
             addresses: BTreeMap::new(),

@@ -5,8 +5,9 @@
 //! each machine gets its own server certificate and key, issued before it is launched and handed
 //! over in its user data. A machine's certificate names the machine
 //! (`m<ID>.machines.scalecast.internal`), not an address (the address is known only after the
-//! launch), and the manager checks that name whatever address it dials. Keys are ECDSA P-256;
-//! the key files are mode 0600.
+//! launch), and the manager checks that name whatever address it dials. A machine's pair is
+//! kept in `STATE/ca/machines/` until the machine goes, so a create made again sends the same
+//! user data. Keys are ECDSA P-256; the key files are mode 0600.
 
 use crate::core::MachineId;
 use rcgen::{
@@ -18,6 +19,8 @@ use std::path::{Path, PathBuf};
 
 /// The CA's folder inside the state directory.
 pub const CA_DIR: &str = "ca";
+/// The folder inside the CA's where each machine's server pair is kept until it goes.
+pub const MACHINES_DIR: &str = "machines";
 /// The DNS suffix of the machines' certificate names.
 pub const MACHINE_DOMAIN: &str = "machines.scalecast.internal";
 
@@ -185,6 +188,60 @@ impl Ca {
         })
     }
 
+    /// Machine `machine`'s server pair: the one issued for it before, kept in
+    /// `STATE/ca/machines/` (the key mode 0600), or a new one, kept there before it is
+    /// returned. A create made again for the same machine (after a restart, when the list did
+    /// not show its instance yet) then sends the same user data as the first, so that EC2,
+    /// given the same client token, answers with the instance the first made rather than
+    /// refusing the call as another request (`IdempotentParameterMismatch`).
+    pub fn machine_pair(&self, machine: MachineId) -> Result<Pair, TlsError> {
+        let (cert_path, key_path) = self.machine_paths(machine);
+        if let (Some(cert_pem), Some(key_pem)) = (read_file(&cert_path)?, read_file(&key_path)?) {
+            return Ok(Pair { cert_pem, key_pem });
+        }
+        let dir = self.dir.join(MACHINES_DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| TlsError::Io(dir.display().to_string(), e))?;
+        let pair = self.issue_server(&server_name(machine), &[])?;
+        write_file(&key_path, &pair.key_pem, true)?;
+        write_file(&cert_path, &pair.cert_pem, false)?;
+        Ok(pair)
+    }
+
+    /// Machine `machine` is gone: its kept pair goes too.
+    pub fn forget_machine(&self, machine: MachineId) {
+        let (cert_path, key_path) = self.machine_paths(machine);
+        let _ = std::fs::remove_file(cert_path);
+        let _ = std::fs::remove_file(key_path);
+    }
+
+    /// The kept pairs of machines for which `keep` is false go (machines that went while no
+    /// daemon ran to see them go).
+    pub fn keep_machines(&self, keep: impl Fn(MachineId) -> bool) {
+        let dir = self.dir.join(MACHINES_DIR);
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            let id = name
+                .to_str()
+                .and_then(|n| n.strip_prefix('m'))
+                .and_then(|n| {
+                    n.strip_suffix("-key.pem")
+                        .or_else(|| n.strip_suffix(".pem"))
+                })
+                .and_then(|n| n.parse::<MachineId>().ok());
+            if id.is_some_and(|id| !keep(id)) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
+    fn machine_paths(&self, machine: MachineId) -> (PathBuf, PathBuf) {
+        let dir = self.dir.join(MACHINES_DIR);
+        (
+            dir.join(format!("m{machine}.pem")),
+            dir.join(format!("m{machine}-key.pem")),
+        )
+    }
+
     /// A client certificate (the manager's own, or one for `docker --tlsverify` by hand).
     pub fn issue_client(&self) -> Result<Pair, TlsError> {
         let mut p = CertificateParams::default();
@@ -228,6 +285,40 @@ pub fn client_files(state: &Path) -> Result<ClientFiles, TlsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_machines_pair_is_kept_until_it_goes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("scalecast-pairs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ca = Ca::open(&dir).unwrap();
+        let first = ca.machine_pair(7).unwrap();
+        // Asked again, even by another handle on the CA (a restarted daemon): the same pair.
+        let again = Ca::open(&dir).unwrap().machine_pair(7).unwrap();
+        assert_eq!(
+            (&first.cert_pem, &first.key_pem),
+            (&again.cert_pem, &again.key_pem)
+        );
+        assert_ne!(ca.machine_pair(8).unwrap().key_pem, first.key_pem);
+        let key = dir.join(CA_DIR).join(MACHINES_DIR).join("m7-key.pem");
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // Gone: a machine of that number later gets a new pair.
+        ca.forget_machine(7);
+        assert!(!key.exists());
+        assert_ne!(ca.machine_pair(7).unwrap().key_pem, first.key_pem);
+        // Machines no longer in the fleet lose theirs; the others keep them.
+        let kept = ca.machine_pair(8).unwrap();
+        ca.keep_machines(|m| m == 8);
+        let left: Vec<_> = std::fs::read_dir(dir.join(CA_DIR).join(MACHINES_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(left.iter().all(|n| n.starts_with("m8")), "{left:?}");
+        assert_eq!(ca.machine_pair(8).unwrap().key_pem, kept.key_pem);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn the_ca_is_made_once_and_kept_private() {
