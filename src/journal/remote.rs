@@ -171,7 +171,8 @@ fn copy_files(dir: &Path, to: &Path) -> Result<(), String> {
     let db = std::fs::File::open(dir.join("db")).map_err(|e| format!("db: {e}"))?;
     let mut tries = 0;
     loop {
-        match db.try_lock() {
+        // Shared: other readers copy at the same time; sled's writer (exclusive) waits.
+        match db.try_lock_shared() {
             Ok(()) => break,
             Err(std::fs::TryLockError::WouldBlock) if tries < 100 => {
                 // A handle that is closing (a command that just ended) lets go soon.
