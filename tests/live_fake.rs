@@ -1249,6 +1249,65 @@ fn finished_jobs_are_charged_by_project_in_the_journal_and_the_metrics() {
     assert_eq!(jobs("(no project)"), Some(1.into()));
 }
 
+/// A job running when the daemon restarts is charged when it ends, as any other: who it was
+/// for, its wait, its run and the time its machine stood free before it, from the books the
+/// first daemon kept in `STATE/books/`; the book goes once charged.
+#[test]
+fn a_job_running_across_a_restart_is_charged_when_it_ends() {
+    use scalecast::core::{EventKind, JobKeys};
+    let fake = Fake::default();
+    let dir = fresh_dir("books");
+    let machine = "IdleCount = 1\nIdleTime = 600";
+    let mut first = first_start(&dir, machine, fake.clone());
+    idle_instance(&first.state);
+    std::thread::sleep(Duration::from_millis(200)); // the machine stands idle a while
+    let keys = JobKeys {
+        project: Some("group/app".into()),
+        stage: Some("test".into()),
+        ..JobKeys::default()
+    };
+    let r = ask(
+        &first.state,
+        Request::Prepare {
+            job: 5,
+            keys: keys.clone(),
+        },
+    );
+    assert!(matches!(r, Response::Started { .. }), "{r:?}");
+    let book = first.state.join("books").join("5.json");
+    assert!(book.exists(), "the book is kept on disk");
+    first.stop();
+    let mut again = start_in(&dir, machine, fake.clone());
+    std::thread::sleep(Duration::from_millis(100));
+    let cleaned = ask(&again.state, Request::Cleanup { job: 5 });
+    assert!(matches!(cleaned, Response::Cleaned { .. }), "{cleaned:?}");
+    assert!(!book.exists(), "the book goes once charged");
+    again.stop();
+    let mut charges = Vec::new();
+    scalecast::journal::Reader::open(&again.state.join("journal"))
+        .unwrap()
+        .events(|_, e| {
+            if let EventKind::JobCharged { job, charge } = e.kind {
+                charges.push((job, charge));
+            }
+        })
+        .unwrap();
+    assert_eq!(charges.len(), 1, "{charges:?}");
+    let (job, c) = &charges[0];
+    assert_eq!(*job, 5);
+    assert_eq!(c.keys, keys);
+    assert_eq!(c.machine, 1);
+    // Its run spans the restart (at least the 100 ms after it), and the machine's boot and
+    // idle time before it (at least the 200 ms it stood idle) is charged to it.
+    let seconds = |usd: f64| usd / c.usd_per_hour * 3600.0;
+    assert!(seconds(c.busy_usd) >= 0.1, "{c:?}");
+    assert!(seconds(c.idle_usd) >= 0.2, "{c:?}");
+    assert!(
+        c.wait_s < 1.0,
+        "it started at once on the idle machine: {c:?}"
+    );
+}
+
 /// A job is charged at the price of the instance its machine got (here EC2 gave c5.large
 /// on-demand for a configured m5.large on spot, as a capacity fallback does), not at the
 /// configured one's.

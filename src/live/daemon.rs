@@ -21,6 +21,7 @@ use crate::core::jobs::JobState;
 use crate::core::{Action, ActionKind, EngineKind, Event, EventKind, JobId, MachineId, Time};
 use crate::drive::{DriveError, EventLog};
 use crate::journal::{Header, Journal, JournalError};
+use crate::live::books::{Books, JobBook};
 use crate::live::breaker::Breaker;
 use crate::live::cloud::{Cloud, CloudError, CreateRequest, Instance, InstanceState};
 use crate::live::docker::{JobTarget, Settings};
@@ -305,8 +306,9 @@ struct Daemon<C: Cloud + 'static> {
     got: HashMap<MachineId, Got>,
     /// The root volume's storage, $/h.
     storage_per_hour: f64,
-    /// What each job's charge needs: who it is for, when it arrived and started.
-    books: HashMap<JobId, JobBook>,
+    /// What each job's charge needs: who it is for, when it arrived and started (kept in
+    /// `STATE/books/` too, so a job running across a restart is charged).
+    books: Books,
     /// When each machine last became free (created, or its last job ended).
     free_since: HashMap<MachineId, Time>,
     shipping: Option<Shipping>,
@@ -320,13 +322,6 @@ struct Got {
     instance_type: String,
     spot: bool,
     rate: Option<f64>,
-}
-
-/// A job's entry in the daemon's books, until it is charged.
-struct JobBook {
-    keys: crate::core::JobKeys,
-    arrived: Time,
-    started: Option<(MachineId, Time)>,
 }
 
 impl<C: Cloud + 'static> Daemon<C> {
@@ -440,7 +435,7 @@ impl<C: Cloud + 'static> Daemon<C> {
                 }
             }
             EventKind::JobCancelled { job } => {
-                self.books.remove(&job);
+                self.books.close(job);
             }
             _ => {}
         }
@@ -468,9 +463,8 @@ impl<C: Cloud + 'static> Daemon<C> {
                 }
                 ActionKind::RemoveMachine { machine, .. } => self.remove(machine)?,
                 ActionKind::StartJob { job, machine } => {
-                    if let Some(b) = self.books.get_mut(&job) {
-                        b.started = Some((machine, a.at));
-                    }
+                    let free_from = self.free_since.get(&machine).copied();
+                    self.books.started(job, machine, a.at, free_from);
                     self.started(job, machine)
                 }
                 // The job waits again; its executor learns of it when the job's stage fails.
@@ -1063,7 +1057,7 @@ impl<C: Cloud + 'static> Daemon<C> {
     /// price table's price. Nothing without a price, or for a job whose start these books
     /// did not see (it started before a restart).
     fn charge(&mut self, job: JobId, machine: MachineId) -> Result<(), DaemonError> {
-        let Some(book) = self.books.remove(&job) else {
+        let Some(book) = self.books.close(job) else {
             return Ok(());
         };
         let end = self.journal.engine().now();
@@ -1075,11 +1069,8 @@ impl<C: Cloud + 'static> Daemon<C> {
             return Ok(());
         };
         let per_hour = price + self.storage_per_hour;
-        let from = self
-            .free_since
-            .insert(m, end)
-            .unwrap_or(started)
-            .min(started);
+        self.free_since.insert(m, end);
+        let from = book.free_from.unwrap_or(started).min(started);
         let hours = |a: Time, b: Time| b.since(a).max(0) as f64 / 3_600_000.0;
         let (busy, idle) = (
             per_hour * hours(started, end),
@@ -1153,11 +1144,15 @@ impl<C: Cloud + 'static> Daemon<C> {
                 Some(_) => {
                     // Asked again (a restarted daemon forgot its books): from now on.
                     let arrived = now();
-                    self.books.entry(job).or_insert(JobBook {
-                        keys,
-                        arrived,
-                        started: None,
-                    });
+                    self.books.open(
+                        job,
+                        JobBook {
+                            keys,
+                            arrived,
+                            started: None,
+                            free_from: None,
+                        },
+                    );
                     self.waiters.entry(job).or_default().push(reply)
                 }
                 None if self.cleaned.1.contains(&job) => {
@@ -1169,12 +1164,13 @@ impl<C: Cloud + 'static> Daemon<C> {
                 None => {
                     info!(job, "job arrived (prepare)");
                     self.waiters.entry(job).or_default().push(reply);
-                    self.books.insert(
+                    self.books.open(
                         job,
                         JobBook {
                             keys,
                             arrived: now().max(self.journal.engine().now()),
                             started: None,
+                            free_from: None,
                         },
                     );
                     self.feed(EventKind::JobArrived { job })?;
@@ -1650,6 +1646,25 @@ pub async fn serve<C: Cloud + 'static>(
     let fallbacks = Fallbacks::load(&fallbacks_path(&opts.config))?;
     let (price_per_hour, storage_per_hour) = machine_prices(&ec2);
     let (tx, mut rx) = mpsc::unbounded_channel();
+    // The books of jobs that were running or waiting when the daemon stopped, and since when
+    // each machine has stood free (created, or its last job ended), from the state recovered.
+    let books = Books::load(&opts.state, |j| journal.engine().jobs().state(j).is_some());
+    let free_since: HashMap<MachineId, Time> = journal
+        .engine()
+        .fleet()
+        .iter()
+        .filter(|m| m.job.is_none())
+        .map(|m| {
+            (
+                m.id,
+                if m.uses == 0 {
+                    m.created_at
+                } else {
+                    m.last_used
+                },
+            )
+        })
+        .collect();
     let mut d = Daemon {
         journal,
         cloud: Rc::new(cloud),
@@ -1678,8 +1693,8 @@ pub async fn serve<C: Cloud + 'static>(
         price_per_hour,
         got: HashMap::new(),
         storage_per_hour,
-        books: HashMap::new(),
-        free_since: HashMap::new(),
+        books,
+        free_since,
         shipping: None,
         docker: None,
     };

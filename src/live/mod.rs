@@ -7,6 +7,7 @@
 //! its log, exactly as the simulator does; these adapters only turn the engine's actions into
 //! calls and the calls' results into events. Nothing here decides anything.
 
+pub mod books;
 pub mod breaker;
 pub mod cloud;
 pub mod daemon;
