@@ -37,4 +37,6 @@ pub mod report;
 pub mod rng;
 pub mod sim;
 pub mod stats;
+#[doc(hidden)]
+pub mod testing;
 pub mod trace;

@@ -129,8 +129,7 @@ mod tests {
 
     #[test]
     fn books_outlive_the_daemon_and_go_when_closed() {
-        let state = std::env::temp_dir().join(format!("scalecast-jobbooks-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&state);
+        let state = crate::testing::scratch("jobbooks");
         let mut b = Books::load(&state, |_| true);
         let keys = JobKeys {
             project: Some("group/app".into()),

@@ -947,8 +947,7 @@ mod tests {
 
     #[test]
     fn a_tar_of_one_file_reads_back_with_tar() {
-        let dir = std::env::temp_dir().join(format!("scalecast-tar-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::testing::scratch("tar");
         std::fs::create_dir_all(&dir).unwrap();
         let data = b"echo hello\nexit 3\n".repeat(40);
         std::fs::write(dir.join("a.tar"), tar_one("scalecast-script", 0o700, &data)).unwrap();

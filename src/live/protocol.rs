@@ -263,7 +263,7 @@ mod tests {
 
     #[test]
     fn no_daemon_is_an_error_naming_the_socket_and_the_command() {
-        let dir = std::env::temp_dir().join(format!("scalecast-nodaemon-{}", std::process::id()));
+        let dir = crate::testing::scratch("nodaemon");
         let e = call(
             &dir,
             &Request::Status,

@@ -289,8 +289,7 @@ mod tests {
     #[test]
     fn a_machines_pair_is_kept_until_it_goes() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("scalecast-pairs-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::testing::scratch("pairs");
         let ca = Ca::open(&dir).unwrap();
         let first = ca.machine_pair(7).unwrap();
         // Asked again, even by another handle on the CA (a restarted daemon): the same pair.
@@ -323,8 +322,7 @@ mod tests {
     #[test]
     fn the_ca_is_made_once_and_kept_private() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("scalecast-ca-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::testing::scratch("ca");
         let first = Ca::open(&dir).unwrap();
         let again = Ca::open(&dir).unwrap();
         assert_eq!(

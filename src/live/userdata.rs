@@ -65,8 +65,7 @@ mod tests {
 
     #[test]
     fn the_script_parses_carries_the_machines_pair_and_not_the_ca_key() {
-        let dir = std::env::temp_dir().join(format!("scalecast-ud-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::testing::scratch("ud");
         let ca = crate::live::tls::Ca::open(&dir).unwrap();
         let pair = ca
             .issue_server(&crate::live::tls::server_name(3), &[])

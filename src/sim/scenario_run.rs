@@ -590,7 +590,7 @@ mod tests {
     /// run over the jobs as read equals a run afterwards, which reads them again.
     #[test]
     fn the_jobs_are_kept_only_for_other_variants() {
-        let dir = std::env::temp_dir().join(format!("scalecast-kept-{}", std::process::id()));
+        let dir = crate::testing::scratch("kept");
         std::fs::create_dir_all(&dir).unwrap();
         for (n, keeps) in [(1, false), (2, true)] {
             let sc = tutorial_with(n, &dir);
@@ -633,7 +633,7 @@ mod tests {
     /// interruptions (jobs requeued) and failed creates (EC2's minimum billed).
     #[test]
     fn books_kept_by_the_reading_thread_equal_the_runs_own() {
-        let dir = std::env::temp_dir().join(format!("scalecast-books-{}", std::process::id()));
+        let dir = crate::testing::scratch("books");
         std::fs::create_dir_all(&dir).unwrap();
         tutorial_with(1, &dir);
         let path = dir.join("scenario-spot.toml");

@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn only_the_fields_a_job_is_made_of_must_be_utf8() {
-        let dir = std::env::temp_dir().join(format!("scalecast-csv-utf8-{}", std::process::id()));
+        let dir = crate::testing::scratch("csv-utf8");
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("t.csv");
         let mut text = b"id,started_at,duration,name\n1,2026-01-13T04:33:30.488Z,30,caf".to_vec();

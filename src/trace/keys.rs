@@ -389,7 +389,7 @@ mod tests {
     use super::*;
 
     fn scratch(name: &str, text: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("scalecast-keys-{}", std::process::id()));
+        let dir = crate::testing::tmp().join("keys");
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();

@@ -346,32 +346,14 @@ pub fn manager(state: &Path) -> String {
         .to_string()
 }
 
-/// Where this test process keeps its files: `TMP/scalecast-tests/PID`. The first call removes
-/// the folders of test processes that have ended, so runs do not pile up in the temporary
-/// directory; what a failed run left stays until the next run, to be looked at.
+/// This test process's folder (`scalecast::testing::tmp`).
 pub fn tmp() -> PathBuf {
-    static SWEEP: std::sync::Once = std::sync::Once::new();
-    let base = std::env::temp_dir().join("scalecast-tests");
-    let me = std::process::id();
-    SWEEP.call_once(|| {
-        for e in std::fs::read_dir(&base).into_iter().flatten().flatten() {
-            let pid = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok());
-            if pid.is_some_and(|p| p != me && !Path::new(&format!("/proc/{p}")).exists()) {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    });
-    let dir = base.join(me.to_string());
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    scalecast::testing::tmp()
 }
 
 /// A fresh folder for one test.
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = tmp().join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    scalecast::testing::scratch(name)
 }
 
 /// Wait (at most a minute) until `f` holds; else fail with the daemon's log.
