@@ -323,6 +323,29 @@ fn idle_instance(state: &Path) -> String {
     s.machines[0].instance.clone().unwrap()
 }
 
+/// Every event in the journal of the daemon whose state directory is `state` (stopped).
+fn journal_events(state: &Path) -> Vec<scalecast::core::Event> {
+    let mut events = Vec::new();
+    scalecast::journal::Reader::open(&state.join("journal"))
+        .unwrap()
+        .events(|_, e| events.push(e))
+        .unwrap();
+    events
+}
+
+/// The pool the restart tests keep: one idle machine.
+const ONE_IDLE: &str = "IdleCount = 1\nIdleTime = 600";
+
+/// A first start in a fresh directory `name` with [`ONE_IDLE`], once its machine is idle:
+/// the fake, the directory (a later start reuses it), the daemon and the machine's instance.
+fn first_idle_start(name: &str) -> (Fake, PathBuf, Running, String) {
+    let fake = Fake::default();
+    let dir = fresh_dir(name);
+    let first = first_start(&dir, ONE_IDLE, fake.clone());
+    let instance = idle_instance(&first.state);
+    (fake, dir, first, instance)
+}
+
 /// A first start in `dir`, which a later start reuses: its directory stays when it is dropped.
 fn first_start(dir: &Path, machine: &str, fake: Fake) -> Running {
     let mut r = start_in(dir, machine, fake);
@@ -347,7 +370,7 @@ fn wait_for(state: &Path, what: &str, f: impl Fn(&Status) -> bool) -> Status {
 #[test]
 fn a_spot_notice_on_an_idle_machine_replaces_it() {
     let fake = Fake::default();
-    let d = daemon("notice", "IdleCount = 1\nIdleTime = 600", fake.clone());
+    let d = daemon("notice", ONE_IDLE, fake.clone());
     let first = idle_instance(&d.state);
     fake.set(&first, |i| i.notice = true);
     let s = wait_for(&d.state, "the replacement", |s| {
@@ -395,15 +418,13 @@ fn a_capacity_fallback_is_journaled_with_the_instance_it_made() {
     assert_eq!(s.machines[0].instance_type.as_deref(), Some("m5a.large"));
     assert_eq!(s.machines[0].spot, Some(true));
     d.stop();
-    let mut launches = Vec::new();
-    scalecast::journal::Reader::open(&d.state.join("journal"))
-        .unwrap()
-        .events(|_, e| {
-            if let EventKind::MachineLaunched { machine, launch } = e.kind {
-                launches.push((machine, *launch));
-            }
+    let launches: Vec<_> = journal_events(&d.state)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::MachineLaunched { machine, launch } => Some((machine, *launch)),
+            _ => None,
         })
-        .unwrap();
+        .collect();
     assert_eq!(
         launches,
         vec![(
@@ -529,11 +550,11 @@ fn a_hung_periodic_reconcile_holds_nothing_back() {
 fn a_failed_start_up_list_is_reconciled_again_soon() {
     let fake = Fake::default();
     let dir = fresh_dir("start-up-list");
-    let mut first = first_start(&dir, "IdleCount = 1\nIdleTime = 600", fake.clone());
+    let mut first = first_start(&dir, ONE_IDLE, fake.clone());
     let instance = idle_instance(&first.state);
     first.stop();
     fake.0.lock().unwrap().fail_lists = 1;
-    let again = start_in(&dir, "IdleCount = 1\nIdleTime = 600", fake.clone());
+    let again = start_in(&dir, ONE_IDLE, fake.clone());
     let s = wait_for(
         &again.state,
         "the machine adopted after the failed list",
@@ -570,11 +591,7 @@ fn a_list_that_never_answers_times_out_and_is_asked_again() {
 fn a_create_that_never_answers_times_out_and_the_pool_is_filled_again() {
     let fake = Fake::default();
     fake.0.lock().unwrap().hang_create = true;
-    let d = impatient_daemon(
-        "create-timeout",
-        "IdleCount = 1\nIdleTime = 600",
-        fake.clone(),
-    );
+    let d = impatient_daemon("create-timeout", ONE_IDLE, fake.clone());
     fake.until(10, "the hung create call", |w| w.creates >= 1);
     fake.0.lock().unwrap().hang_create = false;
     let s = wait_for(
@@ -590,11 +607,7 @@ fn a_create_that_never_answers_times_out_and_the_pool_is_filled_again() {
 #[test]
 fn a_terminate_that_never_answers_times_out_and_is_tried_again() {
     let fake = Fake::default();
-    let d = impatient_daemon(
-        "terminate-timeout",
-        "IdleCount = 1\nIdleTime = 600",
-        fake.clone(),
-    );
+    let d = impatient_daemon("terminate-timeout", ONE_IDLE, fake.clone());
     let first = idle_instance(&d.state);
     fake.0.lock().unwrap().hang_terminate = true;
     // A spot notice: the idle machine is removed (and replaced).
@@ -662,11 +675,7 @@ fn a_reconcile_list_overtaken_by_a_create_is_listed_again() {
 #[test]
 fn the_journal_commands_read_a_running_daemons_journal() {
     let fake = Fake::default();
-    let d = daemon(
-        "journal-live",
-        "IdleCount = 1\nIdleTime = 600",
-        fake.clone(),
-    );
+    let d = daemon("journal-live", ONE_IDLE, fake.clone());
     idle_instance(&d.state);
     let journal = d.state.join("journal");
     let copies = || {
@@ -773,7 +782,7 @@ fn a_machine_created_again_at_reconcile_falls_back_and_is_journaled() {
         "[capacity]\ninstance_types = [\"m5a.large\"]\n",
     )
     .unwrap();
-    let machine = "IdleCount = 1\nIdleTime = 600";
+    let machine = ONE_IDLE;
     let mut first = first_start(&dir, machine, fake.clone());
     fake.until(20, "the first create call", |w| w.creates == 1);
     first.stop();
@@ -790,15 +799,15 @@ fn a_machine_created_again_at_reconcile_falls_back_and_is_journaled() {
     assert_eq!(s.machines[0].instance_type.as_deref(), Some("m5a.large"));
     assert_eq!(fake.alive().len(), 1, "one instance");
     again.stop();
-    let mut launches = Vec::new();
-    scalecast::journal::Reader::open(&again.state.join("journal"))
-        .unwrap()
-        .events(|_, e| {
-            if let EventKind::MachineLaunched { machine, launch } = e.kind {
-                launches.push((machine, launch.instance_type, launch.fell_back.len()));
+    let launches: Vec<_> = journal_events(&again.state)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::MachineLaunched { machine, launch } => {
+                Some((machine, launch.instance_type, launch.fell_back.len()))
             }
+            _ => None,
         })
-        .unwrap();
+        .collect();
     assert_eq!(launches, vec![(1, "m5a.large".to_string(), 1)]);
 }
 
@@ -813,7 +822,7 @@ fn a_machine_created_again_sends_the_same_user_data_and_keeps_its_instance() {
     let fake = Fake::default();
     fake.0.lock().unwrap().hide = true;
     let dir = fresh_dir("same-user-data");
-    let machine = "IdleCount = 1\nIdleTime = 600";
+    let machine = ONE_IDLE;
     let docker = |o: &mut Options| o.docker = Some(DockerOptions::default());
     let mut first = start_with(&dir, machine, fake.clone(), docker);
     first.owns_dir = false;
@@ -855,11 +864,8 @@ fn a_machine_created_again_sends_the_same_user_data_and_keeps_its_instance() {
 /// a reconcile five minutes later.
 #[test]
 fn a_removed_machines_instance_found_at_reconcile_is_terminated_and_the_machine_goes() {
-    let fake = Fake::default();
-    let dir = fresh_dir("reconcile-removing");
-    let machine = "IdleCount = 1\nIdleTime = 600";
-    let mut first = first_start(&dir, machine, fake.clone());
-    let noticed = idle_instance(&first.state);
+    let (fake, dir, mut first, noticed) = first_idle_start("reconcile-removing");
+    let machine = ONE_IDLE;
     fake.0.lock().unwrap().hang_terminate = true;
     fake.set(&noticed, |i| i.notice = true);
     fake.until(20, "the noticed machine's terminate call", |w| {
@@ -883,7 +889,7 @@ fn a_removed_machines_instance_found_at_reconcile_is_terminated_and_the_machine_
 #[test]
 fn a_stop_during_a_hung_start_up_reconcile_ends_the_daemon_and_the_next_start_adopts() {
     let fake = Fake::default();
-    let machine = "IdleCount = 1\nIdleTime = 600";
+    let machine = ONE_IDLE;
     let mut first = daemon("hung-reconcile", machine, fake.clone());
     let s = wait_for(&first.state, "the pool's machine", |s| {
         s.machines.len() == 1 && s.machines[0].state == "idle"
@@ -1021,11 +1027,10 @@ fn a_spot_notice_during_jobs_lets_one_finish_and_ends_the_other_and_the_journal_
         other => panic!("{other:?}"),
     }
     d.stop();
-    let mut events = Vec::new();
-    scalecast::journal::Reader::open(&d.state.join("journal"))
-        .unwrap()
-        .events(|_, e| events.push(e.kind))
-        .unwrap();
+    let events: Vec<EventKind> = journal_events(&d.state)
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
     let at = |k: EventKind| events.iter().position(|e| *e == k);
     let finished1 = at(EventKind::JobFinished { job: 1 }).expect("job 1 finished");
     let notice1 = at(EventKind::SpotNotice { machine: m1 }).expect("machine 1's notice");
@@ -1143,12 +1148,8 @@ fn finished_jobs_are_charged_by_project_in_the_journal_and_the_metrics() {
     assert!(text.contains("scalecast_jobs_charged_total{project=\"(no project)\"} 1"));
     d.stop();
     // Each job's charge is journaled right after it finished, with its keys.
-    let mut events = Vec::new();
+    let events = journal_events(&d.state);
     let journal = d.state.join("journal");
-    scalecast::journal::Reader::open(&journal)
-        .unwrap()
-        .events(|_, e| events.push(e))
-        .unwrap();
     let mut charged = std::collections::BTreeMap::new();
     for (i, e) in events.iter().enumerate() {
         if let EventKind::JobCharged { job, charge } = &e.kind {
@@ -1255,11 +1256,8 @@ fn finished_jobs_are_charged_by_project_in_the_journal_and_the_metrics() {
 #[test]
 fn a_job_running_across_a_restart_is_charged_when_it_ends() {
     use scalecast::core::{EventKind, JobKeys};
-    let fake = Fake::default();
-    let dir = fresh_dir("books");
-    let machine = "IdleCount = 1\nIdleTime = 600";
-    let mut first = first_start(&dir, machine, fake.clone());
-    idle_instance(&first.state);
+    let (fake, dir, mut first, _) = first_idle_start("books");
+    let machine = ONE_IDLE;
     std::thread::sleep(Duration::from_millis(200)); // the machine stands idle a while
     let keys = JobKeys {
         project: Some("group/app".into()),
@@ -1283,15 +1281,13 @@ fn a_job_running_across_a_restart_is_charged_when_it_ends() {
     assert!(matches!(cleaned, Response::Cleaned { .. }), "{cleaned:?}");
     assert!(!book.exists(), "the book goes once charged");
     again.stop();
-    let mut charges = Vec::new();
-    scalecast::journal::Reader::open(&again.state.join("journal"))
-        .unwrap()
-        .events(|_, e| {
-            if let EventKind::JobCharged { job, charge } = e.kind {
-                charges.push((job, charge));
-            }
+    let charges: Vec<_> = journal_events(&again.state)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::JobCharged { job, charge } => Some((job, charge)),
+            _ => None,
         })
-        .unwrap();
+        .collect();
     assert_eq!(charges.len(), 1, "{charges:?}");
     let (job, c) = &charges[0];
     assert_eq!(*job, 5);
@@ -1328,15 +1324,13 @@ fn a_job_is_charged_at_its_machines_own_instance_price() {
     std::thread::sleep(Duration::from_millis(100));
     ask(&d.state, Request::Cleanup { job: 1 });
     d.stop();
-    let mut charges = Vec::new();
-    scalecast::journal::Reader::open(&d.state.join("journal"))
-        .unwrap()
-        .events(|_, e| {
-            if let EventKind::JobCharged { charge, .. } = e.kind {
-                charges.push(charge);
-            }
+    let charges: Vec<_> = journal_events(&d.state)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::JobCharged { charge, .. } => Some(charge),
+            _ => None,
         })
-        .unwrap();
+        .collect();
     assert_eq!(charges.len(), 1, "{charges:?}");
     let storage =
         16.0 * scalecast::prices::GP3_USD_PER_GB_MONTH / scalecast::prices::HOURS_PER_MONTH;
