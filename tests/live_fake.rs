@@ -1304,6 +1304,59 @@ fn a_job_running_across_a_restart_is_charged_when_it_ends() {
     );
 }
 
+/// The daemon journals a job's start before it writes the start in the job's book: stopped
+/// in between, it leaves a book with the job's keys and arrival and no start. The daemon
+/// started again takes the start from the fleet it recovered, and the job is charged for its
+/// run when it ends (not for the machine's idle time before it, which nothing recorded).
+#[test]
+fn a_job_whose_start_its_book_missed_is_charged_when_it_ends() {
+    use scalecast::core::{EventKind, JobKeys};
+    let (fake, dir, mut first, _) = first_idle_start("book-missed-start");
+    let keys = JobKeys {
+        project: Some("group/app".into()),
+        ..JobKeys::default()
+    };
+    let r = ask(
+        &first.state,
+        Request::Prepare {
+            job: 7,
+            keys: keys.clone(),
+        },
+    );
+    assert!(matches!(r, Response::Started { .. }), "{r:?}");
+    std::thread::sleep(Duration::from_millis(100)); // it runs a while before the stop
+    first.stop();
+    // The book as the moment between the journal and the book leaves it.
+    let file = first.state.join("books").join("7.json");
+    let mut book: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let fields = book.as_object_mut().unwrap();
+    assert!(fields.remove("started").is_some(), "{fields:?}");
+    fields.remove("free_from");
+    std::fs::write(&file, serde_json::to_vec(&book).unwrap()).unwrap();
+    let mut again = start_in(&dir, ONE_IDLE, fake.clone());
+    let cleaned = ask(&again.state, Request::Cleanup { job: 7 });
+    assert!(matches!(cleaned, Response::Cleaned { .. }), "{cleaned:?}");
+    again.stop();
+    let charges: Vec<_> = journal_events(&again.state)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::JobCharged { job, charge } => Some((job, charge)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(charges.len(), 1, "{charges:?}");
+    let (job, c) = &charges[0];
+    assert_eq!((*job, c.machine, &c.keys), (7, 1, &keys));
+    let seconds = |usd: f64| usd / c.usd_per_hour * 3600.0;
+    assert!(
+        seconds(c.busy_usd) >= 0.1,
+        "its run before the stop counts: {c:?}"
+    );
+    assert_eq!(c.idle_usd, 0.0, "{c:?}");
+    assert!(!file.exists(), "the book goes once charged");
+}
+
 /// A job is charged at the price of the instance its machine got (here EC2 gave c5.large
 /// on-demand for a configured m5.large on spot, as a capacity fallback does), not at the
 /// configured one's.

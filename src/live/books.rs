@@ -98,6 +98,19 @@ impl Books {
         }
     }
 
+    /// The recovered engine has `job` running on `machine` since `at`. A book that did not
+    /// see that start (the daemon stopped after the start was journaled and before its book
+    /// was written, or the job was started again on another machine in that moment) takes
+    /// it, without the machine's free time before it, which nothing recorded. A book that saw
+    /// it is left as it is.
+    pub fn recovered_start(&mut self, job: JobId, machine: MachineId, at: Time) {
+        if let Some(b) = self.open.get(&job)
+            && b.started.is_none_or(|(m, _)| m != machine)
+        {
+            self.started(job, machine, at, None);
+        }
+    }
+
     /// Close `job`'s book (charged, or it will not be).
     pub fn close(&mut self, job: JobId) -> Option<JobBook> {
         let b = self.open.remove(&job)?;
@@ -164,6 +177,23 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(files, vec!["11.json".to_string()], "13's file went with it");
+        // The recovered engine says what a book missed: 11 saw its start and keeps it (with
+        // its free time), 12's start came in the moment before a stop (or on another machine
+        // than its book says): it takes the engine's, and no free time.
+        let mut again = again;
+        again.open(12, book(2_000));
+        again.recovered_start(11, 4, Time(9_999));
+        again.recovered_start(12, 6, Time(7_000));
+        assert_eq!(again.get(11).unwrap().started, Some((4, Time(9_000))));
+        assert_eq!(again.get(11).unwrap().free_from, Some(Time(500)));
+        assert_eq!(again.get(12).unwrap().started, Some((6, Time(7_000))));
+        again.started(12, 5, Time(6_000), Some(Time(100)));
+        again.recovered_start(12, 6, Time(7_000));
+        let after = Books::load(&state, |_| true);
+        assert_eq!(after.get(12).unwrap().started, Some((6, Time(7_000))));
+        assert_eq!(after.get(12).unwrap().free_from, None);
+        let mut after = after;
+        after.close(12);
         // A damaged book is dropped, not fatal.
         std::fs::write(state.join(BOOKS_DIR).join("11.json"), b"{not json").unwrap();
         assert!(!Books::load(&state, |_| true).contains(11));

@@ -1648,7 +1648,17 @@ pub async fn serve<C: Cloud + 'static>(
     let (tx, mut rx) = mpsc::unbounded_channel();
     // The books of jobs that were running or waiting when the daemon stopped, and since when
     // each machine has stood free (created, or its last job ended), from the state recovered.
-    let books = Books::load(&opts.state, |j| journal.engine().jobs().state(j).is_some());
+    let mut books = Books::load(&opts.state, |j| journal.engine().jobs().state(j).is_some());
+    // A start the daemon journaled but did not live to write in its book: the fleet knows it
+    // (a running job's machine was last used when it started).
+    let fleet = journal.engine().fleet();
+    for (job, state) in journal.engine().jobs().iter() {
+        if let JobState::Running(m) = state
+            && let Some(machine) = fleet.get(m)
+        {
+            books.recovered_start(job, m, machine.last_used);
+        }
+    }
     let free_since: HashMap<MachineId, Time> = journal
         .engine()
         .fleet()
