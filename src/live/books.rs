@@ -161,7 +161,7 @@ mod tests {
         b.started(11, 4, Time(9_000), Some(Time(500)));
         b.close(12);
         // Another daemon, for which job 13 ended meanwhile.
-        let again = Books::load(&state, |j| j != 13);
+        let mut again = Books::load(&state, |j| j != 13);
         assert_eq!(
             again.get(11),
             Some(&JobBook {
@@ -180,7 +180,6 @@ mod tests {
         // The recovered engine says what a book missed: 11 saw its start and keeps it (with
         // its free time), 12's start came in the moment before a stop (or on another machine
         // than its book says): it takes the engine's, and no free time.
-        let mut again = again;
         again.open(12, book(2_000));
         again.recovered_start(11, 4, Time(9_999));
         again.recovered_start(12, 6, Time(7_000));
@@ -192,8 +191,6 @@ mod tests {
         let after = Books::load(&state, |_| true);
         assert_eq!(after.get(12).unwrap().started, Some((6, Time(7_000))));
         assert_eq!(after.get(12).unwrap().free_from, None);
-        let mut after = after;
-        after.close(12);
         // A damaged book is dropped, not fatal.
         std::fs::write(state.join(BOOKS_DIR).join("11.json"), b"{not json").unwrap();
         assert!(!Books::load(&state, |_| true).contains(11));
