@@ -108,3 +108,44 @@ fn report_writes_every_plot_and_a_page_with_every_variant() {
         );
     }
 }
+
+/// A plot that cannot be written (here a folder stands where `wait.png` goes) is an error
+/// naming that file, exit 1, and no partial picture is left behind.
+#[test]
+fn a_plot_that_cannot_be_written_is_named() {
+    let d = common::tmp().join("report-blocked");
+    let _ = std::fs::remove_dir_all(&d);
+    let out = d.join("report");
+    std::fs::create_dir_all(out.join("wait.png").join("in-the-way")).unwrap();
+    let s = d.join("s.toml");
+    std::fs::write(
+        &s,
+        format!(
+            "[runner]\nconfig = {:?}\n[trace]\npath = {:?}\n[sim]\nseed = 3\nstart = \"2026-11-02T00:00:00Z\"\nend = \"2026-11-03T00:00:00Z\"\n",
+            root().join("scenarios/tutorial/config.toml"),
+            root().join("traces/two-weeks.csv"),
+        ),
+    )
+    .unwrap();
+    let json = d.join("r.json");
+    let o = scalecast(&[
+        "simulate",
+        s.to_str().unwrap(),
+        "--report",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let named = out.join("wait.png").display().to_string();
+    assert!(err.contains(&named), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -112,7 +112,7 @@ fn legend<'a, 'b: 'a, CT: plotters::coord::CoordTranslate>(
         .map_err(err)
 }
 
-/// Draw with `draw` into `path` (a .png), atomically.
+/// Draw with `draw` into `path` (a .png), atomically; an error names `path`.
 fn render(
     path: &Path,
     size: (u32, u32),
@@ -135,7 +135,8 @@ fn render(
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result
+    // The plot named: a report draws several at once.
+    result.map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Labels for a time axis in `tz`: dates for long spans, dates and hours for short ones.
