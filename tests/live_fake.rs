@@ -333,6 +333,29 @@ fn journal_events(state: &Path) -> Vec<scalecast::core::Event> {
     events
 }
 
+/// The charges a stopped daemon journaled, in order, with their jobs.
+fn journal_charges(state: &Path) -> Vec<(u64, Box<scalecast::core::Charge>)> {
+    journal_events(state)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            scalecast::core::EventKind::JobCharged { job, charge } => Some((job, charge)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Ask the daemon to prepare `job` with `keys`; it must start at once (a machine is idle).
+fn prepare_started(state: &Path, job: u64, keys: &scalecast::core::JobKeys) {
+    let r = ask(
+        state,
+        Request::Prepare {
+            job,
+            keys: keys.clone(),
+        },
+    );
+    assert!(matches!(r, Response::Started { .. }), "{r:?}");
+}
+
 /// The pool the restart tests keep: one idle machine.
 const ONE_IDLE: &str = "IdleCount = 1\nIdleTime = 600";
 
@@ -1255,7 +1278,7 @@ fn finished_jobs_are_charged_by_project_in_the_journal_and_the_metrics() {
 /// first daemon kept in `STATE/books/`; the book goes once charged.
 #[test]
 fn a_job_running_across_a_restart_is_charged_when_it_ends() {
-    use scalecast::core::{EventKind, JobKeys};
+    use scalecast::core::JobKeys;
     let (fake, dir, mut first, _) = first_idle_start("books");
     let machine = ONE_IDLE;
     std::thread::sleep(Duration::from_millis(200)); // the machine stands idle a while
@@ -1264,14 +1287,7 @@ fn a_job_running_across_a_restart_is_charged_when_it_ends() {
         stage: Some("test".into()),
         ..JobKeys::default()
     };
-    let r = ask(
-        &first.state,
-        Request::Prepare {
-            job: 5,
-            keys: keys.clone(),
-        },
-    );
-    assert!(matches!(r, Response::Started { .. }), "{r:?}");
+    prepare_started(&first.state, 5, &keys);
     let book = first.state.join("books").join("5.json");
     assert!(book.exists(), "the book is kept on disk");
     first.stop();
@@ -1281,13 +1297,7 @@ fn a_job_running_across_a_restart_is_charged_when_it_ends() {
     assert!(matches!(cleaned, Response::Cleaned { .. }), "{cleaned:?}");
     assert!(!book.exists(), "the book goes once charged");
     again.stop();
-    let charges: Vec<_> = journal_events(&again.state)
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            EventKind::JobCharged { job, charge } => Some((job, charge)),
-            _ => None,
-        })
-        .collect();
+    let charges = journal_charges(&again.state);
     assert_eq!(charges.len(), 1, "{charges:?}");
     let (job, c) = &charges[0];
     assert_eq!(*job, 5);
@@ -1310,20 +1320,13 @@ fn a_job_running_across_a_restart_is_charged_when_it_ends() {
 /// run when it ends (not for the machine's idle time before it, which nothing recorded).
 #[test]
 fn a_job_whose_start_its_book_missed_is_charged_when_it_ends() {
-    use scalecast::core::{EventKind, JobKeys};
+    use scalecast::core::JobKeys;
     let (fake, dir, mut first, _) = first_idle_start("book-missed-start");
     let keys = JobKeys {
         project: Some("group/app".into()),
         ..JobKeys::default()
     };
-    let r = ask(
-        &first.state,
-        Request::Prepare {
-            job: 7,
-            keys: keys.clone(),
-        },
-    );
-    assert!(matches!(r, Response::Started { .. }), "{r:?}");
+    prepare_started(&first.state, 7, &keys);
     std::thread::sleep(Duration::from_millis(100)); // it runs a while before the stop
     first.stop();
     // The book as the moment between the journal and the book leaves it.
@@ -1338,13 +1341,7 @@ fn a_job_whose_start_its_book_missed_is_charged_when_it_ends() {
     let cleaned = ask(&again.state, Request::Cleanup { job: 7 });
     assert!(matches!(cleaned, Response::Cleaned { .. }), "{cleaned:?}");
     again.stop();
-    let charges: Vec<_> = journal_events(&again.state)
-        .into_iter()
-        .filter_map(|e| match e.kind {
-            EventKind::JobCharged { job, charge } => Some((job, charge)),
-            _ => None,
-        })
-        .collect();
+    let charges = journal_charges(&again.state);
     assert_eq!(charges.len(), 1, "{charges:?}");
     let (job, c) = &charges[0];
     assert_eq!((*job, c.machine, &c.keys), (7, 1, &keys));
@@ -1362,7 +1359,7 @@ fn a_job_whose_start_its_book_missed_is_charged_when_it_ends() {
 /// configured one's.
 #[test]
 fn a_job_is_charged_at_its_machines_own_instance_price() {
-    use scalecast::core::{EventKind, JobKeys};
+    use scalecast::core::JobKeys;
     let fake = Fake::default();
     fake.0.lock().unwrap().gives = Some(("c5.large".into(), false));
     let mut d = daemon("own-price", "IdleCount = 0\nIdleTime = 600", fake);
@@ -1377,12 +1374,9 @@ fn a_job_is_charged_at_its_machines_own_instance_price() {
     std::thread::sleep(Duration::from_millis(100));
     ask(&d.state, Request::Cleanup { job: 1 });
     d.stop();
-    let charges: Vec<_> = journal_events(&d.state)
+    let charges: Vec<_> = journal_charges(&d.state)
         .into_iter()
-        .filter_map(|e| match e.kind {
-            EventKind::JobCharged { charge, .. } => Some(charge),
-            _ => None,
-        })
+        .map(|(_, c)| c)
         .collect();
     assert_eq!(charges.len(), 1, "{charges:?}");
     let storage =

@@ -3,28 +3,36 @@
 
 mod common;
 use common::{scalecast, text};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-#[test]
-fn report_writes_every_plot_and_a_page_with_every_variant() {
-    let d = common::tmp().join("report");
+/// `simulate --report DIR/report --json DIR/r.json` of the tutorial's config and two weeks'
+/// trace from 2026-11-02 to `end`, with `more` added to the scenario (its `[machine]` and
+/// variants), in a fresh folder `name`; `prepare` readies the report's folder first.
+fn simulate_report(
+    name: &str,
+    end: &str,
+    more: &str,
+    prepare: impl FnOnce(&Path),
+) -> (PathBuf, PathBuf, std::process::Output) {
+    let d = common::tmp().join(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     let s = d.join("s.toml");
     std::fs::write(
         &s,
         format!(
-            "[runner]\nconfig = {:?}\n[trace]\npath = {:?}\n[sim]\nseed = 3\nstart = \"2026-11-02T00:00:00Z\"\nend = \"2026-11-06T00:00:00Z\"\n[machine]\nboot_seconds = {{ median = 90, p95 = 180 }}\n[[variant]]\nname = \"as GitLab runs it\"\nset = {{ engine = \"docker-machine\" }}\n[[variant]]\nname = \"pool of 10 <day>\"\nset = {{ \"autoscaling.0.IdleCount\" = 10 }}\n",
+            "[runner]\nconfig = {:?}\n[trace]\npath = {:?}\n[sim]\nseed = 3\nstart = \"2026-11-02T00:00:00Z\"\nend = \"{end}\"\n{more}",
             root().join("scenarios/tutorial/config.toml"),
             root().join("traces/two-weeks.csv"),
         ),
     )
     .unwrap();
     let out = d.join("report");
+    prepare(&out);
     let json = d.join("r.json");
     let o = scalecast(&[
         "simulate",
@@ -35,6 +43,17 @@ fn report_writes_every_plot_and_a_page_with_every_variant() {
         json.to_str().unwrap(),
         "--quiet",
     ]);
+    (out, json, o)
+}
+
+#[test]
+fn report_writes_every_plot_and_a_page_with_every_variant() {
+    let (out, json, o) = simulate_report(
+        "report",
+        "2026-11-06T00:00:00Z",
+        "[machine]\nboot_seconds = { median = 90, p95 = 180 }\n[[variant]]\nname = \"as GitLab runs it\"\nset = { engine = \"docker-machine\" }\n[[variant]]\nname = \"pool of 10 <day>\"\nset = { \"autoscaling.0.IdleCount\" = 10 }\n",
+        |_| {},
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let plots = ["fleet.png", "wait.png", "cost.png", "heatmap.png"];
     for p in plots {
@@ -113,30 +132,9 @@ fn report_writes_every_plot_and_a_page_with_every_variant() {
 /// naming that file, exit 1, and no partial picture is left behind.
 #[test]
 fn a_plot_that_cannot_be_written_is_named() {
-    let d = common::tmp().join("report-blocked");
-    let _ = std::fs::remove_dir_all(&d);
-    let out = d.join("report");
-    std::fs::create_dir_all(out.join("wait.png").join("in-the-way")).unwrap();
-    let s = d.join("s.toml");
-    std::fs::write(
-        &s,
-        format!(
-            "[runner]\nconfig = {:?}\n[trace]\npath = {:?}\n[sim]\nseed = 3\nstart = \"2026-11-02T00:00:00Z\"\nend = \"2026-11-03T00:00:00Z\"\n",
-            root().join("scenarios/tutorial/config.toml"),
-            root().join("traces/two-weeks.csv"),
-        ),
-    )
-    .unwrap();
-    let json = d.join("r.json");
-    let o = scalecast(&[
-        "simulate",
-        s.to_str().unwrap(),
-        "--report",
-        out.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let (out, _, o) = simulate_report("report-blocked", "2026-11-03T00:00:00Z", "", |out| {
+        std::fs::create_dir_all(out.join("wait.png").join("in-the-way")).unwrap()
+    });
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     let named = out.join("wait.png").display().to_string();
