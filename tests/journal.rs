@@ -649,3 +649,71 @@ fn a_journal_in_another_format_is_refused_by_name() {
         "journal format 9; this build reads format 1 only"
     );
 }
+
+/// A restarting daemon reads its machines' launches from the first event at or after a time
+/// on (found by bisection, not by reading the whole journal): the answer is each wanted
+/// machine's last launch among those events, whatever the time, and no launch before it.
+#[test]
+fn launches_are_read_from_the_first_event_at_or_after_a_time() {
+    use scalecast::core::{EventKind, Launch};
+    use std::collections::BTreeMap;
+    let dir = temp("launches");
+    let (settings, start) = crash_settings();
+    let mut j = Journal::create(
+        &dir,
+        Header::new(EngineKind::Scalecast, settings, start, None),
+    )
+    .unwrap();
+    let launch = |machine: u64, i: u64| EventKind::MachineLaunched {
+        machine,
+        launch: Box::new(Launch {
+            instance: format!("i-{i}"),
+            instance_type: format!("t{i}.large"),
+            spot: i.is_multiple_of(2),
+            fell_back: Vec::new(),
+        }),
+    };
+    let mut events = Vec::new();
+    for i in 0..300u64 {
+        // Three events an instant; every seventh a launch of machine `i` (so event 42, the
+        // first at 14 s, launches machine 42).
+        let at = start.plus_millis((i / 3 * 1000) as i64);
+        let kind = if i.is_multiple_of(7) {
+            launch(i, i)
+        } else {
+            EventKind::Tick
+        };
+        events.push(Event::new(at, kind));
+    }
+    // Machine 84 (first launched at 28 s) launched again: its last launch is the answer.
+    events.push(Event::new(start.plus_millis(100_000), launch(84, 300)));
+    for ev in &events {
+        j.append(ev).unwrap().unwrap();
+    }
+    drop(j);
+    let (j, _) = Journal::open(&dir).unwrap();
+    let wanted = |m: u64| m.is_multiple_of(2);
+    for secs in [-5, 0, 1, 13, 14, 15, 28, 29, 50, 99, 100, 101, 500] {
+        let since = start.plus_millis(secs * 1000);
+        let mut want = BTreeMap::new();
+        for ev in events.iter().filter(|e| e.at >= since) {
+            if let EventKind::MachineLaunched { machine, launch } = &ev.kind
+                && wanted(*machine)
+            {
+                want.insert(*machine, (**launch).clone());
+            }
+        }
+        let got = j.log().launches_since(since, wanted).unwrap();
+        assert_eq!(got, want, "since {secs} s");
+    }
+    let at_14 = j
+        .log()
+        .launches_since(start.plus_millis(14_000), wanted)
+        .unwrap();
+    assert!(
+        at_14.contains_key(&42),
+        "the first event at the time is read"
+    );
+    assert!(!at_14.contains_key(&28), "an earlier launch is not");
+    assert_eq!(at_14[&84].instance, "i-300", "the last launch counts");
+}

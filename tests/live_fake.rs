@@ -1391,3 +1391,42 @@ fn a_job_is_charged_at_its_machines_own_instance_price() {
         c5 + storage
     );
 }
+
+/// A job on a machine EC2 gave another type (c5.large on-demand for a configured m5.large on
+/// spot), running across a restart whose lists all fail: the daemon started again knows the
+/// machine's type from its journal, so `live status` shows it and the job is charged at its
+/// price, not at the configured type's.
+#[test]
+fn a_restart_whose_lists_fail_prices_a_job_at_its_machines_journaled_type() {
+    use scalecast::core::JobKeys;
+    let fake = Fake::default();
+    fake.0.lock().unwrap().gives = Some(("c5.large".into(), false));
+    let dir = fresh_dir("journaled-type");
+    let machine = "IdleCount = 0\nIdleTime = 600";
+    let mut first = first_start(&dir, machine, fake.clone());
+    prepare_started(&first.state, 3, &JobKeys::default());
+    first.stop();
+    fake.0.lock().unwrap().fail_lists = u32::MAX;
+    let mut again = start_in(&dir, machine, fake.clone());
+    let s = status(&again.state);
+    assert_eq!(s.machines.len(), 1, "{s:#?}");
+    assert_eq!(s.machines[0].instance_type.as_deref(), Some("c5.large"));
+    let cleaned = ask(&again.state, Request::Cleanup { job: 3 });
+    assert!(matches!(cleaned, Response::Cleaned { .. }), "{cleaned:?}");
+    again.stop();
+    assert!(
+        fake.0.lock().unwrap().lists >= 1,
+        "the restart asked for a list, which failed"
+    );
+    let charges = journal_charges(&again.state);
+    assert_eq!(charges.len(), 1, "{charges:?}");
+    let storage =
+        16.0 * scalecast::prices::GP3_USD_PER_GB_MONTH / scalecast::prices::HOURS_PER_MONTH;
+    let c5 = scalecast::prices::ondemand_usd_per_hour("c5.large").unwrap();
+    assert!(
+        (charges[0].1.usd_per_hour - (c5 + storage)).abs() < 1e-9,
+        "{} against c5.large on-demand {}",
+        charges[0].1.usd_per_hour,
+        c5 + storage
+    );
+}

@@ -13,7 +13,9 @@ pub mod store;
 pub mod trace;
 pub mod workload;
 
-use crate::core::{Action, Engine, EngineError, EngineKind, Event, EventKind, Settings, Time};
+use crate::core::{
+    Action, Engine, EngineError, EngineKind, Event, EventKind, Launch, MachineId, Settings, Time,
+};
 use crate::drive::{Driver, EventLog};
 use codec::{CodecError, Kind};
 use serde::{Deserialize, Serialize};
@@ -476,6 +478,47 @@ impl JournalLog {
             .read_from(first)
             .take(max)
             .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The sequence number of the first event at or after `t`, or one past the last: event
+    /// times never go back (the daemon stamps each with the later of its clock and the
+    /// engine's time), so a bisection over the sequence numbers finds it in a few reads. An
+    /// event that cannot be read counts as later, so the answer errs early, never late.
+    fn first_at_or_after(&self, t: Time) -> u64 {
+        let (mut lo, mut hi) = (1, self.last_seq + 1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let at = match self.store.read_from(mid).next() {
+                Some(Ok((_, bytes))) => codec::decode_event(&bytes).ok().map(|e| e.at),
+                _ => None,
+            };
+            if at.is_some_and(|at| at < t) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// The launch journaled last for each machine `wanted` keeps, read from the first event
+    /// at or after `since` on (a machine's launch is journaled after the engine made it, so
+    /// `since` is the oldest such machine's creation): what a daemon starting again knows of
+    /// its machines' instances before the cloud answers a list.
+    pub fn launches_since(
+        &self,
+        since: Time,
+        mut wanted: impl FnMut(MachineId) -> bool,
+    ) -> JournalResult<BTreeMap<MachineId, Launch>> {
+        let mut out = BTreeMap::new();
+        walk(&*self.store, self.first_at_or_after(since), |_, ev| {
+            if let EventKind::MachineLaunched { machine, launch } = ev.kind
+                && wanted(machine)
+            {
+                out.insert(machine, *launch);
+            }
+        })?;
+        Ok(out)
     }
 
     /// Every snapshot record as stored, with its sequence number, oldest first.

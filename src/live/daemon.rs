@@ -770,15 +770,39 @@ impl<C: Cloud + 'static> Daemon<C> {
 
     /// Machine `m` runs on instance `i`: its type and market, and its $/h from them.
     fn learn(&mut self, m: MachineId, i: &Instance) {
-        let rate = hourly_price(&self.ec2.region, &i.instance_type, i.spot);
+        self.learn_type(m, &i.instance_type, i.spot);
+    }
+
+    /// Machine `m` runs on an instance of type `instance_type`, spot or on-demand.
+    fn learn_type(&mut self, m: MachineId, instance_type: &str, spot: bool) {
+        let rate = hourly_price(&self.ec2.region, instance_type, spot);
         self.got.insert(
             m,
             Got {
-                instance_type: i.instance_type.clone(),
-                spot: i.spot,
+                instance_type: instance_type.to_string(),
+                spot,
                 rate,
             },
         );
+    }
+
+    /// What the journal says each machine of the recovered fleet got when its create
+    /// answered (its instance's type and market): a restart prices their jobs, and shows
+    /// their types, before the cloud answers a list (a list that fails at start-up would
+    /// leave the configured type's price on a capacity fallback's jobs).
+    fn learn_from_journal(&mut self) -> Result<(), DaemonError> {
+        let fleet = self.journal.engine().fleet();
+        let Some(since) = fleet.iter().map(|m| m.created_at).min() else {
+            return Ok(());
+        };
+        let launches = self
+            .journal
+            .log()
+            .launches_since(since, |m| fleet.get(m).is_some())?;
+        for (m, l) in launches {
+            self.learn_type(m, &l.instance_type, l.spot);
+        }
+        Ok(())
     }
 
     /// What the list says: creating machines whose instance runs are ready; a machine under a
@@ -1708,6 +1732,7 @@ pub async fn serve<C: Cloud + 'static>(
         shipping: None,
         docker: None,
     };
+    d.learn_from_journal()?;
     if let Some(o) = &opts.docker {
         let cfg = ConfigFile::load(&opts.config)?;
         let runner = cfg.runner(opts.runner.as_deref())?;
