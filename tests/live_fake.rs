@@ -1430,3 +1430,28 @@ fn a_restart_whose_lists_fail_prices_a_job_at_its_machines_journaled_type() {
         c5 + storage
     );
 }
+
+/// A journal record before the newest snapshot that cannot be read (recovery does not read
+/// there) does not stop a restart that looks for its machines' launches: the daemon starts,
+/// and the machine's type waits for a list.
+#[test]
+fn an_unreadable_launch_record_does_not_stop_a_restart() {
+    use scalecast::journal::store::{SledStore, Store};
+    let (fake, dir, mut first, _) = first_idle_start("unreadable-launch");
+    first.stop();
+    let launched = journal_events(&first.state)
+        .iter()
+        .position(|e| matches!(e.kind, scalecast::core::EventKind::MachineLaunched { .. }))
+        .expect("the launch was journaled") as u64
+        + 1;
+    {
+        let mut s = SledStore::open(&first.state.join("journal")).unwrap();
+        s.append(launched, &[b"garbage".to_vec()]).unwrap();
+        s.flush().unwrap();
+    }
+    fake.0.lock().unwrap().fail_lists = u32::MAX;
+    let again = start_in(&dir, ONE_IDLE, fake.clone());
+    let s = status(&again.state);
+    assert_eq!(s.machines.len(), 1, "{s:#?}");
+    assert_eq!(s.machines[0].instance_type, None, "{s:#?}");
+}

@@ -789,20 +789,28 @@ impl<C: Cloud + 'static> Daemon<C> {
     /// What the journal says each machine of the recovered fleet got when its create
     /// answered (its instance's type and market): a restart prices their jobs, and shows
     /// their types, before the cloud answers a list (a list that fails at start-up would
-    /// leave the configured type's price on a capacity fallback's jobs).
-    fn learn_from_journal(&mut self) -> Result<(), DaemonError> {
+    /// leave the configured type's price on a capacity fallback's jobs). A journal record
+    /// there that cannot be read (recovery reads only from the newest snapshot on) does not
+    /// stop the start: the types are then learned from the first list that answers.
+    fn learn_from_journal(&mut self) {
         let fleet = self.journal.engine().fleet();
         let Some(since) = fleet.iter().map(|m| m.created_at).min() else {
-            return Ok(());
+            return;
         };
-        let launches = self
+        match self
             .journal
             .log()
-            .launches_since(since, |m| fleet.get(m).is_some())?;
-        for (m, l) in launches {
-            self.learn_type(m, &l.instance_type, l.spot);
+            .launches_since(since, |m| fleet.get(m).is_some())
+        {
+            Ok(launches) => {
+                for (m, l) in launches {
+                    self.learn_type(m, &l.instance_type, l.spot);
+                }
+            }
+            Err(error) => {
+                warn!(%error, "the machines' launches could not be read from the journal; their types come with the next list")
+            }
         }
-        Ok(())
     }
 
     /// What the list says: creating machines whose instance runs are ready; a machine under a
@@ -1732,7 +1740,7 @@ pub async fn serve<C: Cloud + 'static>(
         shipping: None,
         docker: None,
     };
-    d.learn_from_journal()?;
+    d.learn_from_journal();
     if let Some(o) = &opts.docker {
         let cfg = ConfigFile::load(&opts.config)?;
         let runner = cfg.runner(opts.runner.as_deref())?;
