@@ -197,6 +197,59 @@ enum SimEvent {
     Done(JobId, u32),
 }
 
+/// A queued event: its instant and sequence number packed into one key (the instant's bits
+/// with the sign flipped, so unsigned order is time order, above the sequence number), so
+/// the queue's heap compares entries in one step. Ordered by the key alone, reversed, so
+/// the std max-heap gives the earliest first (sequence numbers are unique: the event never
+/// decides).
+#[derive(Clone, Copy)]
+struct Queued {
+    key: u128,
+    ev: SimEvent,
+}
+
+impl Queued {
+    #[inline]
+    fn new(at: Time, seq: u64, ev: SimEvent) -> Queued {
+        let t = (at.0 as u64) ^ (1 << 63);
+        Queued {
+            key: (u128::from(t) << 64) | u128::from(seq),
+            ev,
+        }
+    }
+
+    #[inline]
+    fn at(&self) -> Time {
+        Time((((self.key >> 64) as u64) ^ (1 << 63)) as i64)
+    }
+
+    #[inline]
+    fn seq(&self) -> u64 {
+        self.key as u64
+    }
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.key.cmp(&self.key)
+    }
+}
+
 struct JobRec {
     trace_id: u64,
     arrival: Time,
@@ -300,7 +353,7 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 struct Sim<'a, L: EventLog> {
     cfg: &'a SimConfig,
     driver: Driver<L>,
-    queue: BinaryHeap<Reverse<(Time, u64, SimEvent)>>,
+    queue: BinaryHeap<Queued>,
     seq: u64,
     wake_at: Option<Time>,
     jobs: IdMap<JobRec>,
@@ -369,7 +422,7 @@ impl Ledger {
 impl<L: EventLog> Sim<'_, L> {
     fn push(&mut self, at: Time, e: SimEvent) {
         self.seq += 1;
-        self.queue.push(Reverse((at, self.seq, e)));
+        self.queue.push(Queued::new(at, self.seq, e));
     }
 
     /// The next arrival, numbered as a push would number it.
@@ -389,9 +442,7 @@ impl<L: EventLog> Sim<'_, L> {
         match (self.pending_arrival, self.queue.peek()) {
             (None, _) => false,
             (Some(_), None) => true,
-            (Some(j), Some(Reverse((t, seq, _)))) => {
-                (self.seen_at(&j), self.arrival_seq) < (*t, *seq)
-            }
+            (Some(j), Some(q)) => (self.seen_at(&j), self.arrival_seq) < (q.at(), q.seq()),
         }
     }
 
@@ -487,8 +538,8 @@ impl<L: EventLog> Sim<'_, L> {
     /// and the instant the run stops (past the window's end, or the open end's grace).
     fn next_other_event(&mut self, last_arrival: Time) -> Time {
         let mut t = Time(i64::MAX);
-        if let Some(Reverse((q, _, _))) = self.queue.peek() {
-            t = t.min(*q);
+        if let Some(q) = self.queue.peek() {
+            t = t.min(q.at());
         }
         if let Some(j) = &self.pending_arrival {
             t = t.min(self.seen_at(j));
@@ -684,7 +735,7 @@ pub fn simulate_keeping<L: EventLog>(
     let mut events = 0u64;
     loop {
         let queued = match (
-            sim.queue.peek().map(|Reverse((t, _, _))| *t),
+            sim.queue.peek().map(Queued::at),
             sim.pending_arrival.map(|j| sim.seen_at(&j)),
         ) {
             (Some(q), Some(a)) => Some(q.min(a)),
@@ -729,7 +780,7 @@ pub fn simulate_keeping<L: EventLog>(
             (sim.seen_at(&j), SimEvent::Arrival)
         } else {
             match sim.queue.pop() {
-                Some(Reverse((at, _, ev))) => (at, ev),
+                Some(q) => (q.at(), q.ev),
                 None => break,
             }
         };
@@ -1049,5 +1100,35 @@ mod tests {
             taken > 2_000 && cancelled > 2_000,
             "{taken} taken, {cancelled} cancelled"
         );
+    }
+
+    /// The queue's packed key orders entries as (instant, sequence number) does, negative and
+    /// extreme instants included, and gives back both: the heap pops them earliest first,
+    /// ties in the order queued.
+    #[test]
+    fn queued_events_pop_in_time_then_sequence_order() {
+        let mut heap = BinaryHeap::new();
+        let mut want = Vec::new();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for seq in 0..5_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let at = match x % 8 {
+                0 => Time(i64::MIN),
+                1 => Time(i64::MAX),
+                2 => Time(-((x >> 40) as i64)),
+                // Few distinct instants, so many ties.
+                _ => Time((x >> 60) as i64),
+            };
+            let ev = SimEvent::Done(x >> 3, seq as u32);
+            heap.push(Queued::new(at, seq, ev));
+            want.push((at, seq, ev));
+        }
+        want.sort_by_key(|&(at, seq, _)| (at, seq));
+        let got: Vec<_> = std::iter::from_fn(|| heap.pop())
+            .map(|q| (q.at(), q.seq(), q.ev))
+            .collect();
+        assert_eq!(got, want);
     }
 }
