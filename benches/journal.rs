@@ -1,5 +1,6 @@
-//! Journal speed: batched appends (1,000 events a flush), single flushed appends, and recovery
-//! (replaying every event into the engine) — on the crash test's workload.
+//! Journal speed: batched appends (1,000 events a flush), single flushed appends, recovery
+//! (replaying every event into the engine) and reading the machines' launches from the first
+//! event on — on the crash test's workload.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use scalecast::core::{EngineKind, Event};
@@ -90,6 +91,14 @@ fn bench(c: &mut Criterion) {
             j.last_seq()
         })
     });
+    // What a restarting daemon reads for its machines' types when its oldest machine is as
+    // old as the journal: every event from the first on.
+    let (j, _) = Journal::open(&dir).unwrap();
+    let first = evs[0].at;
+    g.bench_function("read_launches_from_the_first_event", |b| {
+        b.iter(|| j.log().launches_since(first, |_| true).unwrap().len())
+    });
+    drop(j);
     let _ = std::fs::remove_dir_all(dir);
     g.finish();
 }
