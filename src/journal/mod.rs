@@ -481,9 +481,11 @@ impl JournalLog {
     }
 
     /// The sequence number of the first event at or after `t`, or one past the last: event
-    /// times never go back (the daemon stamps each with the later of its clock and the
-    /// engine's time), so a bisection over the sequence numbers finds it in a few reads. An
-    /// event that cannot be read counts as later, so the answer errs early, never late.
+    /// times do not go back (the daemon stamps each with the later of its clock and the
+    /// engine's time; only a clock set back just after a record for the books, which the
+    /// engine's time does not follow, could make one earlier than that record), so a
+    /// bisection over the sequence numbers finds it in a few reads. An event that cannot be
+    /// read counts as later, so the answer errs early, never late.
     fn first_at_or_after(&self, t: Time) -> u64 {
         let (mut lo, mut hi) = (1, self.last_seq + 1);
         while lo < hi {
