@@ -1109,11 +1109,9 @@ mod tests {
     fn queued_events_pop_in_time_then_sequence_order() {
         let mut heap = BinaryHeap::new();
         let mut want = Vec::new();
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rng = crate::rng::Rng::new(11);
         for seq in 0..5_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let at = match x % 8 {
                 0 => Time(i64::MIN),
                 1 => Time(i64::MAX),
