@@ -221,6 +221,26 @@ impl<V> IdMap<V> {
         }
     }
 
+    /// Remove `id` if `take` says so of its value; the value, if taken.
+    pub fn remove_if(&mut self, id: &u64, take: impl FnOnce(&V) -> bool) -> Option<V> {
+        if let Some(i) = self.slot(*id)
+            && let Some(v) = &self.window[i]
+        {
+            if !take(v) {
+                return None;
+            }
+            let v = self.window[i].take();
+            self.in_window -= 1;
+            self.trim_front();
+            return v;
+        }
+        if !self.side.is_empty() && self.side.get(id).is_some_and(take) {
+            self.side.remove(id)
+        } else {
+            None
+        }
+    }
+
     /// Drop empty slots at the window's front.
     fn trim_front(&mut self) {
         while let Some(None) = self.window.front() {
@@ -420,7 +440,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     /// Against an ordered map, through ascending ids with stragglers, sparse ids far apart,
-    /// and ids that go back: the same answers, and the window stays near the live entries.
+    /// ids that go back, and removals on a condition: the same answers, and the window stays near the live entries.
     #[test]
     fn behaves_as_a_map_and_stays_near_its_live_entries() {
         let mut m: IdMap<u64> = IdMap::default();
@@ -447,8 +467,13 @@ mod tests {
             };
             if x % 16 <= 8 {
                 assert_eq!(m.insert(id, step), want.insert(id, step), "step {step}");
-            } else {
+            } else if step % 2 == 0 {
                 assert_eq!(m.remove(&id), want.remove(&id), "step {step}");
+            } else {
+                // Removed only when its value is a multiple of 3.
+                let take = want.get(&id).is_some_and(|v| v % 3 == 0);
+                let w = if take { want.remove(&id) } else { None };
+                assert_eq!(m.remove_if(&id, |v| v % 3 == 0), w, "step {step}");
             }
             assert_eq!(m.len(), want.len());
             let probe = next.saturating_sub((x >> 4) % 1_000);
@@ -488,6 +513,55 @@ mod tests {
         assert_eq!(m.remove(&100), Some("c"));
         assert_eq!(m.get(&100), None);
         assert_eq!(m.len(), 70);
+    }
+
+    /// `remove_if` on ids the window holds (the simulator's jobs, numbered in order) and on
+    /// ids put aside: it takes exactly the values the condition picks, and leaves the rest
+    /// to be found.
+    #[test]
+    fn removes_on_a_condition_in_the_window_and_aside() {
+        let mut m: IdMap<u64> = IdMap::default();
+        let mut want: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut rng = crate::rng::Rng::new(5);
+        let (mut taken, mut kept, mut next) = (0, 0, 0u64);
+        let mut aside = 0;
+        for step in 0..50_000u64 {
+            aside += usize::from(!m.side.is_empty());
+            match rng.below(20) {
+                0..=8 => {
+                    next += 1;
+                    m.insert(next, step);
+                    want.insert(next, step);
+                    continue;
+                }
+                // Most go soon, so the few that stay grow old and are put aside.
+                9..=16 => {
+                    let id = next.saturating_sub(rng.below(20));
+                    assert_eq!(m.remove(&id), want.remove(&id), "step {step}");
+                    continue;
+                }
+                _ => {}
+            }
+            let id = next.saturating_sub(rng.below(if step % 7 == 0 { 5_000 } else { 100 }));
+            let take = want.get(&id).is_some_and(|v| v % 3 == 0);
+            match (want.contains_key(&id), take) {
+                (true, true) => taken += 1,
+                (true, false) => kept += 1,
+                _ => {}
+            }
+            let w = if take { want.remove(&id) } else { None };
+            assert_eq!(m.remove_if(&id, |v| v % 3 == 0), w, "step {step}");
+            assert_eq!(m.len(), want.len(), "step {step}");
+            assert_eq!(m.get(&id), want.get(&id), "step {step}");
+        }
+        assert!(taken > 500 && kept > 500, "{taken} taken, {kept} kept");
+        assert!(
+            aside > 1_000 && m.in_window > 0,
+            "both parts were used: {aside} {}",
+            m.in_window
+        );
+        let sorted: Vec<(u64, &u64)> = want.iter().map(|(k, v)| (*k, v)).collect();
+        assert_eq!(m.sorted(), sorted);
     }
 
     /// Against an ordered set: inserts and removals near and far, the greatest id, the order

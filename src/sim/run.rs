@@ -148,6 +148,11 @@ pub trait Observer {
     fn action(&mut self, _a: &Action) {}
     /// After each instant's events: the fleet and queue as they stand.
     fn state(&mut self, _at: Time, _engine: &Engine) {}
+    /// Whether any of the calls above does anything: when not, the simulator makes none
+    /// (asked once, before the run).
+    fn wants_calls(&self) -> bool {
+        true
+    }
 }
 
 /// Two observers at once.
@@ -169,6 +174,9 @@ impl Observer for Both<'_> {
     fn wants_events(&self) -> bool {
         self.0.wants_events() || self.1.wants_events()
     }
+    fn wants_calls(&self) -> bool {
+        self.0.wants_calls() || self.1.wants_calls()
+    }
     fn action(&mut self, a: &Action) {
         self.0.action(a);
         self.1.action(a);
@@ -183,6 +191,9 @@ impl Observer for Both<'_> {
 pub struct NoObserver;
 impl Observer for NoObserver {
     fn wants_events(&self) -> bool {
+        false
+    }
+    fn wants_calls(&self) -> bool {
         false
     }
 }
@@ -368,6 +379,8 @@ struct Sim<'a, L: EventLog> {
     arrival_seq: u64,
     /// How long after its arrival the runner sees a job (the world's pick-up delay).
     pickup_ms: i64,
+    /// Whether the observer wants its calls ([`Observer::wants_calls`]).
+    watch: bool,
     /// Trace jobs that arrive before the window.
     before: u64,
     boot_rng: Rng,
@@ -450,7 +463,9 @@ impl<L: EventLog> Sim<'_, L> {
     /// charge the queue's waiting to what held the jobs back.
     fn advance(&mut self, from: Time, to: Time, obs: &mut dyn Observer) {
         let engine = self.driver.engine();
-        obs.state(from, engine);
+        if self.watch {
+            obs.state(from, engine);
+        }
         let jobs = engine.jobs();
         let waiting = jobs.waiting() as i64;
         if waiting == 0 || to <= from {
@@ -509,13 +524,17 @@ impl<L: EventLog> Sim<'_, L> {
     #[inline(always)]
     fn feed(&mut self, now: Time, kind: EventKind, obs: &mut dyn Observer) -> Result<(), SimError> {
         let ev = Event::new(now, kind);
-        obs.event(&ev);
+        if self.watch {
+            obs.event(&ev);
+        }
         self.driver.handle(&ev).map_err(|e| match e {
             DriveError::Refused { at, error } => SimError::Engine { at, error },
             DriveError::Log(e) => SimError::Log(e.to_string()),
         })?;
         while let Some(a) = self.driver.poll_action() {
-            obs.action(&a);
+            if self.watch {
+                obs.action(&a);
+            }
             self.act(now, &a);
         }
         self.arm(now);
@@ -711,6 +730,7 @@ pub fn simulate_keeping<L: EventLog>(
         pending_arrival: None,
         arrival_seq: 0,
         pickup_ms: (cfg.world.pickup_seconds * 1000.0).round() as i64,
+        watch: obs.wants_calls(),
         before: 0,
         boot_rng: Rng::derive(cfg.seed, "boot"),
         boot: cfg.world.boot.sampler(),
@@ -804,7 +824,9 @@ pub fn simulate_keeping<L: EventLog>(
                 // `pickup_ms` later.
                 let arrived = j.arrival;
                 sim.arrived(arrived);
-                if let Some(q) = j.queued_ms {
+                if let Some(q) = j.queued_ms
+                    && sim.watch
+                {
                     obs.observed(arrived, u64::from(q));
                 }
                 let key = match &mut sim.ledger.attr {
@@ -884,18 +906,14 @@ pub fn simulate_keeping<L: EventLog>(
             SimEvent::Done(job, attempt) => {
                 // A run whose machine went (the job was requeued) ends with that machine: the
                 // job is waiting again, or already on its next attempt.
-                let current = sim
-                    .jobs
-                    .get(&job)
-                    .is_some_and(|j| j.attempt == attempt && j.machine.is_some());
-                if !current {
-                    continue;
-                }
-                let Some(j) = sim.jobs.remove(&job) else {
+                let current = |j: &JobRec| j.attempt == attempt && j.machine.is_some();
+                let Some(j) = sim.jobs.remove_if(&job, current) else {
                     continue;
                 };
                 sim.waited(j.arrival, j.waited_ms);
-                obs.job_done(j.trace_id, j.arrival, j.started, at, j.waited_ms);
+                if sim.watch {
+                    obs.job_done(j.trace_id, j.arrival, j.started, at, j.waited_ms);
+                }
                 if let Some(m) = j.machine {
                     sim.set_state(m, HourState::Idle, at);
                 }
