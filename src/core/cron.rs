@@ -453,23 +453,27 @@ impl CronExpr {
         Ok(())
     }
 
+    /// The seconds of the day the expression matches, as bits: each matching hour and minute
+    /// lays the seconds field's 60 bits down at its first second (over two words when they
+    /// cross one's end).
     fn build_tod(&mut self) {
+        let secs = self.seconds & ((1u64 << 60) - 1);
         let mut any = false;
         for h in 0..24 {
-            if self.hours & (1 << h) == 0 {
+            if secs == 0 || self.hours & (1 << h) == 0 {
                 continue;
             }
             for m in 0..60 {
                 if self.minutes & (1 << m) == 0 {
                     continue;
                 }
-                for s in 0..60 {
-                    if self.seconds & (1 << s) != 0 {
-                        let i = h * 3600 + m * 60 + s;
-                        self.tod[i / 64] |= 1 << (i % 64);
-                        any = true;
-                    }
+                let i = h * 3600 + m * 60;
+                let (w, b) = (i / 64, i % 64);
+                self.tod[w] |= secs << b;
+                if b > 4 {
+                    self.tod[w + 1] |= secs >> (64 - b);
                 }
+                any = true;
             }
         }
         self.tod_any = any;
@@ -752,5 +756,39 @@ fn nearest_workday(y: i32, m: u32, v: u32) -> u32 {
         0 if v < last => v + 1,
         0 => v - 2,
         _ => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The seconds of the day, laid down a minute at a time, are the ones the fields pick one
+    /// by one: random hours, minutes and seconds (seconds at a word's edges included).
+    #[test]
+    fn the_seconds_of_the_day_are_the_fields_picks() {
+        let mut rng = crate::rng::Rng::new(17);
+        for round in 0..300 {
+            let mut e = CronExpr::parse("* * * * * * *").unwrap();
+            e.hours = (rng.next_u64() & ((1 << 24) - 1)) as u32;
+            e.minutes = rng.next_u64() & ((1 << 60) - 1);
+            e.seconds = match round % 3 {
+                0 => rng.next_u64() & ((1 << 60) - 1),
+                1 => 1 | 1 << 59,
+                _ => 1 << rng.below(60),
+            };
+            *e.tod = [0; TOD_WORDS];
+            e.build_tod();
+            let mut any = false;
+            for sod in 0..86_400usize {
+                let (h, m, s) = (sod / 3600, sod / 60 % 60, sod % 60);
+                let want = e.hours & (1 << h) != 0
+                    && e.minutes & (1 << m) != 0
+                    && e.seconds & (1 << s) != 0;
+                any |= want;
+                assert_eq!(e.tod_bit(sod), want, "round {round}, second {sod}");
+            }
+            assert_eq!(e.tod_any, any);
+        }
     }
 }

@@ -87,6 +87,8 @@ pub fn prepare(sc: &Scenario) -> Result<Prepared, PrepareError> {
 /// Jobs per hand-over from the reading thread to the run (64 KiB: below the allocator's
 /// threshold for a mapping of its own, so chunks come from the heap, not from the kernel).
 const CHUNK: usize = 2048;
+/// Jobs in the first hand-over: the run starts as soon as these are read.
+const FIRST_CHUNK: usize = 256;
 /// Chunks read ahead of the run at most (memory stays flat however long the trace).
 const CHUNKS_AHEAD: usize = 32;
 
@@ -223,6 +225,7 @@ pub fn prepare_overlapped<T: Send>(
         let mut chunk = Vec::with_capacity(CHUNK);
         let mut last = None;
         let mut sorted = true;
+        let mut handed = false;
         let others = sc.variants.len() > 1;
         let scanned = TraceFile::scan_each(path, &sc.trace_filter, others, &mut |j| {
             if !sorted {
@@ -241,7 +244,8 @@ pub fn prepare_overlapped<T: Send>(
             if chunk.len().is_multiple_of(KEEP_EVERY) {
                 keeper.serve(std::time::Duration::ZERO);
             }
-            if chunk.len() == CHUNK {
+            if chunk.len() == CHUNK || (!handed && chunk.len() == FIRST_CHUNK) {
+                handed = true;
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
                 hand_over(&mut tx, Chunk::Jobs(full), &mut keeper);
             }
