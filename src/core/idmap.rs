@@ -447,6 +447,11 @@ mod tests {
         let mut want: BTreeMap<u64, u64> = BTreeMap::new();
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
         let mut next = 1u64;
+        // Numbering starts low, as the simulator's does (a sparse id first would take the
+        // window, and every later id would go aside).
+        m.insert(next, 0);
+        want.insert(next, 0);
+        let mut widest = 0;
         for step in 0..200_000u64 {
             x ^= x << 13;
             x ^= x >> 7;
@@ -476,6 +481,7 @@ mod tests {
                 assert_eq!(m.remove_if(&id, |v| v % 3 == 0), w, "step {step}");
             }
             assert_eq!(m.len(), want.len());
+            widest = widest.max(m.in_window);
             let probe = next.saturating_sub((x >> 4) % 1_000);
             assert_eq!(m.get(&probe), want.get(&probe));
             assert!(
@@ -486,6 +492,7 @@ mod tests {
             );
         }
         assert!(m.len() > 1_000, "the map had entries to keep");
+        assert!(widest > 100, "the window held {widest} entries at most");
         let sorted: Vec<(u64, &u64)> = want.iter().map(|(k, v)| (*k, v)).collect();
         assert_eq!(m.sorted(), sorted);
         if let Some((&k, _)) = want.iter().next() {
