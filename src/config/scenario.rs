@@ -29,31 +29,31 @@ impl Boot {
     }
 
     /// For many draws: the distribution's parameters worked out once.
-    pub fn sampler(&self) -> BootSampler<'_> {
+    pub fn sampler(&self) -> BootSampler {
         match self {
             Boot::Fixed(s) => BootSampler::Fixed(*s),
             Boot::LogNormal { median, p95 } => {
                 BootSampler::LogNormal(crate::rng::LogNormal::new(*median, *p95))
             }
-            Boot::Samples(v) => BootSampler::Samples(v),
+            Boot::Samples(v) => BootSampler::Samples(v.as_slice().into()),
         }
     }
 }
 
 /// [`Boot`] ready to draw from: each draw equals [`Boot::draw_ms`]'s.
-#[derive(Clone, Copy, Debug)]
-pub enum BootSampler<'a> {
+#[derive(Clone, Debug)]
+pub enum BootSampler {
     Fixed(f64),
     LogNormal(crate::rng::LogNormal),
-    Samples(&'a [f64]),
+    Samples(std::sync::Arc<[f64]>),
 }
 
-impl BootSampler<'_> {
+impl BootSampler {
     pub fn draw_ms(&self, rng: &mut Rng) -> i64 {
         let s = match self {
             BootSampler::Fixed(s) => *s,
             BootSampler::LogNormal(d) => d.draw(rng),
-            BootSampler::Samples([]) => 0.0,
+            BootSampler::Samples(v) if v.is_empty() => 0.0,
             BootSampler::Samples(v) => v[rng.below(v.len() as u64) as usize],
         };
         (s.max(0.0) * 1000.0).round() as i64

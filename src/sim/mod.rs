@@ -4,6 +4,7 @@
 pub mod attribution;
 pub mod books;
 pub mod calibration;
+pub mod draws;
 pub mod fit;
 pub mod metrics;
 pub mod price_history;

@@ -11,6 +11,7 @@ use crate::drive::{DriveError, Driver, EventLog, NoLog};
 use crate::rng::Rng;
 use crate::sim::attribution::{AttributionSpec, Attributor};
 use crate::sim::books::RemoteBooks;
+use crate::sim::draws::{Ahead, MachineDraws, Taker};
 use crate::sim::metrics::{Entry, HourState, Metrics, VariantResult, WaitCause, Window};
 use crate::sim::world::{NOTICE_MS, WorldModel};
 use crate::trace::{TraceError, TraceJob, TraceResult};
@@ -383,12 +384,17 @@ struct Sim<'a, L: EventLog> {
     watch: bool,
     /// Trace jobs that arrive before the window.
     before: u64,
-    boot_rng: Rng,
-    /// The world's boot times, ready to draw from.
-    boot: crate::config::scenario::BootSampler<'a>,
+    /// Each machine's boot time and spot notice: drawn here, or taken from draws made ahead
+    /// on the reading thread (the same draws).
+    draws: Draws,
     fail_rng: Rng,
-    spot_rng: Rng,
     ledger: Ledger,
+}
+
+/// Where a run's machine draws come from.
+enum Draws {
+    Here(MachineDraws),
+    Ahead(Taker),
 }
 
 /// What a run tallies: its metrics, where its bills and waits go when the books are kept on
@@ -600,11 +606,13 @@ impl<L: EventLog> Sim<'_, L> {
                     self.push(at, SimEvent::Failed(machine));
                     return;
                 }
-                let boot = self.boot.draw_ms(&mut self.boot_rng);
-                self.push(now.plus_millis(boot), SimEvent::Ready(machine));
-                if w.interruptions_per_hour > 0.0 {
-                    let hours = self.spot_rng.exp(1.0 / w.interruptions_per_hour);
-                    let at = now.plus_millis((hours * 3.6e6).min(1e15) as i64);
+                let d = match &mut self.draws {
+                    Draws::Here(m) => m.draw(),
+                    Draws::Ahead(t) => t.draw(),
+                };
+                self.push(now.plus_millis(d.boot_ms), SimEvent::Ready(machine));
+                if let Some(ms) = d.notice_ms {
+                    let at = now.plus_millis(ms);
                     self.notices.add(at, machine);
                     if let Some(r) = self.machines.get_mut(&machine) {
                         r.interrupt_at = Some(at);
@@ -696,19 +704,27 @@ pub fn simulate_logged<L: EventLog>(
     progress: &mut dyn FnMut(Time),
     log: L,
 ) -> Result<VariantResult, SimError> {
-    simulate_keeping(cfg, arrivals, obs, progress, log, None)
+    simulate_keeping(cfg, arrivals, obs, progress, log, Helpers::default())
 }
 
-/// [`simulate_logged`], its bills and waits tallied by `books`' keeper (on another thread)
-/// when given and nothing is attributed (attribution follows each dollar as it is billed).
-/// The result is the same to the bit.
+/// What another thread does for a run over a trace it is still reading.
+#[derive(Default)]
+pub struct Helpers {
+    /// Tally the run's bills and waits, when nothing is attributed (attribution follows
+    /// each dollar as it is billed).
+    pub books: Option<RemoteBooks>,
+    /// Make the run's machine draws ahead, when they are its streams.
+    pub draws: Option<Ahead>,
+}
+
+/// [`simulate_logged`], with `helpers` on another thread. The result is the same to the bit.
 pub fn simulate_keeping<L: EventLog>(
     cfg: &SimConfig,
     arrivals: &mut dyn Iterator<Item = TraceResult<TraceJob>>,
     obs: &mut dyn Observer,
     progress: &mut dyn FnMut(Time),
     log: L,
-    books: Option<RemoteBooks>,
+    helpers: Helpers,
 ) -> Result<VariantResult, SimError> {
     // The first arrival fixes the default start.
     let first = arrivals.next().transpose()?;
@@ -732,13 +748,15 @@ pub fn simulate_keeping<L: EventLog>(
         pickup_ms: (cfg.world.pickup_seconds * 1000.0).round() as i64,
         watch: obs.wants_calls(),
         before: 0,
-        boot_rng: Rng::derive(cfg.seed, "boot"),
-        boot: cfg.world.boot.sampler(),
+        draws: match helpers.draws.and_then(|a| a.taker(cfg.seed, &cfg.world)) {
+            Some(t) => Draws::Ahead(t),
+            None => Draws::Here(MachineDraws::new(cfg.seed, &cfg.world)),
+        },
         fail_rng: Rng::derive(cfg.seed, "create failure"),
-        spot_rng: Rng::derive(cfg.seed, "spot interruption"),
         ledger: Ledger {
             m: Metrics::new(cfg.tz),
-            away: books
+            away: helpers
+                .books
                 .filter(|_| cfg.attribution.is_none())
                 .and_then(|mut b| b.open(&cfg.world, cfg.tz).then_some(b)),
             attr: cfg.attribution.clone().map(Attributor::new),

@@ -3,9 +3,10 @@
 
 use crate::config::scenario::{Scenario, TraceSpec, Variant};
 use crate::sim::attribution::{AttributionSpec, Rule};
-use crate::sim::books::{Keeper, RemoteBooks};
+use crate::sim::books::Keeper;
+use crate::sim::draws::{Ahead, MachineDraws};
 use crate::sim::price_history;
-use crate::sim::run::{Observer, SimConfig, SimError, simulate_keeping};
+use crate::sim::run::{Helpers, Observer, SimConfig, SimError, simulate_keeping};
 use crate::sim::series::TraceSpan;
 use crate::sim::window::Surveyor;
 use crate::sim::{VariantResult, WorldModel};
@@ -29,12 +30,12 @@ enum PreparedTrace {
     Jobs(Vec<crate::trace::TraceJob>),
     Synthetic(crate::trace::synth::SynthParams),
     /// Jobs handed over as they are read ([`prepare_overlapped`]), taken once; the trace's
-    /// span is told when the file is read. The run over them may have its books kept by the
-    /// reading thread (taken once too).
+    /// span is told when the file is read. The run over them may have the reading thread keep
+    /// its books and make its machine draws ahead (taken once too).
     Handed(
         std::sync::Mutex<Option<Handed>>,
         TraceSpan,
-        std::sync::Mutex<Option<RemoteBooks>>,
+        std::sync::Mutex<Option<Helpers>>,
     ),
 }
 
@@ -95,12 +96,31 @@ const CHUNKS_AHEAD: usize = 32;
 /// Jobs read between two looks at the run's books ([`Keeper::serve`]).
 const KEEP_EVERY: usize = 256;
 
+/// The reading thread's help to the run: keep its books, make its machine draws ahead.
+struct Helping {
+    keeper: Keeper,
+    draws: Ahead,
+}
+
+impl Helping {
+    /// Make draws if few are ready, then apply what came of the books, waiting at most `wait`.
+    fn serve(&mut self, wait: std::time::Duration) {
+        self.draws.serve();
+        self.keeper.serve(wait);
+    }
+
+    /// Whether the run's books went back (or the run went away).
+    fn over(&self) -> bool {
+        self.keeper.over()
+    }
+}
+
 /// Hand `c` to the run; while the run has enough jobs ahead, keep its books meanwhile. A run
 /// that stopped (an engine error) takes no more: `tx` goes.
 fn hand_over(
     tx: &mut Option<std::sync::mpsc::SyncSender<Chunk>>,
     mut c: Chunk,
-    keeper: &mut Keeper,
+    keeper: &mut Helping,
 ) {
     use std::sync::mpsc::TrySendError;
     let Some(t) = tx.as_ref() else {
@@ -204,7 +224,12 @@ pub fn prepare_overlapped<T: Send>(
     let world = resolve_world(sc)?;
     let (tx, rx) = std::sync::mpsc::sync_channel(CHUNKS_AHEAD);
     let span = TraceSpan::default();
-    let (books, mut keeper) = crate::sim::books::pair();
+    let (books, keeper) = crate::sim::books::pair();
+    let draws = Ahead::new(MachineDraws::new(sc.seed, &world));
+    let mut keeper = Helping {
+        keeper,
+        draws: draws.clone(),
+    };
     let head = Prepared {
         world: world.clone(),
         trace: PreparedTrace::Handed(
@@ -213,7 +238,10 @@ pub fn prepare_overlapped<T: Send>(
                 jobs: Vec::new().into_iter(),
             })),
             span.clone(),
-            std::sync::Mutex::new(Some(books)),
+            std::sync::Mutex::new(Some(Helpers {
+                books: Some(books),
+                draws: Some(draws),
+            })),
         ),
         survey: Default::default(),
         attribution: attribution.clone(),
@@ -369,12 +397,14 @@ impl Prepared {
     }
 
     /// A fresh stream of the arrivals, in time order.
-    /// The books of the run over jobs handed over as they are read, to be kept by the reading
-    /// thread; taken once (None for any other trace).
-    pub fn take_books(&self) -> Option<RemoteBooks> {
+    /// What the reading thread does for the run over jobs handed over as they are read (keep
+    /// its books, make its machine draws ahead); taken once (nothing for any other trace).
+    pub fn take_helpers(&self) -> Helpers {
         match &self.trace {
-            PreparedTrace::Handed(_, _, b) => b.lock().ok()?.take(),
-            _ => None,
+            PreparedTrace::Handed(_, _, h) => {
+                h.lock().ok().and_then(|mut h| h.take()).unwrap_or_default()
+            }
+            _ => Helpers::default(),
         }
     }
 
@@ -558,8 +588,8 @@ pub fn run_variant_in<L: crate::drive::EventLog>(
         attribution: prepared.attribution.clone(),
     };
     let mut arrivals = prepared.arrivals()?;
-    let books = prepared.take_books();
-    let mut r = simulate_keeping(&cfg, &mut arrivals, obs, progress, log, books)?;
+    let helpers = prepared.take_helpers();
+    let mut r = simulate_keeping(&cfg, &mut arrivals, obs, progress, log, helpers)?;
     r.changes = variant
         .set
         .iter()
@@ -653,7 +683,8 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let sc = Scenario::load(&path, &[], chrono_tz::UTC).unwrap();
         let (p, head) = prepare_overlapped(&sc, None, |p| {
-            let books = p.take_books().expect("the run's books are handed over");
+            let helpers = p.take_helpers();
+            assert!(helpers.books.is_some() && helpers.draws.is_some());
             let cfg = SimConfig {
                 name: sc.variants[0].name.clone(),
                 settings: sc.variants[0].settings.clone(),
@@ -672,15 +703,16 @@ mod tests {
                 &mut crate::sim::NoObserver,
                 &mut |_| {},
                 crate::drive::NoLog,
-                Some(books),
+                helpers,
             )
         })
         .unwrap();
         let mut away = head.expect("simulated as read").unwrap();
         p.complete(&mut away);
+        let h = p.take_helpers();
         assert!(
-            p.take_books().is_none(),
-            "the books of a file read first stay with the run"
+            h.books.is_none() && h.draws.is_none(),
+            "the run over a file read first keeps its own books and draws"
         );
         let here = run_variant(
             &sc,
