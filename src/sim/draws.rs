@@ -67,8 +67,9 @@ impl MachineDraws {
     }
 }
 
-/// Draws made ahead by the reading thread are kept up to this many.
-const READY_MAX: usize = 2048;
+/// Draws made ahead by the reading thread are kept up to this many (the run may take a few
+/// thousand between two of its looks, when many machines are made at once).
+const READY_MAX: usize = 4096;
 /// Draws made at each look, and by the run itself when none are ready.
 const BATCH: usize = 256;
 
@@ -103,12 +104,12 @@ impl Ahead {
         }
     }
 
-    /// Make a batch of draws if few are ready and the run is not taking them just now.
+    /// Top the ready draws up, unless the run is taking them just now.
     pub fn serve(&self) {
-        if let Ok(mut s) = self.shared.try_lock()
-            && s.ready.len() + BATCH <= READY_MAX
-        {
-            s.make(BATCH);
+        if let Ok(mut s) = self.shared.try_lock() {
+            while s.ready.len() + BATCH <= READY_MAX {
+                s.make(BATCH);
+            }
         }
     }
 
