@@ -268,8 +268,16 @@ impl Fleet {
         self.in_order.0.as_deref().unwrap_or_default()
     }
 
-    /// Bring machine `id`'s slot in step after a change.
+    /// Bring machine `id`'s slot in step after a change (when the slice is laid out).
+    #[inline]
     fn sync(&mut self, id: MachineId) {
+        if self.in_order.0.is_some() {
+            self.sync_slot(id);
+        }
+    }
+
+    #[inline(never)]
+    fn sync_slot(&mut self, id: MachineId) {
         if let Some(v) = &mut self.in_order.0
             && let Ok(i) = self.order.0.binary_search(&id)
             && let Some(m) = self.machines.get(&id)
@@ -451,15 +459,21 @@ impl Fleet {
     /// Drop stale idle-queue entries so the queue stays near the idle machines it holds: the
     /// docker-machine poll's quiet horizon reads past the stale ones, so few are kept (each
     /// pass drops at least a third of what it reads, so it costs a few checks per entry).
+    #[inline]
     pub fn compact(&mut self) {
         if self.idle_fifo.len() > 16 + self.counts.idle as usize * 3 / 2 {
-            let machines = &self.machines;
-            self.idle_fifo.retain(|&(_, id, epoch)| {
-                machines
-                    .get(&id)
-                    .is_some_and(|m| m.state == MachineState::Idle && m.epoch == epoch)
-            });
+            self.compact_now();
         }
+    }
+
+    #[inline(never)]
+    fn compact_now(&mut self) {
+        let machines = &self.machines;
+        self.idle_fifo.retain(|&(_, id, epoch)| {
+            machines
+                .get(&id)
+                .is_some_and(|m| m.state == MachineState::Idle && m.epoch == epoch)
+        });
     }
 }
 

@@ -346,7 +346,24 @@ impl IdSet {
         self.len == 0
     }
 
+    #[inline]
     pub fn insert(&mut self, id: u64) {
+        let w = id / 64;
+        if w >= self.base && w < self.base + self.words.len() as u64 {
+            let word = &mut self.words[(w - self.base) as usize];
+            let bit = 1u64 << (id % 64);
+            if *word & bit == 0 {
+                *word |= bit;
+                self.len += 1;
+            }
+            return;
+        }
+        self.insert_outside(id);
+    }
+
+    /// [`IdSet::insert`] of an id past either end of the words.
+    #[inline(never)]
+    fn insert_outside(&mut self, id: u64) {
         let w = id / 64;
         if self.words.is_empty() {
             self.base = w;
@@ -367,6 +384,7 @@ impl IdSet {
         }
     }
 
+    #[inline]
     pub fn remove(&mut self, id: &u64) {
         let w = id / 64;
         if w < self.base || w >= self.base + self.words.len() as u64 {
@@ -379,6 +397,15 @@ impl IdSet {
         }
         *word &= !bit;
         self.len -= 1;
+        // Only a word that empties can leave empty words at an end.
+        if *word == 0 {
+            self.trim();
+        }
+    }
+
+    /// Drop the empty words at both ends.
+    #[inline(never)]
+    fn trim(&mut self) {
         while self.words.back() == Some(&0) {
             self.words.pop_back();
         }
