@@ -491,6 +491,7 @@ impl<L: EventLog> Sim<'_, L> {
         self.ledger.m.queued(cause, waiting * to.since(from));
     }
 
+    #[inline]
     fn set_state(&mut self, id: MachineId, state: HourState, now: Time) {
         if let Some(r) = self.machines.get_mut(&id) {
             self.ledger.bill(&self.cfg.world, id, r, now);
