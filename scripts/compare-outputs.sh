@@ -19,16 +19,8 @@ if [ ! -f "$e2e/t100.csv" ]; then
   mkdir -p "$e2e"
   "$new" trace synth --days 100 --jobs-per-day 1930 --seed 3 --out "$e2e/t100.csv" >/dev/null
 fi
-cat > "$work/t100.toml" <<TOML
-[runner]
-config = "$PWD/scenarios/tutorial/config.toml"
-[trace]
-path = "$e2e/t100.csv"
-[sim]
-seed = 1
-[machine]
-boot_seconds = { median = 90, p95 = 180 }
-TOML
+source scripts/tutorial-scenario.sh
+tutorial_scenario "$e2e/t100.csv" > "$work/t100.toml"
 sed 's/^\[machine\]$/[machine]\ninterruptions_per_hour = 0.05\ncreate_failure_probability = 0.02/' \
   "$work/t100.toml" > "$work/t100-spot.toml"
 

@@ -19,16 +19,8 @@ fi
 work=$PWD/target/e2e
 mkdir -p "$work"
 [ -f "$work/t100.csv" ] || "$1" trace synth --days 100 --jobs-per-day 1930 --seed 3 --out "$work/t100.csv"
-cat > "$work/scenario.toml" <<TOML
-[runner]
-config = "$PWD/scenarios/tutorial/config.toml"
-[trace]
-path = "t100.csv"
-[sim]
-seed = 1
-[machine]
-boot_seconds = { median = 90, p95 = 180 }
-TOML
+source scripts/tutorial-scenario.sh
+tutorial_scenario t100.csv > "$work/scenario.toml"
 python3 - "$runs" "$work" "$@" <<'PY'
 import collections, os, statistics, subprocess, sys, time
 runs, work, bins = int(sys.argv[1]), sys.argv[2], sys.argv[3:]

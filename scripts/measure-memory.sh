@@ -8,6 +8,7 @@
 # kept for them at 32 bytes a job).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/tutorial-scenario.sh
 cargo build --release --quiet
 bin=$PWD/target/release/scalecast
 work=$(mktemp -d)
@@ -15,16 +16,7 @@ trap 'rm -rf "$work"' EXIT
 for spec in "one-million 365" "ten-million 3650"; do
   set -- $spec
   "$bin" trace synth --days "$2" --jobs-per-day 2740 --seed 3 --out "$work/$1.csv"
-  cat > "$work/$1.toml" <<TOML
-[runner]
-config = "$PWD/scenarios/tutorial/config.toml"
-[trace]
-path = "$1.csv"
-[sim]
-seed = 1
-[machine]
-boot_seconds = { median = 90, p95 = 180 }
-TOML
+  tutorial_scenario "$1.csv" > "$work/$1.toml"
   /usr/bin/time -v "$bin" simulate "$work/$1.toml" --set concurrent=200 --set limit=200 \
     --json "$work/out.json" --quiet 2> "$work/time.txt"
   echo "$1 jobs:"
