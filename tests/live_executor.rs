@@ -217,21 +217,6 @@ fn a_job_prepares_on_a_machine_and_cleans_up_and_the_daemon_says_so() {
 /// A job's run stage (when it prepared) and cleanup, on a thread of their own.
 type Finishing = std::thread::JoinHandle<(Option<Output>, Output)>;
 
-/// A small seeded generator (splitmix64), so a failing seed can be run again.
-struct Seeded(u64);
-impl Seeded {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[test]
 fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
     let seed: u64 = std::env::var("SCALECAST_KILL_SEED")
@@ -242,7 +227,7 @@ fn sigkill_at_seeded_moments_loses_nothing_and_leaks_nothing() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(24);
-    let mut rng = Seeded(seed);
+    let mut rng = scalecast::rng::Rng::new(seed);
     let dir = scratch("kill");
     let state = dir.join("state");
     let log = dir.join("daemon.log");

@@ -489,12 +489,10 @@ mod tests {
         let fresh = |f: &Fleet| -> Vec<Slot> { f.iter().map(Slot::of).collect() };
         let mut f = Fleet::default();
         assert!(f.in_order().is_empty());
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = crate::rng::Rng::new(0x9E37_79B9_7F4A_7C15);
         let mut now = Time(0);
         for step in 0..5_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             now = now.plus_millis((x % 1000) as i64);
             let ids = f.ids();
             let pick = |n: u64| ids.get((n % ids.len().max(1) as u64) as usize).copied();
@@ -580,11 +578,9 @@ mod tests {
     fn sorted_ids_behave_and_are_stored_as_the_ordered_set_they_replace() {
         let mut ids = SortedIds::default();
         let mut set = BTreeSet::new();
-        let mut x: u64 = 7;
+        let mut rng = crate::rng::Rng::new(7);
         for step in 0..2000u64 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let x = rng.next_u64();
             let id = if step % 3 == 0 { step } else { (x >> 40) % 300 };
             if x % 5 < 2 {
                 ids.remove(&id);

@@ -472,7 +472,7 @@ mod tests {
     fn behaves_as_a_map_and_stays_near_its_live_entries() {
         let mut m: IdMap<u64> = IdMap::default();
         let mut want: BTreeMap<u64, u64> = BTreeMap::new();
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rng = crate::rng::Rng::new(0x2545_F491_4F6C_DD1D);
         let mut next = 1u64;
         // Numbering starts low, as the simulator's does (a sparse id first would take the
         // window, and every later id would go aside).
@@ -480,9 +480,7 @@ mod tests {
         want.insert(next, 0);
         let mut widest = 0;
         for step in 0..200_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let id = match x % 16 {
                 // Mostly the next id, as the simulator numbers jobs and machines.
                 0..=6 => {
@@ -605,12 +603,10 @@ mod tests {
         use std::collections::BTreeSet;
         let mut set = IdSet::default();
         let mut want = BTreeSet::new();
-        let mut x: u64 = 0x1234_5678_9ABC_DEF1;
+        let mut rng = crate::rng::Rng::new(0x1234_5678_9ABC_DEF1);
         let mut next = 0u64;
         for step in 0..100_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             next += (x >> 61) % 2;
             let id = match x % 8 {
                 0 => x >> 50,

@@ -1081,12 +1081,10 @@ mod tests {
         let mut notices = Notices::default();
         let mut machines: IdMap<MachineRec> = IdMap::default();
         let mut live: BTreeSet<(Time, MachineId)> = BTreeSet::new();
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = crate::rng::Rng::new(0x9E37_79B9_7F4A_7C15);
         let (mut next_id, mut now, mut taken, mut cancelled) = (0u64, 0i64, 0, 0);
         for step in 0..30_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             match x % 10 {
                 // A new machine with a notice to come.
                 0..=3 => {

@@ -451,13 +451,11 @@ mod tests {
     /// One run's calls, made up: the fleet and queue changing at rising instants, jobs done
     /// and waits observed.
     fn calls(seed: u64, n: usize) -> Vec<Call> {
-        let mut x = seed | 1;
+        let mut rng = crate::rng::Rng::new(seed);
         let mut at = Time::from_secs(1_767_225_600);
         (0..n)
             .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = rng.next_u64();
                 at = at.plus_millis((x % 600_000) as i64);
                 let small = |k: u32| ((x >> k) % 40) as u32;
                 match x % 5 {

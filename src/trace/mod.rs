@@ -684,15 +684,10 @@ mod tests {
     #[test]
     fn the_plain_record_path_agrees_with_the_general_one() {
         let pick = |x: u64, of: &[&str]| of[(x % of.len() as u64) as usize].to_string();
-        let mut x: u64 = 0x243F_6A88_85A3_08D3;
+        let mut rng = crate::rng::Rng::new(0x243F_6A88_85A3_08D3);
         let mut answered = 0;
         for _ in 0..50_000 {
-            let mut next = || {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x
-            };
+            let mut next = || rng.next_u64();
             let id = pick(
                 next(),
                 &[
@@ -791,11 +786,9 @@ mod tests {
 
     #[test]
     fn the_fast_timestamp_path_agrees_with_chrono() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = crate::rng::Rng::new(0x9E37_79B9_7F4A_7C15);
         for _ in 0..20_000 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let x = rng.next_u64();
             let ms = (x >> 20) as i64 % (200 * 365 * 86_400_000) - 50 * 365 * 86_400_000;
             let t = Time(ms).to_utc().unwrap();
             for frac in ["", ".5", ".123", ".123456789", ".05"] {
@@ -824,11 +817,9 @@ mod tests {
 
     #[test]
     fn the_fast_decimal_path_agrees_with_the_full_parser() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rng = crate::rng::Rng::new(0x2545_F491_4F6C_DD1D);
         for _ in 0..200_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let int = x % 10_000_000;
             let places = (x >> 40) % 10;
             let frac = (x >> 20) % 10u64.pow(places as u32);
