@@ -51,7 +51,7 @@ pub enum ReportError {
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
     #[error("drawing a plot: {0}")]
-    Plot(String),
+    Plot(#[from] plots::PlotError),
     #[error("encoding: {0}")]
     Encode(String),
 }
@@ -94,7 +94,8 @@ fn on_every_core(draws: Vec<Draw>) -> Vec<plots::PlotResult> {
     }
     results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err("a plot was not drawn".into())))
+        // Every index is taken from the queue once, and a worker's panic is resumed above.
+        .map(|r| r.expect("every plot was drawn"))
         .collect()
 }
 
@@ -144,8 +145,7 @@ pub fn write_report(
     }
     on_every_core(draws)
         .into_iter()
-        .collect::<Result<(), String>>()
-        .map_err(ReportError::Plot)?;
+        .collect::<plots::PlotResult>()?;
     let page = html::index(dir, title, results, &listed, notes).map_err(io(dir))?;
     let index = dir.join("index.html");
     output::write_atomic(&index, page.as_bytes()).map_err(io(&index))
@@ -169,7 +169,10 @@ mod tests {
                     // The later ones finish first.
                     std::thread::sleep(std::time::Duration::from_millis(7 - i));
                     if i == 2 || i == 5 {
-                        Err(format!("plot {i} failed"))
+                        Err(plots::PlotError {
+                            path: format!("plot-{i}.png").into(),
+                            reason: "failed".into(),
+                        })
                     } else {
                         Ok(())
                     }
@@ -181,8 +184,11 @@ mod tests {
         let failed: Vec<usize> = (0..7).filter(|&i| results[i].is_err()).collect();
         assert_eq!(failed, [2, 5]);
         assert_eq!(
-            results.into_iter().collect::<Result<(), String>>(),
-            Err("plot 2 failed".to_string())
+            results
+                .into_iter()
+                .collect::<plots::PlotResult>()
+                .map_err(|e| e.to_string()),
+            Err("plot-2.png: failed".to_string())
         );
     }
 }

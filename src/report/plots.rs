@@ -14,8 +14,20 @@ use std::sync::Once;
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const SANS: &str = "sans-serif";
 
-/// Errors while drawing, as text.
-pub type PlotResult = Result<(), String>;
+/// A plot that could not be drawn: the file it was for, and what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+pub struct PlotError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// What drawing one plot file gives.
+pub type PlotResult = Result<(), PlotError>;
+
+/// What drawing a part of a plot gives: what went wrong, as plotters says it (the file is
+/// named by [`render`]).
+type Drawn = Result<(), String>;
 
 fn fonts() {
     static ONCE: Once = Once::new();
@@ -83,7 +95,7 @@ const KEY_WIDTH: u32 = 240;
 fn key<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     entries: &[(String, Mark)],
-) -> PlotResult {
+) -> Drawn {
     for (i, (label, mark)) in entries.iter().enumerate() {
         let y = 55 + 22 * i as i32;
         match mark {
@@ -101,7 +113,7 @@ fn legend<'a, 'b: 'a, CT: plotters::coord::CoordTranslate>(
     chart: &mut ChartContext<'a, BitMapBackend<'b>, CT>,
     position: SeriesLabelPosition,
     font_size: u32,
-) -> PlotResult {
+) -> Drawn {
     chart
         .configure_series_labels()
         .position(position)
@@ -116,7 +128,7 @@ fn legend<'a, 'b: 'a, CT: plotters::coord::CoordTranslate>(
 fn render(
     path: &Path,
     size: (u32, u32),
-    draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> PlotResult,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Drawn,
 ) -> PlotResult {
     fonts();
     let name = path
@@ -136,7 +148,10 @@ fn render(
         let _ = std::fs::remove_file(&tmp);
     }
     // The plot named: a report draws several at once.
-    result.map_err(|e| format!("{}: {e}", path.display()))
+    result.map_err(|reason| PlotError {
+        path: path.to_path_buf(),
+        reason,
+    })
 }
 
 /// Labels for a time axis in `tz`: dates for long spans, dates and hours for short ones.
@@ -189,7 +204,7 @@ fn stacked_days<DB: DrawingBackend>(
     buckets: &[(Vec<f64>, String)],
     colors: &[RGBColor],
     (count, ymax, week): (usize, f64, bool),
-) -> PlotResult {
+) -> Drawn {
     let mut chart = ChartBuilder::on(panel)
         .caption(caption, (SANS, 22))
         .margin(10)
@@ -815,7 +830,7 @@ fn heat_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     max: f64,
     shade: &dyn Fn(f64) -> RGBColor,
-) -> PlotResult {
+) -> Drawn {
     let mut chart = ChartBuilder::on(area)
         .caption("p95 wait", (SANS, 18))
         .margin_top(60)
@@ -1016,6 +1031,20 @@ pub fn pareto_front(points: &[ParetoPoint]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plot that cannot be written is an error naming its file, with plotters' reason.
+    #[test]
+    fn a_plot_that_cannot_be_written_names_its_file() {
+        let dir = std::env::temp_dir().join(format!("scalecast-plot-{}", std::process::id()));
+        let path = dir.join("no-such-folder").join("cost.png");
+        let e = cost(&path, &[]).unwrap_err();
+        assert_eq!(e.path, path);
+        assert!(!e.reason.is_empty());
+        assert!(
+            e.to_string().starts_with(&path.display().to_string()),
+            "{e}"
+        );
+    }
 
     #[test]
     fn forty_variants_get_forty_distinct_colours() {
