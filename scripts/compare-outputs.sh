@@ -14,12 +14,9 @@ new=$(realpath "$2")
 work=$PWD/target/compare-outputs
 rm -rf "$work"
 mkdir -p "$work"
-e2e=$PWD/target/e2e
-if [ ! -f "$e2e/t100.csv" ]; then
-  mkdir -p "$e2e"
-  "$new" trace synth --days 100 --jobs-per-day 1930 --seed 3 --out "$e2e/t100.csv" >/dev/null
-fi
 source scripts/tutorial-scenario.sh
+e2e_setup "$new"
+e2e=$PWD/target/e2e
 tutorial_scenario "$e2e/t100.csv" > "$work/t100.toml"
 sed 's/^\[machine\]$/[machine]\ninterruptions_per_hour = 0.05\ncreate_failure_probability = 0.02/' \
   "$work/t100.toml" > "$work/t100-spot.toml"

@@ -16,14 +16,9 @@ if [ "$#" -eq 0 ]; then
   cargo build --release --quiet
   set -- "$PWD/target/release/scalecast"
 fi
-work=$PWD/target/e2e
-mkdir -p "$work"
-# The trace is made by the last binary named (the newest, as in OLD NEW): an older release's
-# `trace synth` writes a queued duration for every job, which makes newer builds also report
-# the observed waits, so their JSON would differ by those keys alone.
-[ -f "$work/t100.csv" ] || "${@: -1}" trace synth --days 100 --jobs-per-day 1930 --seed 3 --out "$work/t100.csv"
 source scripts/tutorial-scenario.sh
-tutorial_scenario t100.csv > "$work/scenario.toml"
+e2e_setup "${@: -1}"
+work=$PWD/target/e2e
 python3 - "$runs" "$work" "$@" <<'PY'
 import collections, os, statistics, subprocess, sys, time
 runs, work, bins = int(sys.argv[1]), sys.argv[2], sys.argv[3:]

@@ -17,11 +17,9 @@ if [ "$#" -eq 0 ]; then
     cargo build --release --locked --quiet
   set -- "$PWD/target/prof/release/scalecast"
 fi
-work=$PWD/target/e2e
-mkdir -p "$work"
-[ -f "$work/t100.csv" ] || "${@: -1}" trace synth --days 100 --jobs-per-day 1930 --seed 3 --out "$work/t100.csv"
 source scripts/tutorial-scenario.sh
-tutorial_scenario t100.csv > "$work/scenario.toml"
+e2e_setup "${@: -1}"
+work=$PWD/target/e2e
 for bin in "$@"; do
   echo "$bin"
   for engine in scalecast docker-machine; do
